@@ -1,0 +1,88 @@
+"""The ``ablate`` command line: run, analyze, train, bench, data.
+
+Subcommands live next to the code they drive and are imported lazily, so
+``ablate --help`` and ``ablate analyze`` never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ablate.errors import AblateError
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are ``name: ("module:attribute", short help)``."""
+
+    def __init__(self, *args, lazy_commands: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def format_commands(self, ctx, formatter):
+        # List lazy commands from their registered help so `--help` imports nothing heavy.
+        rows = [(name, help_) for name, (_, help_) in sorted(self.lazy_commands.items())]
+        rows += [(n, self.commands[n].get_short_help_str()) for n in sorted(self.commands)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy_commands))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy_commands:
+            module, attr = self.lazy_commands[name][0].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={
+        "run": ("ablate.sweep:run_command", "Run a study: Optuna sweeps, repeated seeds, latency."),
+        "analyze": ("analysis.cli:analyze_command", "Claim verdicts, tests, plots and a report for a run."),
+        "train": ("ablate.engine.cli:train_command", "Train and evaluate one model; write a JSON result."),
+        "data": ("ablate.data.cli:data_group", "Check, download or synthesise datasets."),
+    },
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(package_name="ablate")
+def cli():
+    """Test whether a segmentation-decoder change buys what its author claims."""
+
+
+@cli.group(
+    cls=LazyGroup,
+    lazy_commands={
+        "latency": ("ablate.engine.latency:latency_command", "Inference latency of a study's variants."),
+        "train": ("ablate.engine.bench_train:bench_train_command", "Training speed vs a plain Hugging Face loop."),
+    },
+)
+def bench():
+    """Benchmarks that print ratios against a reference, measured in one run."""
+
+
+def main(argv=None):
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except AblateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
