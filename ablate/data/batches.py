@@ -1,0 +1,104 @@
+"""Seeded mini-batches with augmentation done on whole uint8 batches (no decoding per epoch)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ablate.data.classes import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
+from ablate.data.dataset import SegData
+
+
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    # SeedSequence mixes (seed, epoch) so nearby pairs give unrelated streams.
+    state = int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1, dtype=np.uint64)[0])
+    return torch.Generator().manual_seed(state)
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [B,3,H,W] -> float32 ImageNet-normalised, as one multiply-add."""
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    return torch.addcmul(-mean / std, images.float(), 1.0 / (255.0 * std))
+
+
+def augment_batch(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, *,
+                  scale_range=(0.75, 1.5), flip: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random horizontal flip + random scale, cropped (or padded) back to the same size.
+
+    images: normalised float [B,3,H,W]; labels: uint8/int [B,H,W]. One affine grid per sample does
+    flip, scale and crop together: bilinear for images (padding 0 = the mean colour), nearest for labels
+    (padding = IGNORE_INDEX). The random draws come from `generator` on the CPU, so results do not
+    depend on the device.
+    """
+    batch = images.shape[0]
+    low, high = scale_range
+    scale = low + (high - low) * torch.rand(batch, generator=generator, dtype=torch.float64)
+    sign = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(batch)
+    # The window's centre may move as far as the scaled image still covers (or stays inside) the output.
+    reach = (1.0 - 1.0 / scale).abs()
+    shift = (torch.rand(batch, 2, generator=generator, dtype=torch.float64) * 2 - 1) * reach[:, None]
+    theta = torch.zeros(batch, 2, 3, dtype=torch.float64)
+    theta[:, 0, 0] = sign / scale
+    theta[:, 1, 1] = 1.0 / scale
+    theta[:, :, 2] = shift
+    theta = theta.to(device=images.device, dtype=torch.float32)
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # Shift labels by one so zero padding lands on 0 and becomes IGNORE_INDEX afterwards.
+    shifted = (labels.to(torch.float32) + 1.0).unsqueeze(1)
+    sampled = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    sampled = sampled.squeeze(1).to(torch.int64) - 1
+    return images, sampled.masked_fill_(sampled < 0, IGNORE_INDEX)
+
+
+class BatchIterator:
+    """Batches of (float32 normalised images [B,3,H,W], int64 labels [B,H,W]) on `device`.
+
+    Order and augmentation are a function of (seed, epoch) only: call set_epoch before each epoch.
+    """
+
+    def __init__(self, data: SegData, batch_size: int, *, shuffle: bool, augment: bool, seed: int,
+                 drop_last: bool = False, scale_range=(0.75, 1.5), device="cpu", channels_last: bool = False):
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.data, self.batch_size = data, int(batch_size)
+        self.shuffle, self.augment, self.seed = shuffle, augment, int(seed)
+        self.drop_last, self.scale_range = drop_last, tuple(scale_range)
+        self.device, self.channels_last = torch.device(device), channels_last
+        self.epoch = 0
+        self._on_device = None  # (images, labels) copied once to an accelerator
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def _tensors(self):
+        if self.device.type == "cpu":
+            return self.data.images, self.data.labels
+        if self._on_device is None:  # uint8 split is small (train at 256x256: ~96 MB); copy it once
+            self._on_device = (self.data.images.to(self.device), self.data.labels.to(self.device))
+        return self._on_device
+
+    def __iter__(self):
+        generator = epoch_generator(self.seed, self.epoch)
+        n = len(self.data)
+        order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        images_all, labels_all = self._tensors()
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            index = order[start:start + self.batch_size].to(images_all.device)
+            images = normalise(images_all.index_select(0, index))
+            labels = labels_all.index_select(0, index)
+            if self.augment:
+                images, labels = augment_batch(images, labels, generator, scale_range=self.scale_range)
+            else:
+                labels = labels.long()
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            yield images, labels

@@ -1,0 +1,65 @@
+"""On-disk cache of decoded splits, keyed by the content of the split's files.
+
+The key hashes every image and label file's bytes (not size+mtime): copying or re-extracting a
+dataset keeps its cache valid, an edited file invalidates it, and reading ~120 MB of CamVid
+train+val PNGs costs well under a second next to several seconds of decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from ablate.data.layouts import Layout, Pair
+
+CACHE_VERSION = 1  # bump when decoding or resizing changes, so old caches are not reused
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("ABLATE_CACHE") or Path.home() / ".cache" / "ablate").expanduser()
+
+
+def split_key(layout: Layout, split: str, pairs: list[Pair], size, grouped: bool) -> str:
+    digest = hashlib.sha1()
+    header = (CACHE_VERSION, layout.kind, split, tuple(size), grouped, layout.class_names)
+    digest.update(repr(header).encode())
+    if layout.colours is not None:
+        digest.update(layout.colours.tobytes() + layout.colour_index.tobytes())
+    for pair in pairs:
+        for path in (pair.image, pair.label):
+            digest.update(pair.name.encode() + b"\0")
+            with open(path, "rb") as fh:
+                digest.update(hashlib.file_digest(fh, "sha1").digest())
+    return digest.hexdigest()
+
+
+def cache_path(cache_dir, layout: Layout, split: str, size, key: str) -> Path:
+    return Path(cache_dir) / "splits" / f"{layout.kind}-{split}-{size[0]}x{size[1]}-{key[:20]}.pt"
+
+
+def load_cached(path: Path) -> dict | None:
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:  # a damaged cache file is rebuilt, never an error
+        return None
+
+
+def save_cached(path: Path, payload: dict) -> None:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write to a temp file and rename, so a killed process never leaves a half cache behind.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
