@@ -1,0 +1,154 @@
+"""``ablate train``: train and evaluate one model, write ``<out>/result.json``, print a short table."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ablate.engine.config import AMP_MODES, DEVICES, OPTIMIZERS, TrainConfig, parse_size
+from ablate.errors import ConfigError, DataError
+
+
+def _decoder_settings(pairs: tuple[str, ...]) -> dict:
+    """--set embed_dim=128 --set refine=dw -> {"embed_dim": 128, "refine": "dw"} (JSON values where they parse)."""
+    import json
+
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"bad --set {pair!r}; use KEY=VALUE, e.g. --set embed_dim=128")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
+
+
+@click.command("train")
+@click.option("--data", "data", default=None, metavar="DIR",
+              help="CamVid folder (SegNet or 32-class layout); default $ABLATE_DATA or the download cache.")
+@click.option("--decoder", default="all_mlp", show_default=True, help="Decoder name (see the model registry).")
+@click.option("--pretrained", default="none", show_default=True, metavar="none|ID|DIR",
+              help="Encoder weights: none (random init), a Hugging Face id or a local directory.")
+@click.option("--epochs", default=15, show_default=True, type=int)
+@click.option("--image-size", default="256", show_default=True, metavar="N|HxW")
+@click.option("--batch-size", default=4, show_default=True, type=int)
+@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--weight-decay", default=0.0, show_default=True, type=float)
+@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(OPTIMIZERS))
+@click.option("--seed", default=0, show_default=True, type=int, help="Seeds data order, augmentation and init.")
+@click.option("--amp", default="auto", show_default=True, type=click.Choice(AMP_MODES),
+              help="auto: bf16 on CPUs with native bf16 and on CUDA; off: fp32.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES))
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--eval-split", default="val", show_default=True, type=click.Choice(["val", "test"]))
+@click.option("--max-steps", default=None, type=int, help="Stop after this many optimiser steps (smoke runs).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Decoder setting, repeatable.")
+@click.option("--out", default="runs/try", show_default=True, metavar="DIR")
+@click.option("--cache-dir", default=None, metavar="DIR", help="Decoded-data cache (default $ABLATE_CACHE).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_command(data, decoder, pretrained, epochs, image_size, batch_size, lr, weight_decay, optimizer, seed,
+                  amp, device, channels_last, augment, eval_split, max_steps, sets, out, cache_dir, quiet):
+    """Train and evaluate one model; write OUT/result.json and print a short table."""
+    from pathlib import Path
+
+    cfg = TrainConfig(decoder=decoder, pretrained=pretrained, image_size=parse_size(image_size),
+                      batch_size=batch_size, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                      seed=seed, augment=augment, amp=amp, device=device, channels_last=channels_last,
+                      max_steps=max_steps, decoder_cfg=_decoder_settings(sets))
+    from ablate.engine.config import resolve_amp, resolve_device
+
+    resolve_amp(cfg.amp, resolve_device(cfg.device))  # option errors before any data is read
+    root = _data_root(data)
+    out_dir = Path(out)
+
+    from ablate.engine.train import train_run
+
+    row = train_run(cfg, data_root=root, out_dir=out_dir, run_id="train", eval_split=eval_split,
+                    progress=not quiet, cache_dir=cache_dir)
+    result = _result_json(row, out_dir)
+    path = out_dir / "result.json"
+    _write_json(path, result)
+    _print_table(result)
+    click.echo(f"wrote {path}")
+    if row["status"] != "ok":
+        click.echo(f"error: run {row['status']}: {row['error']}", err=True)
+        sys.exit(1)
+
+
+def _data_root(data):
+    from pathlib import Path
+
+    if data is not None:
+        root = Path(data).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data directory {root} does not exist; pass --data DIR pointing at a CamVid folder")
+        return root
+    try:
+        from ablate.data import resolve_data_root
+    except ImportError:
+        raise DataError("no dataset given; pass --data DIR pointing at a CamVid folder") from None
+    return resolve_data_root(None)
+
+
+def _result_json(row: dict, out_dir) -> dict:
+    """The results row made readable: config as an object, per-class IoU and Dice by name."""
+    import json
+
+    import numpy as np
+
+    result = {k: v for k, v in row.items() if k != "epochs_history" and not k.startswith("iou_")}
+    result["config"] = json.loads(row["config"])
+    result["iou"] = {k[len("iou_"):]: v for k, v in row.items() if k.startswith("iou_")}
+    confusion = out_dir / "confusion" / f"{row['run_id']}.npz"
+    if row["status"] == "ok" and confusion.exists():
+        from ablate.engine.metrics import metrics_from_confusion
+
+        with np.load(confusion) as npz:
+            metrics = metrics_from_confusion(npz["per_image"].sum(axis=0), list(npz["class_names"]))
+        result["dice"] = metrics["dice"]
+        result["acc"] = metrics["acc"]
+        result["confusion"] = str(confusion)
+        result["checkpoint"] = str(out_dir / "checkpoints" / f"{row['run_id']}.pt")
+    return result
+
+
+def _write_json(path, obj) -> None:
+    import json
+    import math
+
+    def clean(v):  # JSON has no NaN: write null
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(clean(obj), indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def _print_table(result: dict) -> None:
+    cfg = result["config"]
+    fmt = lambda v: "-" if v is None or v != v else f"{v:.4f}"  # noqa: E731
+    lines = [
+        f"{result['decoder']}  pretrained={result['pretrained']}  {result['image_size']}  "
+        f"{cfg['device_used']} ({cfg['device_name']}), amp={cfg['amp_used']}, {cfg['threads']} threads",
+        f"status {result['status']}   epochs {result['epochs']}   train {result['train_seconds']:.1f} s   "
+        f"params {result['params_m']:.2f} M   {result['gflops']:.2f} GFLOPs",
+        f"{result['split']}: mIoU {fmt(result['miou'])}  pixel acc {fmt(result['pixel_acc'])}  "
+        f"mean acc {fmt(result['mean_acc'])}  fwIoU {fmt(result['fwiou'])}  mean Dice {fmt(result['mean_dice'])}",
+    ]
+    if result.get("best_val_epoch") is not None:
+        lines.append(f"best val mIoU {fmt(result['best_val_miou'])} at epoch {result['best_val_epoch']}; "
+                     f"that checkpoint on {result['split']}: {fmt(result['miou_at_best_val'])}")
+    width = max(len(k) for k in result["iou"]) if result["iou"] else 0
+    lines += [f"  {name:<{width}}  IoU {fmt(v)}" for name, v in result["iou"].items()]
+    click.echo("\n".join(lines))

@@ -1,0 +1,74 @@
+"""Inference latency of several models, measured interleaved so drift hits all alike.
+
+Only ``measure_latency`` lives here for now; the ``ablate bench latency`` command
+(``latency_command``) is added by the study runner.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ablate.engine.train import autocast
+
+DTYPES = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
+
+
+def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, warmup: int = 5,
+                    threads: int | None = None, device: str = "cpu", dtype: str = "fp32",
+                    calls_per_round: int = 3, channels_last: bool = False, seed: int = 0) -> list[dict]:
+    """Rows of latency.csv: one per (variant, round), ms per image averaged over ``calls_per_round`` calls.
+
+    Rounds go A B C A B C ... after ``warmup`` untimed calls per model; torch's thread
+    count is fixed for the whole measurement (and restored afterwards).
+    """
+    from ablate.engine.config import parse_size
+    from ablate.errors import ConfigError
+
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if dtype == "fp16" and device == "cpu":
+        raise ConfigError("fp16 latency is for CUDA; on the CPU use --dtype bf16 or fp32")
+    height, width = parse_size(image_size)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 3, height, width, generator=generator).to(device, memory_format=memory_format)
+    previous_threads = torch.get_num_threads()
+    threads = threads or previous_threads
+    torch.set_num_threads(threads)
+    modes = {}
+    for model in models.values():
+        modes[id(model)] = model.training
+        model.eval().to(device, memory_format=memory_format)
+
+    def timed(model, calls: int) -> float:
+        _sync(device)
+        start = time.perf_counter()
+        for _ in range(calls):
+            model(x)
+        _sync(device)
+        return time.perf_counter() - start
+
+    rows = []
+    try:
+        with torch.inference_mode(), autocast(device, DTYPES[dtype]):
+            for _ in range(max(warmup, 0)):
+                for model in models.values():
+                    timed(model, 1)
+            for r in range(rounds):
+                for name, model in models.items():
+                    seconds = timed(model, calls_per_round)
+                    rows.append({"variant": name, "round": r, "batch": batch, "height": height, "width": width,
+                                 "dtype": dtype, "threads": threads, "device": device,
+                                 "ms_per_image": 1000.0 * seconds / (calls_per_round * batch)})
+    finally:
+        torch.set_num_threads(previous_threads)
+        for model in models.values():
+            model.train(modes[id(model)])
+    return rows
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()

@@ -1,0 +1,303 @@
+"""Training (fit), evaluation (evaluate) and one whole run (train_run).
+
+The step loop avoids per-step host syncs: losses stay on the device in a
+preallocated tensor and are read back once every ``cfg.log_every`` steps,
+which is also when a NaN/inf loss is detected (to the exact step).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
+from ablate.engine.metrics import IGNORE_INDEX, batch_confusion, metrics_from_confusion
+
+
+class Pruned(Exception):
+    """Raised by an ``on_epoch`` callback to stop a run early (Optuna pruning)."""
+
+
+@dataclass
+class FitResult:
+    status: str  # ok | failed | pruned
+    error: str | None
+    history: list[dict]  # one row per epoch: epoch, train_loss, val_miou, seconds
+    train_seconds: float  # optimisation only, per-epoch validation excluded
+    epochs: int  # epochs run (a partial last epoch under max_steps counts)
+    steps: int = 0
+    amp: str = "off"  # precision actually used
+    val_seconds: float = 0.0
+    best_epoch: int | None = None  # epoch with the highest val mIoU
+    best_val_miou: float = float("nan")
+    best_state: dict | None = field(default=None, repr=False)  # CPU copy of that epoch's weights
+
+
+@dataclass
+class EvalResult:
+    metrics: dict
+    confusion: np.ndarray  # int64 [C, C], rows truth
+    per_image: np.ndarray  # int64 [N, C, C]
+    names: list[str]
+
+
+def autocast(device: str, amp: str):
+    """Autocast context for the resolved precision ('bf16', 'fp16' or 'off')."""
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device, dtype=dtype)
+
+
+def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy averaged over labelled pixels.
+
+    Equals ``F.cross_entropy(..., ignore_index=255)`` except that a batch with no
+    labelled pixel gives 0 instead of NaN (0/0), so it is not mistaken for divergence.
+    """
+    labelled = (labels != IGNORE_INDEX).sum().clamp(min=1)
+    summed = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum")
+    return summed / labelled
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    params = [p for p in model.parameters() if p.requires_grad]
+    # the fused kernel does one pass over all parameters instead of ~10 small ops each
+    try:
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+
+
+def evaluate(model, data, *, batch_size: int = 8, device: str = "cpu", amp: str = "off",
+             channels_last: bool = False) -> EvalResult:
+    """Batched forward + argmax under inference_mode; per-image confusions by one bincount per batch."""
+    from ablate.data import BatchIterator
+
+    num_classes = len(data.class_names)
+    batches = BatchIterator(data, batch_size, shuffle=False, augment=False, seed=0,
+                            device=device, channels_last=channels_last)
+    was_training = model.training
+    model.eval()
+    chunks = []
+    try:
+        with torch.inference_mode(), autocast(device, amp):
+            for images, labels in batches:
+                pred = model(images).argmax(1)
+                chunks.append(batch_confusion(pred, labels, num_classes))
+    finally:
+        model.train(was_training)
+    per_image = torch.cat(chunks).cpu().numpy() if chunks else np.zeros((0, num_classes, num_classes), np.int64)
+    confusion = per_image.sum(axis=0)
+    return EvalResult(metrics_from_confusion(confusion, data.class_names), confusion, per_image, list(data.names))
+
+
+def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = True,
+        keep_best: bool = True) -> FitResult:
+    """Train ``model`` in place; validate each epoch when ``val`` is given.
+
+    Never raises for a diverging loss (status 'failed') or a pruned run
+    (``on_epoch`` raised Pruned: status 'pruned').
+    """
+    from tqdm.auto import tqdm
+
+    from ablate.data import BatchIterator
+
+    device = resolve_device(cfg.device)
+    amp = resolve_amp(cfg.amp, device)
+    torch.manual_seed(cfg.seed)  # dropout / drop-path draws; data order and init have their own seeds
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    batches = BatchIterator(train, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
+                            device=device, channels_last=cfg.channels_last)
+    steps_per_epoch = len(batches)
+    if steps_per_epoch == 0:
+        from ablate.errors import DataError
+
+        raise DataError(f"the {getattr(train, 'split', 'training')} split has no images to train on")
+    total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total_steps, power=cfg.poly_power)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+
+    result = FitResult(status="ok", error=None, history=[], train_seconds=0.0, epochs=0, amp=amp)
+    best = -math.inf
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        if step >= total_steps:
+            break
+        batches.set_epoch(epoch - 1)
+        losses = torch.zeros(steps_per_epoch, device=device)  # filled on device, read back in windows
+        bar = tqdm(total=min(steps_per_epoch, total_steps - step), desc=f"epoch {epoch}/{cfg.epochs}",
+                   unit="it", disable=not progress, leave=True, dynamic_ncols=True)
+        start = time.perf_counter()
+        done = 0
+        for i, (images, labels) in enumerate(batches):
+            with autocast(device, amp):
+                logits = model(images)
+            loss = segmentation_loss(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is None:
+                loss.backward()
+                optimizer.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            scheduler.step()
+            losses[i] = loss.detach()
+            step += 1
+            done = i + 1
+            last = step >= total_steps
+            if done % cfg.log_every == 0 or done == steps_per_epoch or last:
+                error = _check_losses(losses, done, epoch, steps_per_epoch, cfg, amp)
+                if error:
+                    bar.close()
+                    result.status, result.error = "failed", error
+                    result.train_seconds += time.perf_counter() - start
+                    return result
+                bar.set_postfix(loss=f"{losses[:done].mean().item():.4f}", refresh=False)
+            bar.update(1)
+            if last:
+                break
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        bar.close()
+        result.train_seconds += seconds
+        result.epochs, result.steps = epoch, step
+        train_loss = losses[:done].mean().item()
+
+        metrics = {"train_loss": train_loss}
+        val_miou = float("nan")
+        if val is not None:
+            t0 = time.perf_counter()
+            ev = evaluate(model, val, batch_size=cfg.eval_batch_size, device=device, amp=amp,
+                          channels_last=cfg.channels_last)
+            result.val_seconds += time.perf_counter() - t0
+            metrics.update(ev.metrics)
+            val_miou = ev.metrics["miou"]
+            if val_miou > best:  # NaN never wins
+                best = val_miou
+                result.best_epoch, result.best_val_miou = epoch, val_miou
+                if keep_best:
+                    result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            if progress:
+                tqdm.write(f"epoch {epoch}: train loss {train_loss:.4f}, val mIoU {val_miou:.4f}")
+        result.history.append({"epoch": epoch, "train_loss": train_loss, "val_miou": val_miou,
+                               "seconds": seconds})
+        if on_epoch is not None:
+            try:
+                on_epoch(epoch, metrics)
+            except Pruned as exc:
+                result.status = "pruned"
+                result.error = str(exc) or f"pruned after epoch {epoch}"
+                return result
+    return result
+
+
+def _check_losses(losses, done, epoch, steps_per_epoch, cfg, amp) -> str | None:
+    """One host sync: the message for the first non-finite loss so far this epoch, else None."""
+    bad = (~torch.isfinite(losses[:done])).nonzero()
+    if bad.numel() == 0:
+        return None
+    i = int(bad[0])
+    value = losses[i].item()
+    return (f"loss became {value} at epoch {epoch}, step {i + 1}/{steps_per_epoch}; "
+            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
+
+
+def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: str = "val", on_epoch=None,
+              progress: bool = True, cache_dir=None, study: str = "", variant: str | None = None,
+              phase: str = "", trial: int | None = None) -> dict:
+    """Load data, build the model, fit, evaluate on ``eval_split``, save confusions and a checkpoint.
+
+    Returns one results.csv row (DESIGN.md columns) plus ``history`` (epochs.csv rows).
+    The best-on-val weights are also evaluated on ``eval_split`` when it is not val,
+    because the best epoch picked on the evaluation split itself is optimistically biased.
+    """
+    import json
+    from pathlib import Path
+
+    from ablate.data import find_splits, load_split
+    from ablate.engine.environment import device_name, utc_now, versions
+    from ablate.models import build_model, count_gflops, count_params
+
+    started_at = utc_now()
+    device = resolve_device(cfg.device)
+    amp = resolve_amp(cfg.amp, device)
+    out_dir = Path(out_dir)
+    load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress)
+    train = load_split(data_root, "train", **load)
+    val = load_split(data_root, "val", **load) if "val" in find_splits(data_root) else None
+    evaluation = val if eval_split == "val" and val is not None else load_split(data_root, eval_split, **load)
+    class_names = list(train.class_names)
+
+    pretrained = None if cfg.pretrained in (None, "", "none") else cfg.pretrained
+    model = build_model(cfg.decoder, num_classes=len(class_names), pretrained=pretrained, seed=cfg.seed,
+                        **cfg.decoder_cfg)
+    params_m = count_params(model)
+    gflops = count_gflops(model, image_size=cfg.image_size)
+
+    fitted = fit(model, train, val, cfg, on_epoch=on_epoch, progress=progress)
+    nan = float("nan")
+    metrics = {"miou": nan, "pixel_acc": nan, "mean_acc": nan, "fwiou": nan, "mean_dice": nan,
+               "iou": dict.fromkeys(class_names, nan), "dice": dict.fromkeys(class_names, nan)}
+    miou_at_best_val = nan
+    eval_seconds = 0.0
+    if fitted.status == "ok":
+        t0 = time.perf_counter()
+        ev = evaluate(model, evaluation, batch_size=cfg.eval_batch_size, device=device, amp=amp,
+                      channels_last=cfg.channels_last)
+        metrics = ev.metrics
+        (out_dir / "confusion").mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(out_dir / "confusion" / f"{run_id}.npz", per_image=ev.per_image,
+                            names=np.array(ev.names), class_names=np.array(class_names),
+                            split=np.array(evaluation.split))
+        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    "config": cfg.to_dict(), "class_names": class_names, "run_id": run_id,
+                    "epochs": fitted.epochs}, out_dir / "checkpoints" / f"{run_id}.pt")
+        if fitted.best_state is not None:
+            if evaluation is val:
+                miou_at_best_val = fitted.best_val_miou
+            else:
+                model.load_state_dict(fitted.best_state)
+                miou_at_best_val = evaluate(model, evaluation, batch_size=cfg.eval_batch_size, device=device,
+                                            amp=amp, channels_last=cfg.channels_last).metrics["miou"]
+        eval_seconds = time.perf_counter() - t0
+
+    setting = {**cfg.to_dict(), "amp_used": fitted.amp, "device_used": device, "device_name": device_name(device),
+               "threads": torch.get_num_threads(), "versions": versions(), "eval_split": eval_split,
+               "data_root": str(data_root), "steps": fitted.steps, "val_seconds": round(fitted.val_seconds, 3),
+               "eval_seconds": round(eval_seconds, 3), "train_images": len(train),
+               "eval_images": len(evaluation)}
+    row = {
+        "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder, "phase": phase,
+        "run_id": run_id, "trial": trial, "seed": cfg.seed, "split": evaluation.split,
+        **{k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice")},
+        **{f"iou_{name}": metrics["iou"][name] for name in class_names},
+        "params_m": params_m, "gflops": gflops, "train_seconds": fitted.train_seconds,
+        "epochs": fitted.epochs, "pretrained": cfg.pretrained or "none",
+        "image_size": f"{cfg.image_size[0]}x{cfg.image_size[1]}",
+        "config": json.dumps(setting, sort_keys=True, default=str),
+        "status": fitted.status, "error": fitted.error,
+        "torch": torch.__version__, "transformers": setting["versions"]["transformers"], "device": device,
+        "started_at": started_at, "finished_at": utc_now(),
+        "best_val_epoch": fitted.best_epoch, "best_val_miou": fitted.best_val_miou,
+        "miou_at_best_val": miou_at_best_val,
+        "history": fitted.history,
+    }
+    row["epochs_history"] = row["history"]  # name used in the internal contract
+    return row
