@@ -1,11 +1,14 @@
 """CamVid layouts, synthetic scenes, a decode-once cache, seeded batches and download."""
 
 from ablate.data.batches import BatchIterator
+from ablate.data.check import check_dataset
 from ablate.data.classes import CAMVID_CLASSES, IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 from ablate.data.dataset import SegData, find_splits, load_split
+from ablate.data.download import DEFAULT_URL, download_camvid, resolve_data_root
 from ablate.data.synthetic import make_synthetic
 
 __all__ = [
     "BatchIterator", "CAMVID_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD",
-    "SegData", "find_splits", "load_split", "make_synthetic",
+    "DEFAULT_URL", "SegData", "check_dataset", "download_camvid", "find_splits", "load_split",
+    "make_synthetic", "resolve_data_root",
 ]
