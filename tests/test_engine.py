@@ -130,3 +130,17 @@ def test_bad_settings_are_config_errors():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="CUDA"):
             fit(TinyNet(), tiny_data(), None, cfg(device="cuda"), progress=False)
+
+
+def test_amp_resolution_and_config_round_trip():
+    from ablate.engine.config import cpu_has_native_bf16, resolve_amp
+
+    assert resolve_amp("off", "cpu") == "off"
+    assert resolve_amp("bf16", "cpu") == "bf16"
+    assert resolve_amp("auto", "cpu") == ("bf16" if cpu_has_native_bf16() else "off")
+    with pytest.raises(ConfigError, match="fp16"):
+        resolve_amp("fp16", "cpu")
+    c = TrainConfig(image_size=(64, 96), decoder_cfg={"embed_dim": 32})
+    assert TrainConfig.from_dict(c.to_dict()) == c
+    with pytest.raises(ConfigError, match="unknown training setting"):
+        TrainConfig.from_dict({"epoch": 3})

@@ -18,7 +18,7 @@ IGNORE_INDEX = 255
 def confusion_matrix(pred, target, num_classes: int, ignore_index: int = IGNORE_INDEX) -> np.ndarray:
     """int64 [C, C] confusion of one prediction/label pair (any shape, same shape)."""
     pred, target = torch.as_tensor(pred), torch.as_tensor(target)
-    return batch_confusion(pred.reshape(1, -1), target.reshape(1, -1), num_classes, ignore_index)[0].numpy()
+    return batch_confusion(pred.reshape(1, -1), target.reshape(1, -1), num_classes, ignore_index)[0].cpu().numpy()
 
 
 def batch_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
@@ -38,7 +38,7 @@ def batch_confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
     # spilling into a neighbouring image's matrix
     index = (image * c + target) * c + pred.clamp(0, c - 1)
     counts = torch.bincount(index[valid], minlength=b * c * c)
-    return counts.reshape(b, c, c).cpu()
+    return counts.reshape(b, c, c)
 
 
 def metrics_from_confusion(cm, class_names: Sequence[str] | None = None) -> dict:

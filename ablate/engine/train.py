@@ -132,51 +132,29 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
 
     result = FitResult(status="ok", error=None, history=[], train_seconds=0.0, epochs=0, amp=amp)
+    loop = StepLoop(optimizer, scheduler, scaler, total_steps, device, amp)
     best = -math.inf
-    step = 0
     for epoch in range(1, cfg.epochs + 1):
-        if step >= total_steps:
+        if loop.count >= total_steps:
             break
         batches.set_epoch(epoch - 1)
-        losses = torch.zeros(steps_per_epoch, device=device)  # filled on device, read back in windows
-        bar = tqdm(total=min(steps_per_epoch, total_steps - step), desc=f"epoch {epoch}/{cfg.epochs}",
+        bar = tqdm(total=min(steps_per_epoch, total_steps - loop.count), desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="it", disable=not progress, leave=True, dynamic_ncols=True)
         start = time.perf_counter()
-        done = 0
-        for i, (images, labels) in enumerate(batches):
-            with autocast(device, amp):
-                logits = model(images)
-            loss = segmentation_loss(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is None:
-                loss.backward()
-                optimizer.step()
-            else:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            scheduler.step()
-            losses[i] = loss.detach()
-            step += 1
-            done = i + 1
-            last = step >= total_steps
-            if done % cfg.log_every == 0 or done == steps_per_epoch or last:
-                error = _check_losses(losses, done, epoch, steps_per_epoch, cfg, amp)
-                if error:
-                    bar.close()
-                    result.status, result.error = "failed", error
-                    result.train_seconds += time.perf_counter() - start
-                    return result
-                bar.set_postfix(loss=f"{losses[:done].mean().item():.4f}", refresh=False)
-            bar.update(1)
-            if last:
-                break
+        losses, done, error = loop.epoch(model, batches, bar, cfg.log_every)
+        bar.close()
+        if error:
+            result.status = "failed"
+            result.error = (f"loss became {error[1]} at epoch {epoch}, step {error[0]}/{steps_per_epoch}; "
+                            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
+            result.train_seconds += time.perf_counter() - start
+            result.steps = loop.count
+            return result
         if device == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-        bar.close()
         result.train_seconds += seconds
-        result.epochs, result.steps = epoch, step
+        result.epochs, result.steps = epoch, loop.count
         train_loss = losses[:done].mean().item()
 
         metrics = {"train_loss": train_loss}
@@ -207,15 +185,45 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
     return result
 
 
-def _check_losses(losses, done, epoch, steps_per_epoch, cfg, amp) -> str | None:
-    """One host sync: the message for the first non-finite loss so far this epoch, else None."""
-    bad = (~torch.isfinite(losses[:done])).nonzero()
-    if bad.numel() == 0:
-        return None
-    i = int(bad[0])
-    value = losses[i].item()
-    return (f"loss became {value} at epoch {epoch}, step {i + 1}/{steps_per_epoch}; "
-            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
+class StepLoop:
+    """The optimisation step, run over one epoch without a host sync per step."""
+
+    def __init__(self, optimizer, scheduler, scaler, total: int, device: str, amp: str):
+        self.optimizer, self.scheduler, self.scaler = optimizer, scheduler, scaler
+        self.total, self.device, self.amp = total, device, amp
+        self.count = 0
+
+    def epoch(self, model, batches, bar, log_every: int):
+        """-> (losses [steps] on device, steps done, None or (first bad step, its loss))."""
+        losses = torch.zeros(len(batches), device=self.device)
+        done = 0
+        for images, labels in batches:
+            with autocast(self.device, self.amp):
+                logits = model(images)
+            loss = segmentation_loss(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is None:
+                loss.backward()
+                self.optimizer.step()
+            else:  # fp16 on CUDA
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            self.scheduler.step()
+            losses[done] = loss.detach()
+            done += 1
+            self.count += 1
+            last = self.count >= self.total
+            if done % log_every == 0 or done == len(losses) or last:
+                bad = (~torch.isfinite(losses[:done])).nonzero()  # the one host sync per window
+                if bad.numel():
+                    i = int(bad[0])
+                    return losses, done, (i + 1, losses[i].item())
+                bar.set_postfix(loss=f"{losses[:done].mean().item():.4f}", refresh=False)
+            bar.update(1)
+            if last:
+                break
+        return losses, done, None
 
 
 def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: str = "val", on_epoch=None,
