@@ -59,19 +59,20 @@ def _fetch(url: str, dest: Path, *, progress: bool, timeout: float) -> None:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
             total = int(response.headers.get("Content-Length") or 0) or None
-            bar = None
+            bar, received = None, 0
             if progress:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=total, unit="B", unit_scale=True, desc="download CamVid")
             while chunk := response.read(1 << 20):
                 out.write(chunk)
+                received += len(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
             if bar is not None:
                 bar.close()
-            if total is not None and dest.stat().st_size != total:
-                raise DataError(f"download from {url} stopped after {dest.stat().st_size} of {total} bytes; "
+            if total is not None and received != total:
+                raise DataError(f"download from {url} stopped after {received} of {total} bytes; "
                                 f"retry, or {OFFLINE_HINT}")
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
