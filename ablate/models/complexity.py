@@ -46,8 +46,12 @@ def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), num_class
     rows = []
     for name in list_decoders():
         model = build_model(name, num_classes=num_classes, pretrained=None, seed=0)
-        row = {"decoder": name, "encoder": decoder_encoder(name), "params_m": round(count_params(model), 3),
-               "decoder_params_m": round(count_params(model.decoder), 3)}
+        row = {
+            "decoder": name,
+            "encoder": decoder_encoder(name),
+            "params_m": round(count_params(model), 3),
+            "decoder_params_m": round(count_params(model.decoder), 3),
+        }
         for h, w in sizes:
             row[f"gflops_{h}x{w}"] = round(count_gflops(model, (h, w)), 3)
         rows.append(row)

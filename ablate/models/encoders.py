@@ -34,7 +34,9 @@ def _local_path(source: str) -> Path | None:
     if path.exists():
         return path
     if source.startswith((".", "/", "~")) or not _HUB_ID.match(source):
-        raise ConfigError(f"pretrained weights {source!r} not found: give an existing directory, a Hugging Face id, or --pretrained none")
+        raise ConfigError(
+            f"pretrained weights {source!r} not found: give an existing directory, a Hugging Face id, or --pretrained none"
+        )
     return None
 
 
@@ -86,7 +88,9 @@ def load_mit(pretrained: str | None) -> tuple[MiTEncoder, dict | None]:
         return MiTEncoder(SegformerModel(SegformerConfig())), None  # SegformerConfig() is MiT-B0
     local = _local_path(source)
     if local is not None and not (local.is_dir() and (local / "config.json").is_file()):
-        raise ConfigError(f"{local} is not a Hugging Face checkpoint directory (needs config.json and weights)")
+        raise ConfigError(
+            f"{local} is not a Hugging Face checkpoint directory (needs config.json and weights)"
+        )
     try:
         config = SegformerConfig.from_pretrained(source)
         if "SegformerForSemanticSegmentation" in (config.architectures or []):
@@ -107,7 +111,9 @@ def _weights_file(path: Path) -> Path:
             return path / name
     found = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.pth")) + sorted(path.glob("*.pt"))
     if not found:
-        raise ConfigError(f"no weights file (*.safetensors, *.pth, *.bin) in {path}: give a file or --pretrained none")
+        raise ConfigError(
+            f"no weights file (*.safetensors, *.pth, *.bin) in {path}: give a file or --pretrained none"
+        )
     return found[0]
 
 

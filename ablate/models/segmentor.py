@@ -20,8 +20,15 @@ DECODER_SEED_OFFSET = 1_000_003
 class Segmentor(nn.Module):
     """``forward(x [B,3,H,W]) -> logits [B,C,H,W]``: decoder logits resized bilinearly to the input size."""
 
-    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, decoder_name: str,
-                 pretrained: str = "none", config: dict | None = None):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        *,
+        decoder_name: str,
+        pretrained: str = "none",
+        config: dict | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
@@ -37,8 +44,9 @@ class Segmentor(nn.Module):
         return logits
 
 
-def build_model(decoder: str, *, num_classes: int, pretrained: str | None = None, seed: int = 0,
-                **decoder_cfg) -> Segmentor:
+def build_model(
+    decoder: str, *, num_classes: int, pretrained: str | None = None, seed: int = 0, **decoder_cfg
+) -> Segmentor:
     """Build encoder + named decoder.
 
     ``pretrained``: None/"none" (random init, recorded as "none"), a Hugging Face id, or a local
@@ -62,8 +70,11 @@ def build_model(decoder: str, *, num_classes: int, pretrained: str | None = None
             load_hf_decode_head(dec, head_state)
             head_loaded = True
         else:
-            warnings.warn(f"{source}: decode head does not fit all_mlp (num_classes/embed_dim differ); "
-                          "loaded the encoder only", stacklevel=2)
+            warnings.warn(
+                f"{source}: decode head does not fit all_mlp (num_classes/embed_dim differ); "
+                "loaded the encoder only",
+                stacklevel=2,
+            )
     config = {
         "decoder": decoder,
         "encoder": encoder_name,

@@ -28,9 +28,16 @@ from .registry import register_decoder
 
 @register_decoder("all_mlp", encoder="mit_b0")
 class AllMLPDecoder(LadderDecoder):
-    def __init__(self, in_channels: Sequence[int], num_classes: int, *, embed_dim: int = 256, dropout: float = 0.1):
+    def __init__(
+        self, in_channels: Sequence[int], num_classes: int, *, embed_dim: int = 256, dropout: float = 0.1
+    ):
         super().__init__(
-            in_channels, num_classes, upsample="oneshot", fusion="parallel", embed_dim=embed_dim, dropout=dropout
+            in_channels,
+            num_classes,
+            upsample="oneshot",
+            fusion="parallel",
+            embed_dim=embed_dim,
+            dropout=dropout,
         )
 
 
@@ -44,7 +51,7 @@ def hf_head_to_all_mlp(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torc
     for key, value in state_dict.items():
         for old, new in _HF_RENAMES:
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
         out[key] = value
     return out
 

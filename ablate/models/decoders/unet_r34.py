@@ -58,9 +58,7 @@ class UnetDecoder(nn.Module):
         block_in = [deep_first[0], *decoder_channels[:-1]]
         # every block but the last meets a skip; the last goes from stride 2 to full size
         skips = [*deep_first[1:], 0]
-        self.blocks = nn.ModuleList(
-            UnetBlock(i, s, o) for i, s, o in zip(block_in, skips, decoder_channels)
-        )
+        self.blocks = nn.ModuleList(UnetBlock(i, s, o) for i, s, o in zip(block_in, skips, decoder_channels))
         self.classifier = nn.Conv2d(decoder_channels[-1], num_classes, 3, padding=1)
         self._init_like_smp()
 

@@ -1,0 +1,138 @@
+"""Decoder registry, shapes at odd sizes, gradients, seeding, params/GFLOPs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ablate.errors import ConfigError
+from ablate.models import (
+    build_decoder,
+    build_model,
+    count_gflops,
+    count_params,
+    decoder_defaults,
+    decoder_encoder,
+    list_decoders,
+)
+
+DECODERS = list_decoders()
+MIT_DECODERS = [d for d in DECODERS if decoder_encoder(d) == "mit_b0"]
+
+
+@pytest.fixture(scope="module")
+def models():
+    """One random-init model per decoder, built once (building ResNet34 is the slow part)."""
+    return {name: build_model(name, num_classes=5, seed=0) for name in DECODERS}
+
+
+def test_the_ladder_and_the_reference_are_registered():
+    assert {"all_mlp", "progressive", "skip_fused", "skip_oneshot", "unet_r34"} <= set(DECODERS)
+    assert decoder_encoder("unet_r34") == "resnet34"
+    assert decoder_encoder("skip_fused") == "mit_b0"
+
+
+@pytest.mark.parametrize("name", DECODERS)
+@pytest.mark.parametrize("size", [(64, 64), (37, 53), (45, 30)])
+def test_logits_have_input_size(models, name, size):
+    model = models[name].eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, *size))
+    assert out.shape == (1, 5, *size)
+    assert torch.isfinite(out).all()
+
+
+def test_odd_camvid_like_size():
+    # MiT ceil-divides 250x190 into 63x48, 32x24, 16x12, 8x6: nothing is an exact x2
+    model = build_model("skip_fused", num_classes=11).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 250, 190)).shape == (1, 11, 250, 190)
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_backward_reaches_every_parameter(models, name):
+    model = models[name].train()
+    model.zero_grad()
+    x = torch.randn(2, 3, 64, 64)
+    target = torch.randint(0, 5, (2, 64, 64))
+    loss = torch.nn.functional.cross_entropy(model(x), target)
+    assert torch.isfinite(loss)
+    loss.backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None, f"{name}: {pname} gets no gradient"
+        assert torch.isfinite(p.grad).all(), f"{name}: {pname} has a non-finite gradient"
+
+
+def test_unknown_decoder_lists_the_valid_names():
+    with pytest.raises(ConfigError) as err:
+        build_model("all_mlpp", num_classes=11)
+    for name in DECODERS:
+        assert name in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_setting_names_the_valid_settings():
+    with pytest.raises(ConfigError, match="embed_dim") as err:
+        build_decoder("progressive", [32, 64, 160, 256], 11, skip_channels=32)
+    assert "skip_channels" in str(err.value) and "head_channels" in str(err.value)
+
+
+def test_settings_change_the_widths():
+    dec = build_decoder(
+        "skip_fused", [32, 64, 160, 256], 11, embed_dim=64, skip_channels=32, head_channels=16
+    )
+    assert dec.classifier.in_channels == 16
+    assert decoder_defaults("all_mlp") == {"embed_dim": 256, "dropout": 0.1}
+
+
+def test_each_rung_changes_one_thing():
+    # modules shared along the ladder keep the same names and shapes as the baseline
+    base = {k: v.shape for k, v in build_decoder("all_mlp", [32, 64, 160, 256], 11).state_dict().items()}
+    prog = build_decoder("progressive", [32, 64, 160, 256], 11).state_dict()
+    assert all(k in prog for k in base if not k.startswith("classifier"))
+    assert not any(k.startswith(("skip_", "reduce", "head_refine", "up_chains")) for k in base)
+    skip = build_decoder("skip_oneshot", [32, 64, 160, 256], 11).state_dict()
+    assert not any(k.startswith(("up_chains", "reduce", "head_refine", "skip_refine")) for k in skip)
+
+
+def test_encoder_init_is_identical_across_decoders_for_a_seed(models):
+    def encoder_state(name, seed):
+        return build_model(name, num_classes=11, seed=seed).encoder.state_dict()
+
+    ref = encoder_state("all_mlp", 3)
+    for name in MIT_DECODERS[1:]:
+        other = encoder_state(name, 3)
+        assert all(torch.equal(ref[k], other[k]) for k in ref), name
+    different = encoder_state("all_mlp", 4)
+    assert not all(torch.equal(ref[k], different[k]) for k in ref)
+
+
+def test_same_seed_same_model():
+    a = build_model("skip_fused", num_classes=11, seed=7).state_dict()
+    b = build_model("skip_fused", num_classes=11, seed=7).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_random_init_is_recorded():
+    model = build_model("all_mlp", num_classes=11, pretrained="none", embed_dim=128)
+    assert model.pretrained == "none" and model.config["pretrained"] == "none"
+    assert model.decoder_name == "all_mlp"
+    assert model.config["embed_dim"] == 128 and model.config["dropout"] == 0.1
+    assert model.training
+
+
+def test_params_match_the_report(models):
+    # the report: SegFormer/MiT-B0 3.7 M, U-Net/ResNet34 24.4 M (11 classes)
+    assert round(count_params(build_model("all_mlp", num_classes=11)), 1) == 3.7
+    assert round(count_params(build_model("unet_r34", num_classes=11)), 1) == 24.4
+
+
+def test_gflops_counts_and_keeps_the_mode(models):
+    model = models["all_mlp"].train()
+    model.encoder.eval()  # a mixed state must survive too
+    small = count_gflops(model, (64, 64))
+    assert model.training and model.decoder.training and not model.encoder.training
+    assert 0 < small < count_gflops(model, (128, 128))
+    model.eval()
+    count_gflops(model, (64, 64))
+    assert not any(m.training for m in model.modules())
