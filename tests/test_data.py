@@ -96,7 +96,7 @@ def test_plain_batches_are_normalised_in_order(synthetic_root, cache_dir):
 def _asymmetric(n=8, size=16):
     # Left half class 1 (bright), right half class 2 (dark): image colour tells the label.
     labels = torch.ones(n, size, size, dtype=torch.uint8)
-    labels[:, :, size // 2:] = 2
+    labels[:, :, size // 2 :] = 2
     images = torch.where(labels == 1, 250, 10).to(torch.uint8)[:, None].expand(n, 3, size, size).contiguous()
     return SegData(images, labels, [f"x{i}" for i in range(n)], CAMVID_CLASSES, "train")
 
@@ -122,3 +122,25 @@ def test_scale_and_crop_keep_alignment_and_pad_with_ignore():
     assert agree[known].float().mean() > 0.95  # only bilinear boundary pixels may differ
     assert (~known).any()  # zoomed-out samples are padded with the ignore index
     assert set(labels.unique().tolist()) <= {1, 2, IGNORE_INDEX}
+
+
+def test_unwritable_cache_only_warns(synthetic_root, tmp_path):
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    with pytest.warns(UserWarning, match="could not write the data cache"):
+        data = load_split(synthetic_root, "test", size=(16, 16), cache_dir=blocker)
+    assert len(data) == 6
+
+
+def test_axis_aligned_grid_matches_affine_grid():
+    import torch.nn.functional as F
+
+    from ablate.data.batches import _axis_aligned_grid
+
+    scale_x = torch.tensor([1.3, -0.8], dtype=torch.float64)
+    scale_y = scale_x.abs()
+    shift = torch.tensor([[0.1, -0.2], [0.0, 0.3]], dtype=torch.float64)
+    theta = torch.zeros(2, 2, 3)
+    theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = scale_x, scale_y, shift
+    expected = F.affine_grid(theta, [2, 3, 7, 9], align_corners=False)
+    assert torch.allclose(_axis_aligned_grid(scale_x, scale_y, shift, (7, 9), "cpu"), expected, atol=1e-6)

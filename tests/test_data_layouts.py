@@ -73,12 +73,23 @@ def _rows(labels):
 def test_class_dict_layout_grouped_and_ungrouped(class_dict_root, tmp_path):
     assert find_splits(class_dict_root) == ["train", "val", "test"]
     data = load_split(class_dict_root, "train", size=(12, 16), cache_dir=tmp_path / "c")
-    assert data.class_names == CAMVID_CLASSES and len(data) == 3 and data.names == ["train_0", "train_1", "train_2"]
+    assert (
+        data.class_names == CAMVID_CLASSES
+        and len(data) == 3
+        and data.names == ["train_0", "train_1", "train_2"]
+    )
     assert _rows(data.labels) == GROUPED_EXPECTED and int(data.labels[0, 0, 3]) == 2  # pole column
     raw = load_split(class_dict_root, "val", size=(12, 16), grouped=False, cache_dir=tmp_path / "c")
     names = sorted((n for n in COLOURS if n != "Void"), key=str.lower)
     assert raw.class_names == tuple(names)
-    expected = [names.index("Sky"), names.index("Wall"), names.index("LaneMkgsDriv"), 255, 255, names.index("Child")]
+    expected = [
+        names.index("Sky"),
+        names.index("Wall"),
+        names.index("LaneMkgsDriv"),
+        255,
+        255,
+        names.index("Child"),
+    ]
     assert _rows(raw.labels) == expected
 
 
@@ -90,7 +101,9 @@ def test_label_colors_layout_splits_by_sequence_or_list(label_colors_root, tmp_p
     assert train.names == ["0001TP_006690", "0016E5_00390"] and _rows(train.labels) == GROUPED_EXPECTED
     (label_colors_root / "train.txt").write_text("/SegNet/CamVid/train/0006R0_f00930.png x\n")
     assert find_splits(label_colors_root) == ["train"]  # list files now define the splits
-    assert load_split(label_colors_root, "train", size=(12, 16), cache_dir=tmp_path / "c").names == ["0006R0_f00930"]
+    assert load_split(label_colors_root, "train", size=(12, 16), cache_dir=tmp_path / "c").names == [
+        "0006R0_f00930"
+    ]
 
 
 def test_check_dataset_reports_counts_sizes_and_shares(synthetic_root, class_dict_root):
@@ -167,7 +180,7 @@ def test_size_mismatch(segnet):
 
 def test_corrupt_png(segnet):
     image = _first(segnet, "train")
-    image.write_bytes(image.read_bytes()[: 60])
+    image.write_bytes(image.read_bytes()[:60])
     with pytest.raises(DataError, match=f"cannot read .*{image.name}"):
         _load(segnet)
 

@@ -8,7 +8,17 @@ from ablate.data.download import DEFAULT_URL, download_camvid, resolve_data_root
 from ablate.data.synthetic import make_synthetic
 
 __all__ = [
-    "BatchIterator", "CAMVID_CLASSES", "IGNORE_INDEX", "IMAGENET_MEAN", "IMAGENET_STD",
-    "DEFAULT_URL", "SegData", "check_dataset", "download_camvid", "find_splits", "load_split",
-    "make_synthetic", "resolve_data_root",
+    "BatchIterator",
+    "CAMVID_CLASSES",
+    "IGNORE_INDEX",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "DEFAULT_URL",
+    "SegData",
+    "check_dataset",
+    "download_camvid",
+    "find_splits",
+    "load_split",
+    "make_synthetic",
+    "resolve_data_root",
 ]

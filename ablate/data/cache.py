@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from ablate.data.layouts import Layout, Pair
@@ -51,15 +52,21 @@ def load_cached(path: Path) -> dict | None:
 
 
 def save_cached(path: Path, payload: dict) -> None:
+    """Write atomically (temp file + rename); a cache that cannot be written only costs a warning."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write to a temp file and rename, so a killed process never leaves a half cache behind.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
         torch.save(payload, tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        warnings.warn(
+            f"could not write the data cache {path} ({exc}); set $ABLATE_CACHE to a writable folder",
+            stacklevel=3,
+        )
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.remove(tmp)

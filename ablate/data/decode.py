@@ -19,7 +19,9 @@ def _open(path, mode: str | None = None) -> Image.Image:
             img.load()  # decode now, so a truncated file fails here, naming the file
             return img.convert(mode) if mode and img.mode != mode else img.copy()
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for bad files
-        raise DataError(f"cannot read {path} ({type(exc).__name__}: {exc}); replace or re-download the file") from None
+        raise DataError(
+            f"cannot read {path} ({type(exc).__name__}: {exc}); replace or re-download the file"
+        ) from None
 
 
 def read_image(path) -> Image.Image:
@@ -30,13 +32,17 @@ def label_indices(img: Image.Image, path, layout: Layout) -> np.ndarray:
     """Label PNG -> uint8 [H,W] class indices, IGNORE_INDEX for void and unknown colours."""
     if layout.colours is None:
         if img.mode not in ("L", "P", "I", "I;16"):
-            raise DataError(f"label {path} is {img.mode}, expected single-channel class indices 0-{SEGNET_VOID}; "
-                            "use the SegNet annot PNGs")
+            raise DataError(
+                f"label {path} is {img.mode}, expected single-channel class indices 0-{SEGNET_VOID}; "
+                "use the SegNet annot PNGs"
+            )
         values = np.asarray(img)
         top = int(values.max()) if values.size else 0
         if top > SEGNET_VOID:
-            raise DataError(f"label {path} has value {top}, outside the class set 0-{SEGNET_VOID} "
-                            f"(11 classes + void {SEGNET_VOID}); fix or remove the label")
+            raise DataError(
+                f"label {path} has value {top}, outside the class set 0-{SEGNET_VOID} "
+                f"(11 classes + void {SEGNET_VOID}); fix or remove the label"
+            )
         labels = values.astype(np.uint8)
         labels[labels == SEGNET_VOID] = IGNORE_INDEX
         return labels
@@ -55,8 +61,10 @@ def read_pair(pair: Pair, layout: Layout, size: tuple[int, int] | None) -> tuple
     image = read_image(pair.image)
     label = _open(pair.label)
     if image.size != label.size:
-        raise DataError(f"size mismatch: image {pair.image} is {image.size[0]}x{image.size[1]} but label "
-                        f"{pair.label} is {label.size[0]}x{label.size[1]} (WxH); fix one of them")
+        raise DataError(
+            f"size mismatch: image {pair.image} is {image.size[0]}x{image.size[1]} but label "
+            f"{pair.label} is {label.size[0]}x{label.size[1]} (WxH); fix one of them"
+        )
     labels = label_indices(label, pair.label, layout)
     if size is not None and (image.size[1], image.size[0]) != tuple(size):
         wh = (size[1], size[0])
@@ -70,8 +78,9 @@ def worker_count() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def decode_pairs(pairs: list[Pair], layout: Layout, size: tuple[int, int], *, progress: bool = False,
-                 desc: str = "decode"):
+def decode_pairs(
+    pairs: list[Pair], layout: Layout, size: tuple[int, int], *, progress: bool = False, desc: str = "decode"
+):
     """Decode and resize every pair once -> (images uint8 [N,3,H,W], labels uint8 [N,H,W]) tensors."""
     import torch
 

@@ -34,8 +34,14 @@ def camvid_cache_path(cache_dir=None) -> Path:
     return Path(cache_dir or default_cache_dir()).expanduser() / DATASET_DIR
 
 
-def download_camvid(cache_dir=None, *, url: str = DEFAULT_URL, progress: bool = True,
-                    expected_counts: dict[str, int] | None = None, timeout: float = 30.0) -> Path:
+def download_camvid(
+    cache_dir=None,
+    *,
+    url: str = DEFAULT_URL,
+    progress: bool = True,
+    expected_counts: dict[str, int] | None = None,
+    timeout: float = 30.0,
+) -> Path:
     """The verified CamVid root under cache_dir, downloading it first if it is not there yet."""
     target = camvid_cache_path(cache_dir)
     if target.is_dir():
@@ -72,8 +78,9 @@ def _fetch(url: str, dest: Path, *, progress: bool, timeout: float) -> None:
             if bar is not None:
                 bar.close()
             if total is not None and received != total:
-                raise DataError(f"download from {url} stopped after {received} of {total} bytes; "
-                                f"retry, or {OFFLINE_HINT}")
+                raise DataError(
+                    f"download from {url} stopped after {received} of {total} bytes; retry, or {OFFLINE_HINT}"
+                )
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DataError(f"cannot download CamVid from {url} ({reason}); {OFFLINE_HINT}") from None
@@ -84,10 +91,14 @@ def _extract(archive: Path, dest: Path, url: str) -> Path:
     try:
         with zipfile.ZipFile(archive) as zf:
             names = zf.namelist()
-            marker = next((PurePosixPath(n).parts for n in names if "trainannot" in PurePosixPath(n).parts), None)
+            marker = next(
+                (PurePosixPath(n).parts for n in names if "trainannot" in PurePosixPath(n).parts), None
+            )
             if marker is None:
-                raise DataError(f"archive from {url} holds no CamVid SegNet layout (no trainannot/); "
-                                f"check --url, or {OFFLINE_HINT}")
+                raise DataError(
+                    f"archive from {url} holds no CamVid SegNet layout (no trainannot/); "
+                    f"check --url, or {OFFLINE_HINT}"
+                )
             prefix = "".join(f"{part}/" for part in marker[: marker.index("trainannot")])
             for name in names:
                 if not name.startswith(prefix) or name.endswith("/"):
@@ -97,8 +108,9 @@ def _extract(archive: Path, dest: Path, url: str) -> Path:
                     raise DataError(f"archive from {url} has an unsafe path {name!r}; check --url")
                 zf.extract(name, dest)
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError) as exc:
-        raise DataError(f"archive from {url} is not a valid zip ({exc}); retry, check --url, "
-                        f"or {OFFLINE_HINT}") from None
+        raise DataError(
+            f"archive from {url} is not a valid zip ({exc}); retry, check --url, or {OFFLINE_HINT}"
+        ) from None
     return dest / prefix if prefix else dest
 
 
@@ -107,8 +119,10 @@ def _verify(root: Path, counts: dict[str, int], url: str) -> None:
         for folder in (root / split, root / f"{split}annot"):
             found = len(list(folder.glob("*.png"))) if folder.is_dir() else 0
             if found != expected:
-                raise DataError(f"archive from {url} has {found} PNGs in {folder.name}/, expected {expected}; "
-                                f"check --url, or {OFFLINE_HINT}")
+                raise DataError(
+                    f"archive from {url} has {found} PNGs in {folder.name}/, expected {expected}; "
+                    f"check --url, or {OFFLINE_HINT}"
+                )
     labels = [p for split in counts for p in sorted((root / f"{split}annot").glob("*.png"))]
 
     def top(path):
@@ -117,8 +131,10 @@ def _verify(root: Path, counts: dict[str, int], url: str) -> None:
     with ThreadPoolExecutor(worker_count()) as pool:
         for path, value in zip(labels, pool.map(top, labels)):
             if value > SEGNET_VOID:
-                raise DataError(f"archive from {url}: label {path.name} has value {value}, outside 0-{SEGNET_VOID}; "
-                                f"check --url, or {OFFLINE_HINT}")
+                raise DataError(
+                    f"archive from {url}: label {path.name} has value {value}, outside 0-{SEGNET_VOID}; "
+                    f"check --url, or {OFFLINE_HINT}"
+                )
 
 
 def resolve_data_root(data=None, *, cache_dir=None) -> Path:
@@ -128,10 +144,14 @@ def resolve_data_root(data=None, *, cache_dir=None) -> Path:
         path = Path(chosen).expanduser()
         if not path.is_dir():
             source = "--data" if data else "$ABLATE_DATA"
-            raise DataError(f"data folder {path} (from {source}) does not exist; pass --data PATH to a CamVid folder")
+            raise DataError(
+                f"data folder {path} (from {source}) does not exist; pass --data PATH to a CamVid folder"
+            )
         return path
     cached = camvid_cache_path(cache_dir)
     if cached.is_dir():
         return cached
-    raise DataError(f"no dataset given and none downloaded to {cached}; pass --data PATH, set $ABLATE_DATA, "
-                    "or run `ablate data download`")
+    raise DataError(
+        f"no dataset given and none downloaded to {cached}; pass --data PATH, set $ABLATE_DATA, "
+        "or run `ablate data download`"
+    )

@@ -55,25 +55,33 @@ class Layout:
         if self.kind == "label_colors":
             pairs = _label_colors_pairs(self, split)
             if not pairs:
-                raise DataError(f"split {split!r} has no labelled frames in {self.root}; "
-                                f"add {split}.txt listing its images")
+                raise DataError(
+                    f"split {split!r} has no labelled frames in {self.root}; "
+                    f"add {split}.txt listing its images"
+                )
             return pairs
         image_dir, label_dir = _split_dirs(self, split)
         if not image_dir.is_dir() and not label_dir.is_dir():
             found = ", ".join(self.splits()) or "none"
-            raise DataError(f"split {split!r} not found in {self.root} (found: {found}); "
-                            f"expected {image_dir.name}/ and {label_dir.name}/")
+            raise DataError(
+                f"split {split!r} not found in {self.root} (found: {found}); "
+                f"expected {image_dir.name}/ and {label_dir.name}/"
+            )
         for folder, partner in ((image_dir, label_dir), (label_dir, image_dir)):
             if not folder.is_dir():
-                raise DataError(f"{folder} is missing but {partner.name}/ exists; add the folder or remove "
-                                f"{partner.name}/")
+                raise DataError(
+                    f"{folder} is missing but {partner.name}/ exists; add the folder or remove "
+                    f"{partner.name}/"
+                )
         list_file = self.root / f"{split}.txt"
         if self.kind == "segnet" and list_file.is_file():
             pairs = _listed_pairs(list_file, image_dir, label_dir)
         else:
             pairs = _stem_pairs(image_dir, label_dir)
         if not pairs:
-            raise DataError(f"split {split!r} is empty: no images in {image_dir}; add images or remove the folder")
+            raise DataError(
+                f"split {split!r} is empty: no images in {image_dir}; add images or remove the folder"
+            )
         return pairs
 
 
@@ -81,8 +89,10 @@ def detect_layout(root, *, grouped: bool = True) -> Layout:
     """The layout of `root` (or of root/CamVid), or a DataError listing what was expected."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataError(f"data folder {root} does not exist; pass --data PATH to a CamVid folder "
-                        "or run `ablate data download`")
+        raise DataError(
+            f"data folder {root} does not exist; pass --data PATH to a CamVid folder "
+            "or run `ablate data download`"
+        )
     for base in (root, root / "CamVid"):
         if any((base / f"{s}annot").is_dir() for s in SPLITS):
             return Layout("segnet", base, CAMVID_CLASSES)
@@ -116,8 +126,10 @@ def _stem_pairs(image_dir: Path, label_dir: Path) -> list[Pair]:
     labels = {_label_stem(stem): path for stem, path in _images_in(label_dir).items()}
     for stem, path in images.items():
         if stem not in labels:
-            raise DataError(f"image {path} has no label in {label_dir}; add {stem}.png (or {stem}_L.png) "
-                            "or remove the image")
+            raise DataError(
+                f"image {path} has no label in {label_dir}; add {stem}.png (or {stem}_L.png) "
+                "or remove the image"
+            )
     for stem, path in labels.items():
         if stem not in images:
             raise DataError(f"label {path} has no image in {image_dir}; add the image or remove the label")
@@ -134,11 +146,15 @@ def _listed_pairs(list_file: Path, image_dir: Path, label_dir: Path) -> list[Pai
         image = image_dir / Path(fields[0].replace("\\", "/")).name
         label = label_dir / Path(fields[-1].replace("\\", "/")).name
         if not image.is_file():
-            raise DataError(f"{list_file}:{number} lists {image.name} but {image} is missing; "
-                            f"add the image or remove the line")
+            raise DataError(
+                f"{list_file}:{number} lists {image.name} but {image} is missing; "
+                f"add the image or remove the line"
+            )
         if not label.is_file():
-            raise DataError(f"image {image} has no label: {label} (listed in {list_file}:{number}) is missing; "
-                            "add the label or remove the line")
+            raise DataError(
+                f"image {image} has no label: {label} (listed in {list_file}:{number}) is missing; "
+                "add the label or remove the line"
+            )
         pairs.append(Pair(image.stem, image, label))
     return sorted(pairs, key=lambda p: p.name)
 
@@ -185,8 +201,10 @@ def _label_colors_image_dir(root: Path, stems: set[str]) -> Path:
         if hits > best_hits:
             best, best_hits = folder, hits
     if best is None:
-        raise DataError(f"no image folder in {root} matches LabeledApproved_full/*_L.png; "
-                        "add the frames (e.g. 701_StillsRaw_full/)")
+        raise DataError(
+            f"no image folder in {root} matches LabeledApproved_full/*_L.png; "
+            "add the frames (e.g. 701_StillsRaw_full/)"
+        )
     return best
 
 
@@ -197,8 +215,11 @@ def _label_colors_pairs(layout: Layout, split: str) -> list[Pair]:
     images = _images_in(image_dir)
     list_file = layout.root / f"{split}.txt"
     if list_file.is_file():
-        wanted = {_label_stem(Path(line.split()[0].replace("\\", "/")).stem)
-                  for line in list_file.read_text().splitlines() if line.strip()}
+        wanted = {
+            _label_stem(Path(line.split()[0].replace("\\", "/")).stem)
+            for line in list_file.read_text().splitlines()
+            if line.strip()
+        }
     elif any((layout.root / f"{s}.txt").is_file() for s in SPLITS):
         return []
     else:
@@ -206,9 +227,13 @@ def _label_colors_pairs(layout: Layout, split: str) -> list[Pair]:
     pairs = []
     for stem in sorted(wanted):
         if stem not in labels:
-            raise DataError(f"{list_file if list_file.is_file() else image_dir}: frame {stem} has no label "
-                            f"{label_dir / (stem + '_L.png')}; add it or drop the frame")
+            raise DataError(
+                f"{list_file if list_file.is_file() else image_dir}: frame {stem} has no label "
+                f"{label_dir / (stem + '_L.png')}; add it or drop the frame"
+            )
         if stem not in images:
-            raise DataError(f"label {labels[stem]} has no image in {image_dir}; add the image or remove the label")
+            raise DataError(
+                f"label {labels[stem]} has no image in {image_dir}; add the image or remove the label"
+            )
         pairs.append(Pair(stem, images[stem], labels[stem]))
     return pairs

@@ -31,37 +31,37 @@ def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarra
     while x < width:  # buildings, side by side, different heights
         w = int(width * rng.uniform(0.12, 0.3))
         top = int(height * rng.uniform(0.1, 0.45))
-        lab[top:ground, x:x + w] = 1
+        lab[top:ground, x : x + w] = 1
         x += w + int(width * rng.uniform(0.0, 0.08))
     for _ in range(rng.integers(1, 4)):  # trees: ellipses in front of buildings
         cy, cx = rng.uniform(0.3, 0.5) * height, rng.uniform(0, width)
         ry, rx = rng.uniform(0.08, 0.18) * height, rng.uniform(0.05, 0.12) * width
         lab[((rows - cy) / ry) ** 2 + ((cols - cx) / rx) ** 2 < 1] = 5
     f0 = int(rng.uniform(0, 0.5) * width)  # fence along the ground line
-    lab[ground - max(2, height // 12):ground, f0:f0 + int(width * rng.uniform(0.2, 0.4))] = 7
+    lab[ground - max(2, height // 12) : ground, f0 : f0 + int(width * rng.uniform(0.2, 0.4))] = 7
     lab[ground:kerb] = 4
     lab[kerb:] = 3
     for _ in range(rng.integers(1, 3)):  # cars on the road
         cw, ch = int(width * rng.uniform(0.12, 0.22)), int(height * rng.uniform(0.08, 0.14))
         cx, cy = rng.integers(0, width - cw), rng.integers(kerb - ch // 2, height - ch)
-        lab[cy:cy + ch, cx:cx + cw] = 8
+        lab[cy : cy + ch, cx : cx + cw] = 8
     for _ in range(rng.integers(1, 3)):  # pedestrians: tall thin boxes on the pavement
         pw, ph = max(2, width // 40), int(height * rng.uniform(0.12, 0.2))
         px = rng.integers(0, width - pw)
-        lab[kerb - ph:kerb, px:px + pw] = 9
+        lab[kerb - ph : kerb, px : px + pw] = 9
     bw, bh = max(3, width // 25), int(height * 0.1)  # a bicyclist on the road
     bx, by = rng.integers(0, width - bw), rng.integers(kerb, height - bh)
-    lab[by:by + bh, bx:bx + bw] = 10
+    lab[by : by + bh, bx : bx + bw] = 10
     for _ in range(rng.integers(1, 4)):  # poles (1-2 px wide) with a sign on top
         px, pw = rng.integers(1, width - 3), int(rng.integers(1, 3))
         top = int(height * rng.uniform(0.15, 0.35))
-        lab[top:kerb, px:px + pw] = 2
+        lab[top:kerb, px : px + pw] = 2
         s = max(3, height // 16)
-        lab[top:top + s, max(0, px - s // 2):px + s // 2 + pw] = 6
+        lab[top : top + s, max(0, px - s // 2) : px + s // 2 + pw] = 6
     for _ in range(rng.integers(1, 4)):  # void: unlabelled patches
         vh, vw = rng.integers(2, max(3, height // 10)), rng.integers(2, max(3, width // 10))
         vy, vx = rng.integers(0, height - vh), rng.integers(0, width - vw)
-        lab[vy:vy + vh, vx:vx + vw] = SEGNET_VOID
+        lab[vy : vy + vh, vx : vx + vw] = SEGNET_VOID
     return _paint(rng, lab, rows, cols), lab
 
 
@@ -82,8 +82,16 @@ def _paint(rng, lab, rows, cols) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def make_synthetic(root, *, n_train: int = 24, n_val: int = 8, n_test: int = 8, size=(96, 128),
-                   seed: int = 0, prefix: str = "/SegNet/CamVid") -> Path:
+def make_synthetic(
+    root,
+    *,
+    n_train: int = 24,
+    n_val: int = 8,
+    n_test: int = 8,
+    size=(96, 128),
+    seed: int = 0,
+    prefix: str = "/SegNet/CamVid",
+) -> Path:
     """Write a SegNet-layout dataset of synthetic scenes (size=(H, W)) under root; return root.
 
     Deterministic given the arguments. List files carry a foreign `prefix`, as SegNet's do.
