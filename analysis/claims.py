@@ -273,7 +273,7 @@ def _empty_result(claim: Claim, baseline: str | None, alpha: float, reason: str)
     }
 
 
-def _scale_test(res: dict, x: np.ndarray, claim: Claim, alpha: float) -> None:
+def _scale_test(res: dict, x: np.ndarray, claim: Claim, alpha: float, with_power: bool = True) -> None:
     """Fill p-values and power from the per-pair values ``x`` on the test scale (differences or log ratios)."""
     from . import power as _power
     from .stats import one_sample_t, tost_1samp
@@ -293,6 +293,8 @@ def _scale_test(res: dict, x: np.ndarray, claim: Claim, alpha: float) -> None:
     if np.isfinite(tost["p"]):
         res["p_refute"] = min(1 - tost["p_low"], 1 - tost["p_upp"])
 
+    if not with_power:
+        return
     # power: the smallest claimed effect is the band edge nearest 0 (one-sided bands)
     mid_x = (lo_x + hi_x) / 2
     back = (lambda z: math.expm1(z)) if claim.relative else (lambda z: z)
@@ -317,13 +319,14 @@ def _scale_test(res: dict, x: np.ndarray, claim: Claim, alpha: float) -> None:
     res["seeds_to_settle"] = _power.seeds_to_settle(m, sd, lo_x, hi_x, alpha=alpha)
 
 
-def seed_claim_test(variant, baseline, claim: Claim, *, alpha: float = 0.05) -> dict:
+def seed_claim_test(variant, baseline, claim: Claim, *, alpha: float = 0.05, with_power: bool = True) -> dict:
     """The t-based part of a claim's evaluation over paired seeds (fast: no bootstrap).
 
     ``variant`` / ``baseline`` are paired by position. Returns the claim-dict fields ``n``,
     ``estimate``, ``ci`` ((1 − 2α) t-interval; back-transformed from log ratios for relative claims),
     ``estimate_abs``, ``ci_abs``, p-values (unadjusted), power fields and the CI verdict/direction
     (before any Holm adjustment), plus ``reason`` when something is undefined.
+    ``with_power=False`` skips the power fields (for fast simulations).
     """
     from .stats import t_interval
 
@@ -353,7 +356,7 @@ def seed_claim_test(variant, baseline, claim: Claim, *, alpha: float = 0.05) -> 
         x = d
         res["estimate"] = res["estimate_abs"]
         res["ci"] = list(res["ci_abs"])
-    _scale_test(res, x, claim, alpha)
+    _scale_test(res, x, claim, alpha, with_power)
     if not res["sd"] > 0:
         res["reason"] = "the paired differences have zero variance (identical runs?): no interval can be computed"
         return res
@@ -363,20 +366,22 @@ def seed_claim_test(variant, baseline, claim: Claim, *, alpha: float = 0.05) -> 
 
 
 def _holm(results: list[dict]) -> None:
-    from statsmodels.stats.multitest import multipletests
+    from .stats import holm
 
     for key in _FAMILIES:
-        ps = np.array([r[key] for r in results], dtype=float)
-        adj = np.full(ps.shape, math.nan)
-        ok = np.isfinite(ps)
-        if ok.any():
-            adj[ok] = multipletests(ps[ok], method="holm")[1]
+        adj = holm([r[key] for r in results])
         for r, p in zip(results, adj):
             r[key + "_holm"] = float(p)
 
 
 def _finish(res: dict, claim: Claim, alpha: float, k: int) -> None:
     """Final verdict (CI + Holm) and the one-sentence reason."""
+    _verdict(res, claim, alpha, k)
+    if res.get("unpaired"):
+        res["reason"] = f"{res['reason']} ({len(res['unpaired'])} unpaired seed(s) dropped)"
+
+
+def _verdict(res: dict, claim: Claim, alpha: float, k: int) -> None:
     rel = claim.relative
     band = _fmt_ci(claim.band, rel)
     level = f"{(1 - 2 * alpha) * 100:g}%"
@@ -483,9 +488,6 @@ def _seed_claim(claim, base, seeds, alpha, rng, n_resamples, paired_effect) -> d
     unpaired = [s.item() if hasattr(s, "item") else s for s in table.index[~both & (np.isfinite(v) | np.isfinite(b))]]
     res = seed_claim_test(v[both], b[both], claim, alpha=alpha)
     res["unpaired"] = unpaired
-    if unpaired:
-        note = f"; {len(unpaired)} unpaired seed(s) dropped"
-        res["reason"] = (res["reason"] + note) if res["reason"] else note.lstrip("; ")
     if res["n"] >= 1:
         pe = paired_effect(v[both], b[both], alpha=alpha, n_resamples=n_resamples, random_state=rng)
         res["effect_sizes"] = {k: pe[k] for k in ("d_z", "g_av", "prob_improvement")}

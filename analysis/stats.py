@@ -532,6 +532,27 @@ def throughput_ratio(
     return out
 
 
+# --------------------------------------------------------------------------- multiplicity
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm step-down adjusted p-values; NaNs stay NaN and are not counted in the family.
+
+    Same numbers as ``statsmodels.stats.multitest.multipletests(p, method="holm")[1]`` (tested), without
+    its per-call ``gc.collect()``.
+    """
+    p = np.asarray(pvalues, dtype=float).ravel()
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
 # --------------------------------------------------------------------------- JSON
 
 
