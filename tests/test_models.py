@@ -136,3 +136,16 @@ def test_gflops_counts_and_keeps_the_mode(models):
     model.eval()
     count_gflops(model, (64, 64))
     assert not any(m.training for m in model.modules())
+
+
+def test_gflops_include_mit_attention(models):
+    # 3.38 GFLOPs without attention (the fused CPU SDPA kernel is not counted), 3.51 with it
+    assert count_gflops(build_model("all_mlp", num_classes=11), (256, 256)) == pytest.approx(3.512, abs=0.01)
+
+
+def test_complexity_table_has_a_row_per_decoder():
+    from ablate.models import complexity_table
+
+    rows = complexity_table([(64, 64), (32, 48)], num_classes=11)
+    assert [r["decoder"] for r in rows] == DECODERS
+    assert all(r["gflops_64x64"] > r["gflops_32x48"] > 0 and r["params_m"] > 0 for r in rows)

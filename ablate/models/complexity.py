@@ -18,9 +18,11 @@ def count_gflops(model: nn.Module, image_size=(256, 256)) -> float:
 
     FlopCounterMode counts 2 FLOPs per multiply-add of matmuls, convolutions and attention
     (so values are twice the "GFLOPs" of papers that count MACs, e.g. mmseg/SegFormer), and
-    ignores elementwise ops, norms and interpolation. Counted in eval mode without grad; the
+    ignores elementwise ops, norms and interpolation. Attention runs on the math backend
+    while counting so that it is counted on every device. Counted in eval mode without grad; the
     model's train/eval state of every submodule is restored afterwards.
     """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
     h, w = image_size
@@ -29,7 +31,9 @@ def count_gflops(model: nn.Module, image_size=(256, 256)) -> float:
     x = torch.zeros(1, 3, int(h), int(w), device=param.device, dtype=param.dtype)
     try:
         model.eval()
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        # The math attention backend decomposes into counted matmuls; the fused CPU kernel
+        # is invisible to FlopCounterMode and would drop MiT's attention from the count.
+        with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]), FlopCounterMode(display=False) as counter:
             model(x)
     finally:
         for m, training in modes.items():
