@@ -144,3 +144,17 @@ def test_axis_aligned_grid_matches_affine_grid():
     theta[:, 0, 0], theta[:, 1, 1], theta[:, :, 2] = scale_x, scale_y, shift
     expected = F.affine_grid(theta, [2, 3, 7, 9], align_corners=False)
     assert torch.allclose(_axis_aligned_grid(scale_x, scale_y, shift, (7, 9), "cpu"), expected, atol=1e-6)
+
+
+def test_cli_synth_writes_a_loadable_dataset(tmp_path, capsys):
+    from ablate.cli import main
+
+    out = tmp_path / "synth"
+    args = ["data", "synth", str(out), "--n-train", "2", "--n-val", "1", "--n-test", "0", "--size", "20x24"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 0 and find_splits(out) == ["train", "val"]
+    assert load_split(out, "train", size=(20, 24), cache=False).images.shape == (2, 3, 20, 24)
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "synth", str(out), "--size", "big"])
+    assert exit_.value.code == 2 and "HxW" in capsys.readouterr().err

@@ -117,3 +117,13 @@ def test_resolve_data_root_order(tmp_path, monkeypatch):
     assert resolve_data_root(str(tmp_path / "cache")) == tmp_path / "cache"
     with pytest.raises(DataError, match=r"nowhere .*--data"):
         resolve_data_root(str(tmp_path / "nowhere"))
+
+
+def test_cli_download_error_is_one_line(server, tmp_path, capsys):
+    from ablate.cli import main
+
+    with pytest.raises(SystemExit) as exit_:  # the default counts (367/101/233) do not match the tiny archive
+        main(["data", "download", "--url", f"{server}/good.zip", "--cache-dir", str(tmp_path)])
+    err = capsys.readouterr().err.splitlines()[-1]  # after the progress bar
+    assert exit_.value.code == 2 and err.startswith("error: archive from") and "expected 367" in err
+    assert "--data" in err and not (tmp_path / "camvid").exists()
