@@ -57,7 +57,7 @@ def cli():
 @cli.group(
     cls=LazyGroup,
     lazy_commands={
-        "latency": ("ablate.engine.latency:latency_command", "Inference latency of a study's variants."),
+        "latency": ("ablate.bench_latency:latency_command", "Inference latency of a study's variants."),
         "train": ("ablate.engine.bench_train:bench_train_command", "Training speed vs a plain Hugging Face loop."),
     },
 )

@@ -1,0 +1,161 @@
+"""The run directory and its tables (DESIGN.md, "A run directory").
+
+Concurrency choice: every finished run writes ONE JSON record under
+``records/`` (temp file + fsync + atomic rename), named by the logical run
+(``<variant>-seed-<seed>``, ``<variant>-tune-<trial>``). The CSV tables are
+then rebuilt from all records and atomically replaced. Why not append lines:
+a run killed after its row was written but before Optuna heard of it is
+retried, and an append would duplicate the row; a record named by the
+logical run is simply overwritten. Rebuilding also never leaves a torn
+table. Lost updates between two rebuilding processes are ruled out by
+re-listing the records after each replace and rebuilding again until the
+listing is unchanged (the last writer has always seen every record).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+RESULTS_HEAD = ["study", "variant", "decoder", "phase", "run_id", "trial", "seed", "split",
+                "miou", "pixel_acc", "mean_acc", "fwiou"]
+RESULTS_TAIL = ["params_m", "gflops", "train_seconds", "epochs", "pretrained", "image_size", "config",
+                "status", "torch", "device", "started_at", "finished_at", "error"]
+EPOCH_COLUMNS = ["study", "variant", "phase", "run_id", "trial", "seed", "epoch", "train_loss", "val_miou",
+                 "seconds"]
+LATENCY_COLUMNS = ["variant", "round", "batch", "height", "width", "dtype", "threads", "device", "ms_per_image"]
+PHASE_ORDER = {"tune": 0, "seed": 1}
+
+
+class RunDir:
+    """``<out>/<study name>/``: study.json, study.db, tables, confusion/, checkpoints/, records/."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.records = self.root / "records"
+        for sub in (self.root, self.records, self.root / "confusion", self.root / "checkpoints"):
+            sub.mkdir(parents=True, exist_ok=True)
+
+    study_json = property(lambda self: self.root / "study.json")
+    db = property(lambda self: self.root / "study.db")
+    results_csv = property(lambda self: self.root / "results.csv")
+    epochs_csv = property(lambda self: self.root / "epochs.csv")
+    latency_csv = property(lambda self: self.root / "latency.csv")
+
+    def storage_url(self) -> str:
+        return f"sqlite:///{self.db.resolve()}"
+
+    def write_study(self, resolved: dict) -> None:
+        write_atomic(self.study_json, json.dumps(resolved, indent=2, default=str) + "\n")
+
+    # --- runs -------------------------------------------------------------------------
+    def record_path(self, key: str) -> Path:
+        return self.records / f"{key}.json"
+
+    def read_record(self, key: str) -> dict | None:
+        try:
+            return json.loads(self.record_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save_run(self, key: str, row: dict, epochs: list[dict]) -> None:
+        """Keep one finished run (ok, pruned or failed) and refresh the tables."""
+        write_atomic(self.record_path(key), json.dumps({"row": row, "epochs": epochs}, default=_json_default))
+        self.rebuild_tables()
+
+    def save_latency(self, rows: list[dict]) -> None:
+        write_atomic(self.record_path("latency"), json.dumps({"latency": rows}, default=_json_default))
+        self.rebuild_tables()
+
+    # --- tables -----------------------------------------------------------------------
+    def rebuild_tables(self) -> None:
+        """Rewrite results.csv, epochs.csv, latency.csv from the records, until none changed meanwhile."""
+        for _ in range(20):
+            before = self._signature()
+            self._write_tables()
+            if self._signature() == before:
+                return
+
+    def _signature(self):
+        return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.records.glob("*.json"))
+
+    def _write_tables(self) -> None:
+        rows, epochs, latency = [], [], []
+        for path in sorted(self.records.glob("*.json")):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):  # vanished or being replaced: the next pass sees it
+                continue
+            if "row" in record:
+                rows.append(record["row"])
+                epochs.extend(record.get("epochs") or [])
+            latency.extend(record.get("latency") or [])
+        rows.sort(key=_run_order)
+        epochs.sort(key=lambda e: (_run_order(e), e.get("epoch", 0)))
+        if rows:
+            write_atomic(self.results_csv, to_csv(rows, results_columns(rows)))
+        if epochs:
+            write_atomic(self.epochs_csv, to_csv(epochs, EPOCH_COLUMNS))
+        if latency:
+            write_atomic(self.latency_csv, to_csv(latency, LATENCY_COLUMNS))
+
+
+def results_columns(rows: list[dict]) -> list[str]:
+    """DESIGN's stable order: head, iou_<class> in first-seen order, tail, then any extras."""
+    seen = list(dict.fromkeys(k for r in rows for k in r))
+    ious = [k for k in seen if k.startswith("iou_")]
+    fixed = set(RESULTS_HEAD) | set(RESULTS_TAIL) | set(ious)
+    return RESULTS_HEAD + ious + RESULTS_TAIL + [k for k in seen if k not in fixed]
+
+
+def to_csv(rows: list[dict], columns: list[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of one; survives a crash (fsync)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _run_order(r: dict):
+    trial = r.get("trial")
+    seed = r.get("seed")
+    return (PHASE_ORDER.get(r.get("phase"), 9), str(r.get("variant")),
+            -1 if trial is None else int(trial), -1 if seed is None else int(seed))
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "" if math.isnan(value) else value
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=_json_default)
+    return value
+
+
+def _json_default(obj):
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

@@ -1,0 +1,316 @@
+"""A study: variants of a decoder, how to tune and repeat them, and the claims to test.
+
+A study file is plain Python that defines ``study = Study(...)``; ``load_study``
+runs it, applies a preset and validates every field at this boundary, so the
+sweep never meets a malformed study. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ablate.errors import StudyError
+from analysis.claims import Claim
+
+__all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
+
+PRESETS = ("smoke", "cpu", "paper")
+DATA_KINDS = ("camvid", "synthetic")
+# Study fields a preset may override; dict-valued ones are merged key by key.
+PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency")
+MERGED_FIELDS = ("data", "train", "latency")
+LATENCY_KEYS = ("rounds", "warmup", "threads", "dtype", "batches")
+
+
+@dataclass
+class Variant:
+    """One rung of the ablation ladder: a registered decoder and its fixed settings.
+
+    ``settings`` holds TrainConfig fields (``lr``...) and decoder keywords
+    (``embed_dim``...); ``search_space`` adds to or replaces the study's shared one.
+    """
+
+    decoder: str
+    settings: dict = field(default_factory=dict)
+    search_space: dict | None = None
+
+
+@dataclass(kw_only=True)
+class Study:
+    """Everything ``ablate run`` needs; see studies/progressive_decoder.py for an example."""
+
+    name: str | None = None
+    data: dict = field(default_factory=lambda: {"kind": "camvid"})  # kind: camvid|synthetic (+ its options)
+    eval_split: str = "test"  # phase 2 split; val when the dataset has none
+    image_size: tuple[int, int] | None = None
+    pretrained: str | None = "nvidia/mit-b0"  # None = random init (recorded with every result)
+    variants: dict[str, Variant] | None = None
+    baseline: str | None = None
+    train: dict = field(default_factory=dict)  # TrainConfig fields shared by every variant
+    search_space: dict = field(default_factory=dict)  # name -> optuna distribution
+    trials: int = 0  # tuning budget per variant (finished trials); 0 = fixed settings
+    seeds: list[int] | None = None
+    claims: list[Claim] = field(default_factory=list)
+    latency: dict = field(default_factory=dict)  # rounds, warmup, threads, dtype, batches
+    presets: dict[str, dict] = field(default_factory=dict)
+    sampler_seed: int = 0
+    preset: str | None = None  # filled by load_study
+    path: str | None = None  # filled by load_study
+
+    def space(self, variant: str) -> dict:
+        """The Optuna search space of one variant (shared, then the variant's own)."""
+        own = self.variants[variant].search_space
+        return {**self.search_space, **(own or {})}
+
+    def tunes(self, variant: str) -> bool:
+        return self.trials > 0 and bool(self.space(variant))
+
+    def train_settings(self, variant: str, params: dict | None = None, *, seed: int) -> dict:
+        """TrainConfig fields for one run: study, then variant, then tuned params.
+
+        Keys that are not TrainConfig fields are decoder keywords (``decoder_cfg``).
+        """
+        fields_ = train_config_fields()
+        merged = {**self.train, **self.variants[variant].settings, **(params or {})}
+        cfg = {k: v for k, v in merged.items() if k in fields_ and k != "decoder_cfg"}
+        decoder_cfg = {**merged.get("decoder_cfg", {}), **{k: v for k, v in merged.items() if k not in fields_}}
+        cfg.update(
+            decoder=self.variants[variant].decoder,
+            pretrained=self.pretrained or "none",
+            image_size=tuple(self.image_size),
+            seed=int(seed),
+            decoder_cfg=decoder_cfg,
+        )
+        return cfg
+
+    def latency_settings(self) -> dict:
+        lat = {"rounds": 30, "warmup": 5, "threads": None, "dtype": "fp32", "batches": None, **self.latency}
+        batch = int(self.train.get("batch_size", 4))
+        lat["batches"] = sorted(set(lat["batches"] or [1, batch]))
+        return lat
+
+    def to_dict(self) -> dict:
+        """JSON-safe resolved study (study.json)."""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "preset": self.preset,
+            "data": self.data,
+            "eval_split": self.eval_split,
+            "image_size": list(self.image_size),
+            "pretrained": self.pretrained,
+            "baseline": self.baseline,
+            "variants": {
+                name: {"decoder": v.decoder, "settings": v.settings, "search_space": sorted(self.space(name))}
+                for name, v in self.variants.items()
+            },
+            "train": self.train,
+            "search_space": {k: _distribution_json(d) for k, d in self.search_space.items()},
+            "variant_search_spaces": {
+                name: {k: _distribution_json(d) for k, d in (v.search_space or {}).items()}
+                for name, v in self.variants.items()
+            },
+            "trials": self.trials,
+            "seeds": list(self.seeds),
+            "claims": [c.to_dict() for c in self.claims],
+            "latency": self.latency_settings(),
+            "sampler_seed": self.sampler_seed,
+        }
+
+
+def load_study(path, preset: str | None = None) -> Study:
+    """Run a study file, apply ``preset`` and validate; any problem is one StudyError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise StudyError(f"{path}: no such study file; pass a Python file that defines `study = Study(...)`")
+    try:
+        namespace = runpy.run_path(str(path), run_name="ablate_study")
+    except SyntaxError as exc:
+        raise StudyError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except StudyError:
+        raise
+    except Exception as exc:  # the file is user code: report, never trace back
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise StudyError(f"{path}: the study file raised {type(exc).__name__}: {msg}") from None
+    study = namespace.get("study")
+    if not isinstance(study, Study):
+        raise StudyError(f"{path}: study: expected a module-level `study = Study(...)`, found {type(study).__name__}")
+    study = copy.deepcopy(study)
+    study.path = str(path)
+    if preset is not None:
+        _apply_preset(study, preset, path)
+    _validate(study, path)
+    return study
+
+
+def _apply_preset(study: Study, preset: str, path: Path) -> None:
+    if preset not in study.presets:
+        known = ", ".join(sorted(study.presets)) or "none"
+        raise StudyError(f"{path}: preset: unknown preset {preset!r}; this study defines: {known}")
+    for key, value in study.presets[preset].items():
+        if key not in PRESET_FIELDS:
+            raise StudyError(f"{path}: presets.{preset}.{key}: expected one of {', '.join(PRESET_FIELDS)}")
+        if key in MERGED_FIELDS:
+            setattr(study, key, {**getattr(study, key), **value})
+        else:
+            setattr(study, key, copy.deepcopy(value))
+    study.preset = preset
+
+
+def _fail(path, field_: str, expected: str, got: Any = dataclasses.MISSING):
+    tail = "" if got is dataclasses.MISSING else f", got {got!r}"
+    raise StudyError(f"{path}: {field_}: expected {expected}{tail}")
+
+
+def _validate(study: Study, path: Path) -> None:
+    for name in ("name", "variants", "baseline", "seeds", "image_size"):
+        if getattr(study, name) is None:
+            _fail(path, name, "this field to be set (missing)")
+    if not isinstance(study.name, str) or not study.name.replace("_", "").replace("-", "").isalnum():
+        _fail(path, "name", "a name of letters, digits, _ or -", study.name)
+    _validate_data(study, path)
+    _validate_variants(study, path)
+    if study.baseline not in study.variants:
+        _fail(path, "baseline", f"one of the variants ({', '.join(study.variants)})", study.baseline)
+    try:
+        from ablate.engine.config import parse_size
+
+        study.image_size = parse_size(study.image_size)
+    except Exception:
+        _fail(path, "image_size", "N or (H, W) or 'HxW'", study.image_size)
+    _validate_train(study, path)
+    _validate_space(study.search_space, path, "search_space")
+    if not isinstance(study.trials, int) or study.trials < 0:
+        _fail(path, "trials", "a whole number >= 0 (trials per variant)", study.trials)
+    seeds = study.seeds
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) for s in seeds):
+        _fail(path, "seeds", "a non-empty list of integers", seeds)
+    if len(set(seeds)) != len(seeds):
+        _fail(path, "seeds", "distinct seeds", seeds)
+    study.seeds = list(seeds)
+    _validate_claims(study, path)
+    _validate_latency(study, path)
+
+
+def _validate_data(study: Study, path: Path) -> None:
+    if not isinstance(study.data, dict) or study.data.get("kind") not in DATA_KINDS:
+        _fail(path, "data.kind", f"one of {', '.join(DATA_KINDS)}", study.data)
+    if study.eval_split not in ("test", "val"):
+        _fail(path, "eval_split", "'test' or 'val'", study.eval_split)
+
+
+def _validate_variants(study: Study, path: Path) -> None:
+    if not isinstance(study.variants, dict) or not study.variants:
+        _fail(path, "variants", "a non-empty dict name -> Variant(decoder, settings)", study.variants)
+    known = _known_decoders()
+    for name, variant in study.variants.items():
+        where = f"variants.{name}"
+        if not isinstance(variant, Variant):
+            _fail(path, where, "Variant(decoder=..., settings={...})", variant)
+        if known is not None and variant.decoder not in known:
+            _fail(path, f"{where}.decoder", f"a registered decoder ({', '.join(known)})", variant.decoder)
+        if not isinstance(variant.settings, dict):
+            _fail(path, f"{where}.settings", "a dict of settings", variant.settings)
+        if variant.search_space is not None:
+            _validate_space(variant.search_space, path, f"{where}.search_space")
+
+
+def _validate_train(study: Study, path: Path) -> None:
+    fields_ = train_config_fields()
+    if not isinstance(study.train, dict):
+        _fail(path, "train", "a dict of TrainConfig fields", study.train)
+    unknown = sorted(set(study.train) - fields_)
+    if unknown:
+        _fail(path, f"train.{unknown[0]}", f"a TrainConfig field ({', '.join(sorted(fields_))})")
+    for key in ("decoder", "seed", "image_size", "pretrained"):
+        if key in study.train:
+            _fail(path, f"train.{key}", f"no {key} here: it is set by the study's own field")
+
+
+def _validate_space(space, path: Path, where: str) -> None:
+    from optuna.distributions import BaseDistribution
+
+    if not isinstance(space, dict):
+        _fail(path, where, "a dict name -> optuna distribution", space)
+    for key, dist in space.items():
+        if not isinstance(dist, BaseDistribution):
+            _fail(path, f"{where}.{key}", "an optuna distribution, e.g. FloatDistribution(1e-5, 1e-3, log=True)", dist)
+
+
+def _validate_claims(study: Study, path: Path) -> None:
+    for i, claim in enumerate(study.claims):
+        where = f"claims[{i}]"
+        if not isinstance(claim, Claim):
+            _fail(path, where, "Claim(variant, metric, band=(lo, hi))", claim)
+        for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
+            if name is not None and name not in study.variants:
+                _fail(path, f"{where}.{role}", f"one of the variants ({', '.join(study.variants)})", name)
+        try:
+            lo, hi = (float(b) for b in claim.band)
+        except (TypeError, ValueError):
+            _fail(path, f"{where}.band", "(lo, hi) numbers", claim.band)
+        if lo > hi:
+            _fail(path, f"{where}.band", "lo <= hi", claim.band)
+        if not isinstance(claim.metric, str) or not claim.metric:
+            _fail(path, f"{where}.metric", "a metric name such as 'miou' or 'fps'", claim.metric)
+
+
+def _validate_latency(study: Study, path: Path) -> None:
+    if not isinstance(study.latency, dict):
+        _fail(path, "latency", "a dict", study.latency)
+    unknown = sorted(set(study.latency) - set(LATENCY_KEYS))
+    if unknown:
+        _fail(path, f"latency.{unknown[0]}", f"one of {', '.join(LATENCY_KEYS)}")
+    lat = study.latency_settings()
+    if not isinstance(lat["rounds"], int) or lat["rounds"] < 2:
+        _fail(path, "latency.rounds", "a whole number >= 2", lat["rounds"])
+    if lat["dtype"] not in ("fp32", "bf16"):
+        _fail(path, "latency.dtype", "fp32 or bf16", lat["dtype"])
+
+
+def train_config_fields() -> set[str]:
+    from ablate.engine.config import TrainConfig  # torch-free module
+
+    return {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def _known_decoders() -> list[str] | None:
+    """Registered decoder names; None (skip the check) while the models package is absent."""
+    try:
+        from ablate.models import list_decoders
+    except ImportError:
+        return None
+    return sorted(list_decoders())
+
+
+def _distribution_json(dist) -> dict:
+    import json
+
+    from optuna.distributions import distribution_to_json
+
+    return json.loads(distribution_to_json(dist))
+
+
+def resolved_study(study: Study) -> dict:
+    """study.json: the resolved study, library versions, and a fingerprint of what was asked for."""
+    import hashlib
+    import json
+    import platform
+    from importlib import metadata
+
+    resolved = study.to_dict()
+    asked = {k: v for k, v in resolved.items() if k != "path"}
+    resolved["fingerprint"] = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    versions = {"python": platform.python_version()}
+    for name in ("ablate", "torch", "optuna", "transformers", "timm"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    resolved["versions"] = versions
+    return resolved

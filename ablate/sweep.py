@@ -1,0 +1,423 @@
+"""``ablate run``: tune each variant, train its best settings once per seed, measure latency.
+
+Distribution uses Optuna's own machinery only. Each (variant, phase) is an
+Optuna study in one storage. Phase 1 asks new trials while the variant's
+budget of finished (COMPLETE + PRUNED) trials is not reached. Phase 2 and the
+latency step are queued with ``enqueue_trial``; workers pop WAITING trials
+(Optuna switches WAITING -> RUNNING atomically in the storage). Heartbeats
+plus ``RetryHeartbeatStaleTrialCallback`` re-queue the run of a killed worker.
+The few races Optuna leaves open (two workers queueing the same seed, or
+starting the last tuning slot together) are settled by trial number, see
+ablate/trials.py. Each worker calls ``optimize(n_trials=1)`` in a loop and
+re-reads the storage in between, so any number of workers can join or leave.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import click
+
+from ablate import trials as T
+from ablate.errors import StudyError
+from ablate.results import RunDir
+from ablate.study import Study, load_study, resolved_study
+
+
+class RunFailed(Exception):
+    """The run finished with status 'failed'; its error is on the trial and in results.csv."""
+
+
+class Skip(Exception):
+    """This worker stands down: another one owns the work (see ablate/trials.py)."""
+
+
+def load_backend():
+    """(train_run, measure_study_latency). $ABLATE_TRAINER=module swaps both, for fast tests."""
+    name = os.environ.get("ABLATE_TRAINER")
+    if name:
+        module = importlib.import_module(name)
+        return module.train_run, module.measure_study_latency
+    from ablate.bench_latency import measure_study_latency
+    from ablate.engine import train_run
+
+    return train_run, measure_study_latency
+
+
+def make_storage(url: str, *, heartbeat: int):
+    import optuna
+
+    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna, and relied on here
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+        )
+
+
+def optuna_name(study: Study, variant: str | None, phase: str) -> str:
+    return f"{study.name}/latency" if phase == "latency" else f"{study.name}/{variant}/{phase}"
+
+
+class Sweep:
+    """One worker of a study. ``run()`` returns when every run is settled (or taken by others)."""
+
+    def __init__(self, study: Study, run_dir: RunDir, *, storage_url: str | None = None, data: str | None = None,
+                 device: str | None = None, heartbeat: int = 10, poll: float | None = None,
+                 progress: bool = True, backend=None):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # our bar and rows say it better
+        self.study, self.run_dir = study, run_dir
+        self.storage = make_storage(storage_url or run_dir.storage_url(), heartbeat=heartbeat)
+        self.data_arg, self.device, self.progress = data, device, progress
+        self.poll = poll if poll is not None else max(1.0, heartbeat / 2)
+        self.train_run, self.measure_latency = backend or load_backend()
+        self._studies: dict[str, optuna.Study] = {}
+        self._data_root: Path | None = None
+
+    # --- storage ------------------------------------------------------------------------
+    def optuna_study(self, variant: str | None, phase: str):
+        import optuna
+
+        name = optuna_name(self.study, variant, phase)
+        if name not in self._studies:
+            self._studies[name] = optuna.create_study(
+                storage=self.storage, study_name=name, direction="maximize", load_if_exists=True,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, self.study.trials // 3)),
+                                                   n_warmup_steps=1),
+            )
+        study = self._studies[name]
+        if phase == "tune":  # seeded; offset by the history so a resumed sweep does not replay its draws
+            offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
+            study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
+        return study
+
+    def trials(self, variant: str | None, phase: str):
+        return self.optuna_study(variant, phase).get_trials(deepcopy=False)
+
+    # --- the loop -----------------------------------------------------------------------
+    def total_runs(self) -> int:
+        s = self.study
+        return sum(s.trials for v in s.variants if s.tunes(v)) + len(s.seeds) * len(s.variants) + 1
+
+    def done_runs(self) -> int:
+        s, n = self.study, 0
+        for v in s.variants:
+            if s.tunes(v):
+                c = T.tune_counts(self.trials(v, "tune"))
+                n += min(s.trials, c["finished"] + c["failed"])
+            seeds = self.trials(v, "seed")
+            n += sum(T.slot_state(seeds, "seed", seed) == "settled" for seed in s.seeds)
+        return n + (T.slot_state(self.trials(None, "latency"), "round_set", 0) == "settled")
+
+    def run(self) -> None:
+        from tqdm.auto import tqdm
+
+        self.data_root()  # a missing dataset is the user's to fix: fail now, not once per run
+        bar = tqdm(total=self.total_runs(), desc=self.study.name, unit="run", disable=not self.progress,
+                   dynamic_ncols=True, position=0)
+        try:
+            while True:
+                bar.n = self.done_runs()
+                bar.refresh()
+                step = self.next_step()
+                if step is None:  # runs of killed workers become WAITING again: look once more
+                    self.fail_stale()
+                    step = self.next_step()
+                if step is not None:
+                    bar.set_postfix_str(step[0])
+                    step[1]()
+                    continue
+                if not self.others_running():
+                    break
+                bar.set_postfix_str("waiting for runs held by other workers")
+                time.sleep(self.poll)
+        finally:
+            bar.close()
+            self.run_dir.rebuild_tables()
+
+    def next_step(self):
+        """(label, action) for the next piece of work this worker can take, or None."""
+        s = self.study
+        for v in s.variants:
+            if s.tunes(v) and T.tune_has_room(self.trials(v, "tune"), s.trials):
+                return f"tune {v}", lambda v=v: self._optimize(v, "tune", self._tune_objective(v))
+        all_settled = True
+        for seed in s.seeds:  # seed-major: a partial study holds complete pairs early
+            for v in s.variants:
+                if s.tunes(v) and not T.tune_finished(self.trials(v, "tune"), s.trials):
+                    all_settled = False
+                    continue
+                state = T.slot_state(self.trials(v, "seed"), "seed", seed)
+                all_settled &= state == "settled"
+                if state == "open":
+                    self._enqueue_seed(v, seed)
+                    state = "live"
+                if state == "live" and self._has_waiting(v, "seed"):
+                    return f"{v} seed {seed}", lambda v=v: self._optimize(v, "seed", self._seed_objective(v))
+        if all_settled:
+            lat = self.trials(None, "latency")
+            state = T.slot_state(lat, "round_set", 0)
+            if state == "open":
+                self.optuna_study(None, "latency").enqueue_trial({"round_set": 0})
+            if state != "settled" and self._has_waiting(None, "latency"):
+                return "latency", lambda: self._optimize(None, "latency", self._latency_objective)
+        return None
+
+    def fail_stale(self) -> None:
+        """Runs whose worker stopped beating are failed; the storage's retry callback re-queues them."""
+        for study in list(self._studies.values()):
+            T.fail_stale(study)
+
+    def others_running(self) -> bool:
+        # WAITING copies beyond a full budget are never needed; only RUNNING ones are worth waiting for.
+        return any(T.kind(t) == "running" for study in list(self._studies.values())
+                   for t in study.get_trials(deepcopy=False))
+
+    def _has_waiting(self, variant, phase) -> bool:
+        return any(T.kind(t) == "waiting" for t in self.trials(variant, phase))
+
+    def _optimize(self, variant, phase, objective) -> None:
+        # One trial per call: the loop re-reads the storage before choosing the next piece of work.
+        self.optuna_study(variant, phase).optimize(_guarded(objective), n_trials=1, catch=(Exception,))
+
+    def _enqueue_seed(self, variant: str, seed: int) -> None:
+        best = T.best_trial(self.trials(variant, "tune")) if self.study.tunes(variant) else None
+        attrs = {"params": best.params if best else {}, "tuned_from": best.number if best else None}
+        self.optuna_study(variant, "seed").enqueue_trial({"seed": seed}, user_attrs=attrs)
+
+    # --- objectives -----------------------------------------------------------------------
+    def _tune_objective(self, variant: str):
+        def objective(trial):
+            me = trial.study._storage.get_trial(trial._trial_id)
+            if T.tune_excess(trial.study.get_trials(deepcopy=False), me, self.study.trials):
+                trial.set_user_attr("skipped", "tuning budget already taken")
+                raise Skip()
+            params = {k: suggest(trial, k, d) for k, d in self.study.space(variant).items()}
+
+            def on_epoch(epoch, metrics):
+                from ablate.engine import Pruned
+
+                trial.report(float(metrics.get("miou", float("nan"))), epoch)
+                if trial.should_prune():
+                    raise Pruned(f"pruned by the median rule after epoch {epoch}")
+
+            key = f"{variant}-tune-{T.origin(me)}"
+            seed = self.study.seeds[0]  # tuning compares settings, so every trial shares one seed
+            return self._run(trial, variant=variant, phase="tune", key=key, trial_no=T.origin(me), seed=seed,
+                             params=params, eval_split="val", on_epoch=on_epoch)
+
+        return objective
+
+    def _seed_objective(self, variant: str):
+        def objective(trial):
+            me = trial.study._storage.get_trial(trial._trial_id)
+            if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
+                trial.set_user_attr("skipped", "no queued seed left")
+                raise Skip()
+            seed = trial.suggest_categorical("seed", self.study.seeds)
+            if T.slot_taken(trial.study.get_trials(deepcopy=False), me, "seed", seed):
+                trial.set_user_attr("skipped", f"seed {seed} is taken by another trial")
+                raise Skip()
+            return self._run(trial, variant=variant, phase="seed", key=f"{variant}-seed-{seed}", trial_no=None,
+                             seed=seed, params=me.user_attrs.get("params") or {},
+                             eval_split=self.eval_split(), on_epoch=None)
+
+        return objective
+
+    def _latency_objective(self, trial):
+        me = trial.study._storage.get_trial(trial._trial_id)
+        if "fixed_params" not in me.system_attrs or T.slot_taken(
+                trial.study.get_trials(deepcopy=False), me, "round_set", 0):
+            trial.set_user_attr("skipped", "latency is measured by another worker")
+            raise Skip()
+        trial.suggest_categorical("round_set", [0])
+        try:
+            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")
+        except Exception as exc:
+            trial.set_user_attr("error", _one_line(exc))
+            raise RunFailed(str(exc)) from exc
+        self.run_dir.save_latency(rows)
+        return 0.0
+
+    def _run(self, trial, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> float:
+        trial.set_user_attr("run_id", key)
+        record = self.run_dir.read_record(key)
+        if record is None:  # a record means the run finished before its worker died: keep it
+            row = self._train(variant=variant, phase=phase, key=key, trial_no=trial_no, seed=seed,
+                              params=params, eval_split=eval_split, on_epoch=on_epoch)
+        else:
+            row = record["row"]
+        if row["status"] == "failed":
+            trial.set_user_attr("error", row.get("error") or "failed")
+            raise RunFailed(row.get("error"))
+        if row["status"] == "pruned":
+            import optuna
+
+            raise optuna.TrialPruned(row.get("error") or "pruned")
+        return float(row["miou"])
+
+    def _train(self, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> dict:
+        from ablate.engine.config import TrainConfig
+        from ablate.engine.environment import utc_now
+
+        settings = self.study.train_settings(variant, params, seed=seed)
+        if self.device:
+            settings["device"] = self.device
+        started = utc_now()
+        base = {"study": self.study.name, "variant": variant, "decoder": settings["decoder"], "phase": phase,
+                "run_id": key, "trial": trial_no, "seed": seed, "split": eval_split,
+                "config": json.dumps(settings, sort_keys=True, default=str)}
+        try:
+            row = self.train_run(TrainConfig.from_dict(settings), data_root=self._data_root, out_dir=self.run_dir.root,
+                                 run_id=key, eval_split=eval_split, on_epoch=on_epoch, progress=self.progress,
+                                 study=self.study.name, variant=variant, phase=phase, trial=trial_no)
+        except Exception as exc:  # recorded as a failed run; the study goes on
+            row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
+                   "finished_at": utc_now()}
+            click.echo(f"run {key} failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}", err=True)
+        history = row.pop("epochs_history", None) or row.pop("history", None) or []
+        row.pop("history", None)
+        row = {**base, **{k: v for k, v in row.items() if v is not None or k not in base}}
+        row.update(study=self.study.name, variant=variant, phase=phase, run_id=key, trial=trial_no)
+        row.setdefault("started_at", started)
+        row.setdefault("finished_at", utc_now())
+        epochs = [{"study": self.study.name, "variant": variant, "phase": phase, "run_id": key, "trial": trial_no,
+                   "seed": seed, **h} for h in history]
+        self.run_dir.save_run(key, row, epochs)
+        return row
+
+    # --- data and settings -------------------------------------------------------------------
+    def data_root(self) -> Path:
+        if self._data_root is None:
+            if self.study.data["kind"] == "synthetic":
+                self._data_root = synthetic_data(self.run_dir.root / "data", self.study.data)
+            else:
+                from ablate.data import resolve_data_root
+
+                self._data_root = Path(resolve_data_root(self.data_arg))
+        return self._data_root
+
+    def eval_split(self) -> str:
+        from ablate.data import find_splits
+
+        wanted = self.study.eval_split
+        return wanted if wanted in find_splits(self.data_root()) else "val"
+
+    def best_configs(self) -> dict[str, dict]:
+        """Per variant: the TrainConfig fields its seed runs use (tuned best, or fixed settings)."""
+        out = {}
+        for v in self.study.variants:
+            best = T.best_trial(self.trials(v, "tune")) if self.study.tunes(v) else None
+            out[v] = self.study.train_settings(v, best.params if best else {}, seed=0)
+        return out
+
+
+def _guarded(objective):
+    """Any unexpected error is recorded on the trial, so it counts as failed (settled), not lost (redone)."""
+    import optuna
+
+    def run(trial):
+        try:
+            return objective(trial)
+        except (Skip, RunFailed, optuna.TrialPruned):
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", _one_line(exc))
+            click.echo(f"trial failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}", err=True)
+            raise
+
+    return run
+
+
+def synthetic_data(root: Path, spec: dict) -> Path:
+    """Synthetic scenes generated once per run directory; built aside and renamed so workers never clash."""
+    from ablate.data import make_synthetic
+
+    if root.is_dir():
+        return _dataset_in(root)
+    opts = {k: (tuple(v) if k == "size" else v) for k, v in spec.items() if k != "kind"}
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".data-"))
+    make_synthetic(tmp, **opts)
+    try:
+        os.rename(tmp, root)
+    except OSError:  # another worker got there first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _dataset_in(root)
+
+
+def _dataset_in(root: Path) -> Path:
+    """make_synthetic may write into a subfolder: the dataset is where train/ lives."""
+    if (root / "train").is_dir():
+        return root
+    found = sorted(p.parent for p in root.rglob("train") if p.is_dir())
+    return found[0] if found else root
+
+
+def suggest(trial, name: str, dist):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    raise StudyError(f"search space {name}: unsupported distribution {type(dist).__name__}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def prepare_run_dir(study: Study, out: str) -> RunDir:
+    """The run directory; refuses one that holds a different study (mixing would corrupt pairing)."""
+    run_dir = RunDir(Path(out) / study.name)
+    resolved = resolved_study(study)
+    if run_dir.study_json.exists():
+        old = json.loads(run_dir.study_json.read_text())
+        if old.get("fingerprint") != resolved["fingerprint"]:
+            raise StudyError(
+                f"{run_dir.root} holds a different study (preset {old.get('preset')!r} or settings differ); "
+                f"use another --out or remove that directory")
+    else:
+        run_dir.write_study(resolved)
+    return run_dir
+
+
+@click.command("run")
+@click.argument("study_file", type=click.Path(dir_okay=False))
+@click.option("--preset", default=None, help="A preset of the study: smoke, cpu or paper (or its own).")
+@click.option("--data", default=None, help="Dataset root (else $ABLATE_DATA, else the download cache).")
+@click.option("--out", default="runs", show_default=True, help="Parent of the run directory.")
+@click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run directory).")
+@click.option("--list", "list_only", is_flag=True, help="Show what is done, running, failed, to do; run nothing.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Override the device.")
+@click.option("--heartbeat", type=click.IntRange(1), default=10, show_default=True,
+              help="Seconds between heartbeats; a run silent for 3x this long is retried.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, no_progress):
+    """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
+    several machines with one --storage to share the work."""
+    study = load_study(study_file, preset=preset)
+    if list_only:
+        from ablate.sweep_list import print_table
+
+        print_table(study, out=out, storage=storage)
+        return
+    run_dir = prepare_run_dir(study, out)
+    sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
+                  progress=not no_progress)
+    sweep.run()
+    click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")

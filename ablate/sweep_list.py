@@ -1,0 +1,63 @@
+"""``ablate run --list``: per variant and phase, what the storage says is done, running, failed, to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ablate import trials as T
+from ablate.study import Study
+
+COLUMNS = ("variant", "phase", "done", "running", "failed", "pruned", "to do")
+
+
+def state_table(study: Study, storage_url: str | None) -> list[dict]:
+    rows = []
+    for v in study.variants:
+        if study.tunes(v):
+            tune = _trials(storage_url, f"{study.name}/{v}/tune")
+            c = T.tune_counts(tune)
+            todo = 0 if T.tune_finished(tune, study.trials) else max(0, study.trials - c["finished"] - c["running"])
+            rows.append({"variant": v, "phase": "tune", "done": c["done"], "running": c["running"],
+                         "failed": c["failed"], "pruned": c["pruned"], "to do": todo})
+        seeds = _trials(storage_url, f"{study.name}/{v}/seed")
+        states = [_seed_state(seeds, s) for s in study.seeds]
+        rows.append({"variant": v, "phase": "seed", "done": states.count("done"),
+                     "running": states.count("running"), "failed": states.count("failed"), "pruned": 0,
+                     "to do": states.count("to do")})
+    lat = _seed_state(_trials(storage_url, f"{study.name}/latency"), 0, name="round_set")
+    rows.append({"variant": "(all)", "phase": "latency", "done": int(lat == "done"),
+                 "running": int(lat == "running"), "failed": int(lat == "failed"), "pruned": 0,
+                 "to do": int(lat == "to do")})
+    return rows
+
+
+def print_table(study: Study, *, out: str, storage: str | None) -> None:
+    db = Path(out) / study.name / "study.db"
+    url = storage or (f"sqlite:///{db.resolve()}" if db.exists() else None)
+    rows = state_table(study, url)
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
+    click.echo("  ".join(c.ljust(widths[c]) for c in COLUMNS))
+    for r in rows:
+        click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
+
+
+def _seed_state(trials, value, name: str = "seed") -> str:
+    kinds = {T.kind(t) for t in trials if T.queued_value(t, name) == value}
+    for state, found in (("done", "done"), ("failed", "failed"), ("running", "running")):
+        if found in kinds:
+            return state
+    return "to do"
+
+
+def _trials(url: str | None, name: str):
+    import optuna
+
+    if url is None:
+        return []
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+    except KeyError:  # that phase has not started yet
+        return []

@@ -1,0 +1,51 @@
+"""A fast stand-in for ablate.engine.train_run / measure_study_latency, for sweep tests.
+
+Selected with ABLATE_TRAINER=fake_trainer (tests/ on PYTHONPATH). Each epoch sleeps
+$ABLATE_FAKE_EPOCH_SECONDS so a test can kill a worker mid-run. mIoU is a
+deterministic function of (decoder, seed, lr); a seed listed in $ABLATE_FAKE_FAIL_SEEDS fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+
+def _score(*parts) -> float:
+    digest = hashlib.sha256(repr(parts).encode()).digest()
+    return 0.4 + 0.2 * digest[0] / 255
+
+
+def train_run(cfg, *, data_root, out_dir, run_id, eval_split="val", on_epoch=None, progress=True, **_):
+    if str(cfg.seed) in os.environ.get("ABLATE_FAKE_FAIL_SEEDS", "").split(","):
+        raise RuntimeError(f"fake failure for seed {cfg.seed}")
+    pause = float(os.environ.get("ABLATE_FAKE_EPOCH_SECONDS", "0"))
+    miou = _score(cfg.decoder, cfg.seed, cfg.lr)
+    history, status, error = [], "ok", None
+    for epoch in range(1, cfg.epochs + 1):
+        time.sleep(pause)
+        history.append({"epoch": epoch, "train_loss": 1.0 / epoch, "val_miou": miou * epoch / cfg.epochs,
+                        "seconds": pause})
+        if on_epoch is not None:
+            try:
+                on_epoch(epoch, {"miou": miou * epoch / cfg.epochs})
+            except Exception as exc:  # engine.Pruned
+                status, error = "pruned", str(exc)
+                break
+    return {"split": eval_split, "seed": cfg.seed, "decoder": cfg.decoder, "miou": miou, "pixel_acc": miou + 0.3,
+            "mean_acc": miou, "fwiou": miou, "iou_Sky": miou, "iou_Road": miou, "params_m": 3.7, "gflops": 1.0,
+            "train_seconds": pause * cfg.epochs, "epochs": len(history), "pretrained": cfg.pretrained,
+            "image_size": f"{cfg.image_size[0]}x{cfg.image_size[1]}", "status": status, "error": error,
+            "torch": "fake", "device": "cpu", "epochs_history": history}
+
+
+def measure_study_latency(study, *, configs=None, device="auto", **_):
+    lat = study.latency_settings()
+    rows = []
+    for r in range(lat["rounds"]):
+        for i, variant in enumerate(study.variants):
+            rows.append({"variant": variant, "round": r, "batch": 1, "height": study.image_size[0],
+                         "width": study.image_size[1], "dtype": "fp32", "threads": 1, "device": "cpu",
+                         "ms_per_image": 10.0 + i + 0.1 * (r % 3)})
+    return rows
