@@ -31,9 +31,17 @@ def split_key(layout: Layout, split: str, pairs: list[Pair], size, grouped: bool
     for pair in pairs:
         for path in (pair.image, pair.label):
             digest.update(pair.name.encode() + b"\0")
-            with open(path, "rb") as fh:
-                digest.update(hashlib.file_digest(fh, "sha1").digest())
+            digest.update(_file_sha1(path))
     return digest.hexdigest()
+
+
+def _file_sha1(path) -> bytes:
+    # hashlib.file_digest needs Python 3.11; the package supports 3.10.
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def cache_path(cache_dir, layout: Layout, split: str, size, key: str) -> Path:
