@@ -100,3 +100,14 @@ def test_missing_local_weights_is_one_line(tmp_path, decoder):
 def test_directory_without_config_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="config.json"):
         build_model("all_mlp", num_classes=11, pretrained=str(tmp_path))
+
+
+def test_image_classification_checkpoint_like_nvidia_mit_b0(tmp_path):
+    # nvidia/mit-b0 is a SegformerForImageClassification: its encoder sits under "segformer."
+    torch.manual_seed(3)
+    config = transformers.SegformerConfig(num_labels=10)
+    hf = _perturbed(transformers.SegformerForImageClassification(config)).eval()
+    hf.save_pretrained(tmp_path)
+    model = build_model("progressive", num_classes=11, pretrained=str(tmp_path))
+    ours, theirs = model.encoder.model.state_dict(), hf.segformer.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)

@@ -1,7 +1,7 @@
 """Encoders: MiT-B0 from ``transformers`` and ResNet34 from ``timm``, both as lists of feature maps.
 
-``pretrained`` is ``None``/``"none"`` (random init, only when asked for), a Hugging Face
-id, or a local path. Nothing may be downloadable, so every loading failure becomes one
+``pretrained`` is ``None``/``"none"`` (random init, only when asked for), ``"imagenet"``
+(``nvidia/mit-b0`` or timm's default ResNet34 tag), a Hugging Face id, or a local path. Nothing may be downloadable, so every loading failure becomes one
 ``ConfigError`` line that names the way out (``--pretrained none`` or a local directory).
 """
 
@@ -17,7 +17,9 @@ from ablate.errors import ConfigError
 
 ENCODERS = ("mit_b0", "resnet34")
 _RANDOM = {"", "none", "random", "scratch"}
-_TIMM_DEFAULT = {"imagenet", "timm", "true", "default"}
+# "imagenet" means each encoder's standard ImageNet weights, so one CLI value fits both
+_IMAGENET = {"imagenet", "timm", "true", "default"}
+MIT_B0_IMAGENET = "nvidia/mit-b0"
 _HUB_ID = re.compile(r"^(hf-hub:)?[\w.-]+(/[\w.-]+)?$")
 
 
@@ -86,6 +88,8 @@ def load_mit(pretrained: str | None) -> tuple[MiTEncoder, dict | None]:
     source = normalize_pretrained(pretrained)
     if source is None:
         return MiTEncoder(SegformerModel(SegformerConfig())), None  # SegformerConfig() is MiT-B0
+    if source.lower() in _IMAGENET:
+        source = MIT_B0_IMAGENET
     local = _local_path(source)
     if local is not None and not (local.is_dir() and (local / "config.json").is_file()):
         raise ConfigError(
@@ -126,7 +130,7 @@ def load_resnet34(pretrained: str | None) -> TimmEncoder:
     if source is None:
         return TimmEncoder(timm.create_model("resnet34", pretrained=False, **kw))
     try:
-        if source.lower() in _TIMM_DEFAULT:
+        if source.lower() in _IMAGENET:
             model = timm.create_model("resnet34", pretrained=True, **kw)
         elif (local := _local_path(source)) is not None:
             overlay = dict(file=str(_weights_file(local)))
