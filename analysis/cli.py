@@ -1,0 +1,69 @@
+"""``ablate analyze RUN_DIR``: a thin wrapper over ``analysis.analyze``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+VERDICT_MARKS = {"supported": "SUPPORTED", "refuted": "REFUTED", "inconclusive": "inconclusive"}
+
+
+@click.command("analyze")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
+@click.option("--json", "as_json", is_flag=True, help="Print verdicts.json to stdout and nothing else.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Two-sided level: CIs have 1 - alpha coverage.")
+@click.option("--claim", "claims", multiple=True, metavar="CLAIM",
+              help='Ad-hoc claim replacing the study\'s, e.g. "skip_fused miou +1%..+2%" (relative) or '
+                   '"progressive miou -0.01..0.01" (absolute). Repeatable.')
+@click.option("--baseline", default=None, help="Baseline variant (default: study.json's).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap and permutation.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
+              help="Bootstrap resamples (seed-level and image-level).")
+@click.option("--no-report", is_flag=True, help="Compute verdicts only; write nothing under RUN_DIR/report.")
+def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_report):
+    """Claim verdicts, paired tests, power, plots and a report for RUN_DIR.
+
+    Writes RUN_DIR/report/{report.md, report.html, verdicts.json, plots/}.
+    """
+    from analysis import analyze
+
+    verdicts = analyze(run_dir, claims=list(claims) or None, baseline=baseline, alpha=alpha, seed=seed,
+                       n_boot=n_boot, write=not no_report, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(verdicts, indent=2))
+        return
+    click.echo(format_verdicts(verdicts))
+
+
+def format_verdicts(verdicts: dict) -> str:
+    """The verdict table as plain text for a terminal."""
+    from analysis.report import claim_effects
+
+    comparisons = {c["variant"]: c for c in verdicts["comparisons"]}
+    header = ["claim", "relative effect [CI]", "absolute [CI]", "n", "verdict"]
+    rows = []
+    for claim in verdicts["claims"]:
+        rel, absolute = claim_effects(claim, comparisons)
+        verdict = VERDICT_MARKS.get(claim["verdict"], claim["verdict"])
+        if claim.get("direction"):
+            verdict += f" ({claim['direction']})"
+        rows.append([claim["claim"], rel, absolute, str(claim.get("n") or 0), verdict])
+    lines = [f"baseline: {verdicts['baseline'] or 'not named'}   alpha: {verdicts['alpha']}   "
+             f"CI: {100 * (1 - verdicts['alpha']):.0f} %"]
+    if rows:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        lines.append("  ".join("-" * w for w in widths))
+        for row, claim in zip(rows, verdicts["claims"]):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            lines.append(f"    why: {claim.get('reason') or ''}")
+    else:
+        lines.append("no claims (none in study.json, no --claim): see the comparisons in the report")
+    for warning in verdicts["warnings"]:
+        lines.append(f"warning: {warning}")
+    report = verdicts.get("report")
+    if report:
+        lines.append(f"report: {report['html']}")
+    return "\n".join(lines)
