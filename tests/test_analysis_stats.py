@@ -37,6 +37,7 @@ from analysis.stats import (
     image_bootstrap_miou,
     json_safe,
     miou_from_confusion,
+    one_sample_t,
     paired_effect,
     paired_image_bootstrap,
     t_interval,
@@ -149,6 +150,18 @@ def test_paired_effect_two_pairs_has_t_interval_but_no_bca():
 
 
 # --------------------------------------------------------------------------- TOST
+
+
+def test_one_sample_t_matches_scipy():
+    rng = np.random.default_rng(12)
+    for n in (2, 3, 10, 40):
+        x = rng.normal(0.3, 1, n)
+        for alt in ("two-sided", "greater", "less"):
+            for null in (0.0, 0.2):
+                ref = sps.ttest_1samp(x, null, alternative=alt).pvalue
+                assert one_sample_t(x, null=null, alternative=alt) == pytest.approx(ref, rel=1e-10)
+        assert t_interval(x, confidence=0.9) == pytest.approx(sps.ttest_1samp(x, 0).confidence_interval(0.9))
+    assert math.isnan(one_sample_t([1.0, 1.0, 1.0]))
 
 
 def test_tost_matches_r_equivalence_package():
