@@ -24,6 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ablate.errors import ConfigError
+
 from .blocks import ConvBNReLU, MLPProjection, Refine, double, hf_init, resize
 
 UPSAMPLE = ("oneshot", "progressive")
@@ -44,8 +46,6 @@ class LadderDecoder(nn.Module):
         dropout: float = 0.1,
     ):
         super().__init__()
-        from ablate.errors import ConfigError
-
         if upsample not in UPSAMPLE or fusion not in FUSION:
             raise ConfigError(f"upsample must be one of {UPSAMPLE} and fusion one of {FUSION}")
         if len(in_channels) != 4:

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ablate.errors import ConfigError
+
 from .blocks import ConvBNReLU
 from .registry import register_decoder
 
@@ -47,8 +49,6 @@ class UnetDecoder(nn.Module):
         decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
     ):
         super().__init__()
-        from ablate.errors import ConfigError
-
         decoder_channels = [int(c) for c in decoder_channels]
         if len(decoder_channels) != len(in_channels):
             raise ConfigError(
