@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -30,7 +31,7 @@ def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_
     from analysis import analyze
 
     verdicts = analyze(run_dir, claims=list(claims) or None, baseline=baseline, alpha=alpha, seed=seed,
-                       n_boot=n_boot, write=not no_report, progress=not as_json)
+                       n_boot=n_boot, write=not no_report, progress=not as_json and sys.stderr.isatty())
     if as_json:
         click.echo(json.dumps(verdicts, indent=2))
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def _style():
     # A local style, so importing analysis never changes a caller's matplotlib defaults.
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=1.05):
         with plt.rc_context({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titleweight": "bold"}):
-            yield
+            with warnings.catch_warnings():
+                # seaborn 0.13's heatmap calls a colormap method matplotlib 3.11 marks as pending removal
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                yield
 
 
 def variant_colours(variants: Iterable[str]) -> dict[str, tuple]:

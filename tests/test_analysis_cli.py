@@ -1,0 +1,88 @@
+"""`ablate analyze`: verdict table, --json (JSON only on stdout), ad-hoc claims, --baseline, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from analysis_runs import make_run_dir
+
+from ablate.cli import main
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return make_run_dir(tmp_path_factory.mktemp("cli") / "run", n_seeds=6, n_images=10)
+
+
+def ablate(capsys, *argv) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(argv))
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def test_prints_the_verdict_table_and_writes_the_report(run_dir, capsys):
+    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--n-boot", "200")
+    assert code == 0
+    assert "skip_fused miou +2%..+12%" in out and "SUPPORTED" in out
+    assert "why:" in out and "report.html" in out
+    assert (run_dir / "report" / "verdicts.json").is_file()
+
+
+def test_json_prints_verdicts_and_nothing_else(run_dir, capsys):
+    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--json", "--n-boot", "200", "--no-report")
+    assert code == 0
+    verdicts = json.loads(out)  # the whole of stdout is one JSON document
+    assert verdicts["schema_version"] == 1 and verdicts["n_boot"] == 200
+    assert {c["verdict"] for c in verdicts["claims"]} <= {"supported", "refuted", "inconclusive"}
+
+
+def test_json_equals_the_written_file(run_dir, capsys):
+    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--json", "--n-boot", "200", "--seed", "3")
+    assert code == 0
+    assert json.loads(out) == json.loads((run_dir / "report" / "verdicts.json").read_text())
+    assert json.loads(out)["seed"] == 3
+
+
+def test_ad_hoc_claims_replace_the_studys(run_dir, capsys):
+    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--json", "--n-boot", "200", "--no-report",
+                          "--alpha", "0.01", "--claim", "skip_fused miou +1%..+20%",
+                          "--claim", "progressive miou -0.01..0.01")
+    assert code == 0
+    verdicts = json.loads(out)
+    assert verdicts["alpha"] == 0.01
+    claims = {c["claim"]: c for c in verdicts["claims"]}
+    assert set(claims) == {"skip_fused miou +1%..+20%", "progressive miou -0.01..+0.01"}
+    assert claims["skip_fused miou +1%..+20%"]["relative"] is True
+    assert claims["progressive miou -0.01..+0.01"]["relative"] is False
+
+
+def test_results_only_directory_with_baseline_option(run_dir, tmp_path, capsys):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(run_dir / "results.csv", bare / "results.csv")
+    code, out, _ = ablate(capsys, "analyze", str(bare), "--baseline", "all_mlp", "--n-boot", "200",
+                          "--claim", "skip_fused miou +2%..+12%")
+    assert code == 0
+    assert "baseline: all_mlp" in out and "SUPPORTED" in out
+
+
+def test_bad_claim_is_reported_in_the_output(run_dir, capsys):
+    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--n-boot", "200", "--no-report",
+                          "--claim", "skip_fused miou lots")
+    assert code == 0
+    assert "ignored claim" in out and "no claims" in out
+
+
+def test_missing_directory_is_a_one_line_error(tmp_path, capsys):
+    code, out, err = ablate(capsys, "analyze", str(tmp_path / "nope"))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and "does not exist" in err
+
+
+def test_unreadable_results_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "results.csv").write_bytes(b"variant,seed\nx,1\n")
+    code, _, err = ablate(capsys, "analyze", str(tmp_path), "--json")
+    assert code == 2 and err.startswith("error: ") and "miou" in err and err.count("\n") == 1
