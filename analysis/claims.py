@@ -174,6 +174,48 @@ def interval_verdict(ci, band) -> tuple[str, str | None]:
 
 _FAMILIES = ("p_superiority", "p_equivalence", "p_refute")
 
+#: The fields of one claim result of :func:`evaluate_claims` (verdicts.json "claims"); NaN is written as null.
+CLAIM_RESULT_FIELDS: dict[str, str] = {
+    "claim": "the claim as text, e.g. 'skip_fused miou +2%..+3%' (parse_claim reads it back)",
+    "variant": "the variant the claim is about",
+    "baseline": "the variant it is compared with",
+    "metric": "'miou', 'fps' or another results.csv column",
+    "band": "[lo, hi]: claimed range of the effect (fractions: 0.02 = +2 % when relative)",
+    "relative": "true: the band bounds variant/baseline - 1; false: variant - baseline in the metric's units",
+    "n": "paired seeds (paired latency rounds for fps) used",
+    "n_unit": "'seeds' or 'rounds'",
+    "estimate": "effect on the claim's scale: geometric-mean ratio - 1 (relative), mean difference (absolute); "
+                "fps: ratio of summed times - 1, or fps difference",
+    "ci": "(1 - 2 alpha) interval of the estimate, the one the verdict uses",
+    "ci_level": "1 - 2 alpha",
+    "ci_method": "how 'ci' was computed (paired t on log ratios / differences; BCa bootstrap over rounds)",
+    "estimate_abs": "mean difference in the metric's units (fps: images/s)",
+    "ci_abs": "(1 - 2 alpha) interval of estimate_abs",
+    "alternative": "direction of the superiority test: 'greater', 'less' or 'two-sided' (band around 0)",
+    "p_superiority": "one-sided paired t-test p of 'no effect' in the band's direction (unadjusted)",
+    "p_superiority_holm": "p_superiority, Holm-adjusted across all claims",
+    "p_superiority_two_sided": "two-sided paired t-test p (unadjusted)",
+    "p_equivalence": "TOST p that the effect lies inside the band (unadjusted)",
+    "p_equivalence_holm": "p_equivalence, Holm-adjusted across all claims",
+    "p_refute": "one-sided p that the effect lies outside the band beyond the nearer edge (unadjusted)",
+    "p_refute_holm": "p_refute, Holm-adjusted across all claims",
+    "effect_sizes": "{d_z, g_av, prob_improvement} (fps: over rounds, on throughput)",
+    "sd": "sd of the paired values on the test scale (log ratios for relative claims)",
+    "power": "power at the current n for the smallest claimed effect (TOST power at the band's midpoint for "
+             "bands around 0)",
+    "power_effect": "the effect 'power' refers to, on the claim's scale",
+    "mde": "minimum detectable effect at 80 % power with the current n, on the claim's scale",
+    "seeds_needed": "paired seeds (rounds) for 80 % power at power_effect",
+    "power_tost": "TOST power at the current n if the true effect were the band's midpoint",
+    "seeds_needed_tost": "paired seeds for 80 % TOST power at the band's midpoint",
+    "seeds_to_settle": "paired seeds for the verdict interval to clear the nearer band edge, if mean and sd stay",
+    "unpaired": "seeds present for only one of the two variants (dropped)",
+    "details": "paired_effect (seeds) or throughput_ratio + latency_setting (fps) outputs",
+    "verdict": "'supported' | 'refuted' | 'inconclusive'",
+    "direction": "refuted only: 'too small' | 'too large' | 'wrong direction'; else null",
+    "reason": "one sentence: why this verdict (or why none could be reached)",
+}
+
 
 def _fmt(x: float, relative: bool) -> str:
     if x is None or not np.isfinite(x):
@@ -438,8 +480,8 @@ def evaluate_claims(
     :class:`ClaimError`). ``seeds``: results rows (``variant``, ``seed``, metric columns; rows with
     ``status`` other than ok are ignored). ``latency``: latency.csv rows (``variant``, ``round``,
     ``batch``, ``ms_per_image``...); fps claims use ``latency_batch`` (else the smallest common batch).
-    Returns one JSON-safe dict per claim (schema in ``analysis/claims.py::CLAIM_RESULT_KEYS`` and the
-    module docs); data problems give verdict ``inconclusive`` with a ``reason``, never an exception.
+    Returns one JSON-safe dict per claim (fields documented in :data:`CLAIM_RESULT_FIELDS`); data
+    problems give verdict ``inconclusive`` with a ``reason``, never an exception.
     """
     from .stats import json_safe, paired_effect, throughput_ratio
 

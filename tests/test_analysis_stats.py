@@ -22,6 +22,7 @@ from statsmodels.stats.weightstats import ttost_paired
 from ablate.errors import AblateError, StudyError
 from analysis import power
 from analysis.claims import (
+    CLAIM_RESULT_FIELDS,
     Claim,
     ClaimError,
     evaluate_claims,
@@ -114,6 +115,13 @@ def test_hedges_correction_exact_and_approximation():
     assert hedges_correction(2) == pytest.approx(1 / math.sqrt(math.pi))  # Γ(1) / (1 · Γ(1/2))
     assert hedges_correction(9) < 1
     assert math.isnan(hedges_correction(1))
+
+
+def test_json_safe():
+    obj = {"a": np.float64("nan"), "b": (np.int64(3), np.inf), "c": np.array([1.5, np.nan]), "d": pd.NA,
+           "e": np.bool_(True), 4: None}
+    assert json_safe(obj) == {"a": None, "b": [3, None], "c": [1.5, None], "d": None, "e": True, "4": None}
+    _strict_json(json_safe(obj))
 
 
 def test_prob_improvement_counts_ties_half():
@@ -499,6 +507,7 @@ def test_evaluate_claims_schema_holm_and_references():
     assert len(res) == 4
     for r in res:
         assert _KEYS <= set(r), _KEYS - set(r)
+        assert set(r) == set(CLAIM_RESULT_FIELDS), set(r) ^ set(CLAIM_RESULT_FIELDS)
         assert r["verdict"] in ("supported", "refuted", "inconclusive") and r["reason"]
         assert set(r["effect_sizes"]) == {"d_z", "g_av", "prob_improvement"}
     # Holm across all claims, from statsmodels
