@@ -485,6 +485,8 @@ def evaluate_claims(
     """
     from .stats import json_safe, paired_effect, throughput_ratio
 
+    if isinstance(claims, (str, dict, Claim)):
+        claims = [claims]
     claims = [as_claim(c) for c in (claims or [])]
     if not claims:
         return []

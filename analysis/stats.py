@@ -62,7 +62,7 @@ rounds.
 log(1 + lo) < mean log ratio < log(1 + hi). The interval (equivalence) test is TOST: two one-sided paired
 t-tests against the two edges, p = max of the two (statsmodels `ttost_paired` arithmetic). The
 superiority test is the one-sided paired t-test against 0 in the direction of the band (two-sided when
-the band is centred on 0); its two-sided p is reported too. p-values are Holm-adjusted across all claims
+the band contains 0, i.e. a "no change" claim); its two-sided p is reported too. p-values are Holm-adjusted across all claims
 of the study (`statsmodels.stats.multitest.multipletests(method="holm")`), one family per kind of test.
 
 **Verdicts.** Decided with the (1 − 2α) confidence interval (90 % for α = 0.05), the interval that

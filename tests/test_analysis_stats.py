@@ -589,6 +589,8 @@ def test_fps_claim_uses_smallest_common_batch_when_batch1_missing():
 def test_evaluate_claims_other_forms():
     seeds = _seed_rows({"all_mlp": 0, "skip_fused": 0.025})
     assert evaluate_claims([], seeds, None, baseline="all_mlp") == []
+    (single,) = evaluate_claims("skip_fused miou +2%..+3%", seeds, None, baseline="all_mlp", n_resamples=200)
+    assert single["n"] == 10
     r = _one(Claim("skip_fused", "miou", (0.02, 0.03)).to_dict(), seeds)
     assert r["claim"] == "skip_fused miou +2%..+3%"
     r = _one("skip_fused miou +2%..+3% vs all_mlp", seeds, baseline=None)
