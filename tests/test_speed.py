@@ -1,0 +1,164 @@
+"""The speed-ups of ablate.engine.speed compute the same thing as the plain path; the bench runs.
+
+Tolerances: folding the all_mlp head is exact algebra, checked in float64 (1e-10); bf16 autocast
+vs fp32 loss on a fixed batch: relative 2e-2; fused vs default Adam: parameters equal within
+1e-6 after a step. Speed itself is never asserted here (see ``ablate bench train``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from ablate.engine import speed  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def all_mlp():
+    from ablate.models import build_model
+
+    return build_model("all_mlp", num_classes=11, pretrained=None, seed=0)
+
+
+def _batch(b=2, h=64, w=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, 3, h, w, generator=g)
+    y = torch.randint(0, 11, (b, h, w), generator=g)
+    y[:, :4] = 255
+    return x, y
+
+
+def test_folded_head_is_the_same_function(all_mlp):
+    plain = copy.deepcopy(all_mlp).double().eval()
+    fast = copy.deepcopy(plain)
+    assert speed.fold_all_mlp_head(fast.decoder)
+    x, _ = _batch()
+    with torch.no_grad():
+        a, b = plain(x.double()), fast(x.double())
+    assert a.shape == b.shape == (2, 11, 64, 96)
+    assert torch.allclose(a, b, rtol=0, atol=1e-10 * a.abs().max().item())
+    assert set(fast.state_dict()) == set(plain.state_dict())
+    speed.unfold_all_mlp_head(fast.decoder)
+    assert "forward" not in vars(fast.decoder)
+
+
+def test_folded_head_same_gradients(all_mlp):
+    from ablate.engine.train import segmentation_loss
+
+    plain = copy.deepcopy(all_mlp).double().train()
+    plain.decoder.dropout.p = 0.0  # BN uses batch statistics in both; drop-path draws are re-seeded
+    fast = copy.deepcopy(plain)
+    speed.fold_all_mlp_head(fast.decoder)
+    x, y = _batch()
+    for m in (plain, fast):
+        torch.manual_seed(0)
+        segmentation_loss(m(x.double()), y).backward()
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        scale = max(p.grad.abs().max().item(), 1e-12)
+        assert (p.grad - q.grad).abs().max().item() <= 1e-8 * scale + 1e-14, name
+
+
+def test_fold_skips_other_decoders():
+    from ablate.models import build_decoder
+
+    for name in ("progressive", "skip_fused"):
+        dec = build_decoder(name, (32, 64, 160, 256), 11)
+        assert not speed.fold_all_mlp_head(dec)
+        assert "forward" not in vars(dec)
+
+
+def test_fast_path_loss_matches_plain_fp32(all_mlp):
+    """Folded head + bf16 autocast + channels_last vs the plain fp32 model: same loss within 2e-2."""
+    from ablate.engine.train import segmentation_loss
+
+    plain = copy.deepcopy(all_mlp).eval()
+    fast = speed.prepare_model_for_training(copy.deepcopy(all_mlp), channels_last=True).eval()
+    x, y = _batch()
+    with torch.no_grad():
+        ref = segmentation_loss(plain(x), y).item()
+        with speed.autocast_context("cpu", "bf16"):
+            logits = fast(x.contiguous(memory_format=torch.channels_last))
+        got = segmentation_loss(logits, y).item()
+        with speed.autocast_context("cpu", "off"):
+            same = segmentation_loss(fast(x), y).item()
+    assert abs(got - ref) <= 2e-2 * abs(ref)
+    assert abs(same - ref) <= 1e-5 * abs(ref)
+
+
+def test_fused_adam_matches_default(all_mlp):
+    from ablate.engine.train import segmentation_loss
+
+    x, y = _batch(h=32, w=32)
+    models, opts = [], []
+    for fused in (True, False):
+        m = copy.deepcopy(all_mlp).eval()  # eval: no dropout, deterministic
+        opt = speed.make_optimizer(m.parameters(), lr=1e-3) if fused else torch.optim.Adam(m.parameters(), lr=1e-3)
+        for _ in range(2):
+            opt.zero_grad(set_to_none=True)
+            segmentation_loss(m(x), y).backward()
+            opt.step()
+        models.append(m)
+        opts.append(opt)
+    assert opts[0].defaults.get("fused") or opts[0].defaults.get("foreach")
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        assert (p - q).abs().max().item() <= 1e-6
+
+
+def test_train_step_is_fits_step(all_mlp):
+    from ablate.engine.train import segmentation_loss
+
+    x, y = _batch(h=32, w=32)
+    a, b = copy.deepcopy(all_mlp).eval(), copy.deepcopy(all_mlp).eval()
+    opt_a = torch.optim.Adam(a.parameters(), lr=1e-3)
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-3)
+    loss = speed.train_step(a, opt_a, x, y, device="cpu", amp="off")
+    ref = segmentation_loss(b(x), y)
+    opt_b.zero_grad(set_to_none=True)
+    ref.backward()
+    opt_b.step()
+    assert not loss.requires_grad and loss.item() == pytest.approx(ref.item(), rel=1e-6)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(p, q, atol=1e-7)
+
+
+def test_hf_reference_model_logits_at_input_size():
+    m = speed.hf_reference_model(11).eval()
+    with torch.no_grad():
+        out = m(torch.randn(1, 3, 64, 96))
+    assert out.shape == (1, 11, 64, 96)
+
+
+def test_peak_rss_readable():
+    speed.reset_peak_rss()
+    mb = speed.peak_rss_mb()
+    assert mb is None or mb > 0
+
+
+def test_bench_train_end_to_end(synthetic_root, tmp_path):
+    from click.testing import CliRunner
+
+    from ablate.engine.bench_train import bench_train_command
+
+    args = ["--data", str(synthetic_root), "--rounds", "1", "--steps-per-round", "1", "--image-size", "32",
+            "--batch-size", "2", "--warmup", "1", "--threads", "1", "--cache-dir", str(tmp_path), "--json"]
+    res = CliRunner().invoke(bench_train_command, args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    for key in ("ratio_median", "ratio_min", "ratio_max", "ref_images_per_s", "ours_images_per_s",
+                "gflops_per_s_ref", "gflops_per_s_ours", "rounds", "settings", "versions"):
+        assert key in out
+    assert out["ratio_median"] > 0 and len(out["rounds"]["ratio"]) == 1
+    assert out["settings"]["ours"]["folded_head"] is True
+
+
+def test_bench_train_other_decoder_has_no_reference(synthetic_root, tmp_path):
+    from ablate.engine.bench_train import run_bench
+
+    out = run_bench(synthetic_root, decoder="skip_fused", rounds=1, steps_per_round=1, batch_size=2,
+                    image_size=32, threads=1, warmup=0, cache_dir=tmp_path)
+    assert out["ratio_median"] is None and out["ref_images_per_s"] is None
+    assert out["ours_images_per_s"] > 0 and out["settings"]["ours"]["folded_head"] is False
