@@ -529,6 +529,13 @@ def test_evaluate_claims_schema_holm_and_references():
     assert r["n"] == 30 and r["estimate"] == pytest.approx(lb.all_mlp.sum() / lb.skip_fused.sum() - 1)
     assert r["verdict"] == "supported" and r["details"]["latency_setting"]["batch"] == 1
     assert res[3]["verdict"] == "refuted" and res[3]["direction"] == "too small"
+    # power for the band's lower edge, in d_z units of the observed sd of the log ratios (TTestPower)
+    lr = np.log(t.skip_fused / t.all_mlp)
+    d_edge = np.log(1.02) / lr.std(ddof=1)
+    assert res[0]["sd"] == pytest.approx(lr.std(ddof=1))
+    assert res[0]["power"] == pytest.approx(TTestPower().power(d_edge, 10, 0.05, alternative="larger"))
+    n80 = TTestPower().solve_power(d_edge, alpha=0.05, power=0.8, alternative="larger")
+    assert res[0]["seeds_needed"] == max(2, math.ceil(n80))
     assert res[1]["verdict"] == "supported"
 
 
