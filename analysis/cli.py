@@ -52,10 +52,10 @@ def format_verdicts(verdicts: dict) -> str:
             verdict += f" ({claim['direction']})"
         rows.append([claim["claim"], rel, absolute, str(claim.get("n") or 0), verdict])
     lines = [f"baseline: {verdicts['baseline'] or 'not named'}   alpha: {verdicts['alpha']}   "
-             f"CI: {100 * (1 - verdicts['alpha']):.0f} %"]
+             f"claim CIs: {100 * (1 - 2 * verdicts['alpha']):g} % (1 - 2*alpha, as the interval test uses)"]
     if rows:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+        lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
         lines.append("  ".join("-" * w for w in widths))
         for row, claim in zip(rows, verdicts["claims"]):
             lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())

@@ -187,7 +187,11 @@ def class_iou_heatmap(class_iou: pd.DataFrame):
     """Mean IoU (%) per variant (rows) and class (columns), annotated."""
     with _style():
         fig, ax = plt.subplots(figsize=(1.0 + 0.85 * class_iou.shape[1], 1.4 + 0.6 * class_iou.shape[0]))
-        sns.heatmap(100 * class_iou, annot=True, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax,
+        # Colour over the observed range: differences of a few points are the point of the figure.
+        values = 100 * class_iou.to_numpy(dtype=float)
+        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        low, high = (low - 1, high + 1) if high - low < 2 else (low, high)
+        sns.heatmap(100 * class_iou, annot=True, fmt=".0f", cmap="viridis", vmin=low, vmax=high, ax=ax,
                     cbar_kws={"label": "IoU (%)"}, linewidths=0.5, annot_kws={"fontsize": 9})
         ax.set_xlabel("class")
         ax.set_ylabel("variant")

@@ -323,8 +323,14 @@ def latency_summary(latency: pd.DataFrame | None, order: list[str], baseline: st
 
 
 def _one_setting(rows: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
-    """Keep the most common (batch, dtype, size, threads, device): ratios only compare like with like."""
-    keys = [c for c in ("batch", "dtype", "height", "width", "threads", "device") if c in rows.columns]
+    """Keep one latency setting, as the speed claims do: batch 1 (else the smallest batch), then the
+    most common (dtype, size, threads, device); throughput ratios only compare like with like."""
+    if "batch" in rows.columns and rows["batch"].nunique() > 1:
+        batches = set(pd.to_numeric(rows["batch"], errors="coerce").dropna())
+        batch = 1 if 1 in batches else min(batches)
+        warnings.append(f"latency.csv holds several batch sizes: summarising batch {batch:g}")
+        rows = rows[pd.to_numeric(rows["batch"], errors="coerce") == batch]
+    keys = [c for c in ("dtype", "height", "width", "threads", "device") if c in rows.columns]
     if not keys or rows[keys].drop_duplicates().shape[0] <= 1:
         return rows
     counts = rows.groupby(keys, dropna=False).size().sort_values(ascending=False)
@@ -373,7 +379,7 @@ def environment(results: pd.DataFrame, study: dict) -> dict:
         if column in results.columns:
             values = [_plain(v) for v in results[column].dropna().unique()]
             env[column] = values[0] if len(values) == 1 else (values or None)
-    for source in (study.get("environment"), study.get("settings"), study):
+    for source in (study.get("environment"), study.get("settings"), study, study.get("train")):
         if isinstance(source, dict):
             for key in ("device", "torch", "transformers", "timm", "pretrained", "image_size", "epochs",
                         "batch_size", "lr", "optimizer", "data", "dataset", "seeds", "python"):

@@ -191,10 +191,11 @@ def seed_rows(results: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     failed = rows[rows["status"] != "ok"]
     if len(failed):
         counts = failed.groupby("variant").size()
-        warnings.append(
-            "dropped runs that did not finish: "
-            + ", ".join(f"{v} ×{n}" for v, n in counts.items())
-        )
+        errors = failed["error"].dropna().astype(str) if "error" in failed.columns else pd.Series([], dtype=str)
+        errors = errors[errors.str.strip() != ""]
+        first_error = f" (first error: {errors.iloc[0].splitlines()[0][:200]})" if len(errors) else ""
+        warnings.append("dropped seed runs that did not finish: "
+                        + ", ".join(f"{v} ×{n}" for v, n in counts.items()) + first_error)
     rows = rows[rows["status"] == "ok"]
     bad = rows["miou"].isna() | ~np.isfinite(rows["miou"].astype(float)) | rows["seed"].isna()
     if bad.any():
@@ -248,11 +249,25 @@ def load_tune_studies(storage_path: Path, variants: list[str]) -> dict:
     except Exception:  # noqa: BLE001 - a broken storage only costs the Optuna plots
         return {}
     matched: dict = {}
-    # Longest variant names first, so "skip_fused" is not claimed by a variant called "skip".
     for name in sorted(names):
-        for variant in sorted(variants, key=len, reverse=True):
-            if name == variant or name.endswith(f"/{variant}") or name.endswith(f"-{variant}") or variant in name:
-                if variant not in matched:
-                    matched[variant] = optuna.load_study(study_name=name, storage=storage)
-                break
+        variant = tune_study_variant(name, variants)
+        if variant is not None and variant not in matched:
+            matched[variant] = optuna.load_study(study_name=name, storage=storage)
     return matched
+
+
+def tune_study_variant(name: str, variants: list[str]) -> str | None:
+    """The variant whose tune phase the Optuna study ``name`` holds, else ``None``.
+
+    The sweep names studies ``<study>/<variant>/tune`` (and ``.../seed``, ``<study>/latency``,
+    which hold no tuning); a bare ``<variant>`` or ``<study>/<variant>`` is accepted too.
+    """
+    parts = name.split("/")
+    if parts[-1] in ("seed", "latency"):
+        return None
+    if parts[-1] == "tune":
+        parts = parts[:-1]
+    for variant in variants:
+        if parts and parts[-1] == variant:
+            return variant
+    return None

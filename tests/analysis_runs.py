@@ -114,7 +114,7 @@ def add_tune_phase(root, variants=("all_mlp", "skip_fused"), n_trials=8, seed=0)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = f"sqlite:///{Path(root).resolve() / 'study.db'}"
     for variant in variants:
-        study = optuna.create_study(study_name=f"synthetic/{variant}", storage=storage, direction="maximize",
+        study = optuna.create_study(study_name=f"synthetic/{variant}/tune", storage=storage, direction="maximize",
                                     sampler=optuna.samplers.RandomSampler(seed=seed))
 
         def objective(trial):

@@ -191,6 +191,10 @@ def test_bad_claim_string_is_a_warning_not_a_crash(tmp_path):
 def test_tune_phase_plots_when_storage_has_trials(tmp_path):
     run = make_run_dir(tmp_path / "run", n_seeds=3, n_images=6, variants=("all_mlp", "skip_fused"))
     add_tune_phase(run, variants=("all_mlp", "skip_fused"), n_trials=6)
+    import optuna  # the sweep's seed-phase studies share the storage and must not be read as tuning
+
+    storage = f"sqlite:///{(run / 'study.db').resolve()}"
+    optuna.create_study(study_name="synthetic/all_mlp/seed", storage=storage).enqueue_trial({})
     verdicts = analyze(run, n_boot=N_BOOT)
     plots = verdicts["report"]["plots"]
     for variant in ("all_mlp", "skip_fused"):
