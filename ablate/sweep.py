@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 
 from ablate import trials as T
-from ablate.errors import StudyError
+from ablate.errors import ConfigError, StudyError
 from ablate.results import RunDir
 from ablate.study import Study, load_study, resolved_study
 
@@ -55,13 +55,36 @@ def load_backend():
 def make_storage(url: str, *, heartbeat: int):
     import optuna
 
+    url = with_db_driver(url)
+
     engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna, and relied on here
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-        )
+    for attempt in range(6):
+        try:
+            with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna, relied on here
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
+                )
+        except ImportError:
+            raise
+        except Exception:  # workers starting together on a fresh database race to create its tables
+            if attempt == 5:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def with_db_driver(url: str) -> str:
+    """postgresql:// means psycopg 3 to recent SQLAlchemy; use psycopg2 when only that is installed."""
+    import importlib.util
+
+    if not url.startswith(("postgresql://", "postgres://")):
+        return url
+    rest = url.split("://", 1)[1]
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if importlib.util.find_spec(module):
+            return f"postgresql+{driver}://{rest}"
+    raise ConfigError("--storage postgresql:// needs a driver: pip install psycopg2-binary (or ablate[postgres])")
 
 
 def optuna_name(study: Study, variant: str | None, phase: str) -> str:

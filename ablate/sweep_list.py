@@ -35,7 +35,9 @@ def state_table(study: Study, storage_url: str | None) -> list[dict]:
 
 def print_table(study: Study, *, out: str, storage: str | None) -> None:
     db = Path(out) / study.name / "study.db"
-    url = storage or (f"sqlite:///{db.resolve()}" if db.exists() else None)
+    from ablate.sweep import with_db_driver
+
+    url = with_db_driver(storage) if storage else (f"sqlite:///{db.resolve()}" if db.exists() else None)
     rows = state_table(study, url)
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
     click.echo("  ".join(c.ljust(widths[c]) for c in COLUMNS))

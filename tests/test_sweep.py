@@ -1,0 +1,202 @@
+"""The sweep with a fast fake trainer: phases, failures, resume after kill -9, concurrent workers.
+
+The fake (tests/fake_trainer.py) replaces only train_run and the latency measurement;
+scheduling, Optuna storage, run directory and CLI are the real ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+
+TINY = """
+from optuna.distributions import FloatDistribution
+from ablate.study import Claim, Study, Variant
+study = Study(
+    name="{name}",
+    data={{"kind": "synthetic", "n_train": 2, "n_val": 2, "n_test": 2, "size": (16, 16)}},
+    image_size=(16, 16), pretrained=None,
+    variants={{"all_mlp": Variant("all_mlp"), "skip_fused": Variant("skip_fused")}},
+    baseline="all_mlp", train={{"epochs": 2, "batch_size": 2}},
+    search_space={{"lr": FloatDistribution(1e-5, 1e-3, log=True)}},
+    trials={trials}, seeds={seeds},
+    claims=[Claim("skip_fused", "miou", band=(0.02, 0.03))],
+    latency={{"rounds": 3}},
+)
+"""
+
+
+def tiny_study(tmp_path, *, name="tiny", trials=2, seeds=(0, 1, 2)) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(TINY.format(name=name, trials=trials, seeds=list(seeds)))
+    return path
+
+
+def fake_env(epoch_seconds=0.0, **extra) -> dict:
+    env = dict(os.environ, ABLATE_TRAINER="fake_trainer", ABLATE_FAKE_EPOCH_SECONDS=str(epoch_seconds), **extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    return env
+
+
+def ablate_run(study: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ablate", "run", str(study), "--out", str(out), "--no-progress",
+            "--heartbeat", "1", *extra]
+
+
+def read_rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def assert_complete_once(run: Path, *, variants=("all_mlp", "skip_fused"), trials=2, seeds=(0, 1, 2)):
+    rows = read_rows(run / "results.csv")
+    keys = [(r["variant"], r["phase"], r["trial"], r["seed"]) for r in rows]
+    assert len(keys) == len(set(keys)), "duplicated rows"
+    for v in variants:
+        assert sorted(int(r["seed"]) for r in rows if r["variant"] == v and r["phase"] == "seed") == list(seeds)
+        assert len([r for r in rows if r["variant"] == v and r["phase"] == "tune"]) == trials
+    latency = read_rows(run / "latency.csv")
+    assert {r["variant"] for r in latency} == set(variants)
+    epochs = read_rows(run / "epochs.csv")
+    assert len({(e["run_id"], e["epoch"]) for e in epochs}) == len(epochs)
+    return rows
+
+
+def storage_trials(url: str, study_name: str) -> dict:
+    import optuna
+
+    from ablate.sweep import with_db_driver
+
+    url = with_db_driver(url)
+    return {n: optuna.load_study(study_name=n, storage=url).get_trials(deepcopy=False)
+            for n in optuna.get_all_study_names(url) if n.startswith(f"{study_name}/")}
+
+
+def assert_storage_once(url: str, study_name: str, *, trials=2):
+    """Every seed ran exactly once (one COMPLETE), every tune study has exactly ``trials`` finished."""
+    from optuna.trial import TrialState
+
+    for name, ts in storage_trials(url, study_name).items():
+        done = [t for t in ts if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        if name.endswith("/seed"):
+            seeds = [t.params["seed"] for t in done]
+            assert len(seeds) == len(set(seeds)), f"{name}: a seed ran twice: {seeds}"
+        elif name.endswith("/tune"):
+            assert len(done) == trials, f"{name}: {len(done)} finished trials, budget {trials}"
+
+
+def test_sweep_in_process_with_a_failing_seed(tmp_path, monkeypatch):
+    import fake_trainer
+
+    from ablate.results import RunDir
+    from ablate.study import load_study
+    from ablate.sweep import Sweep, prepare_run_dir
+
+    monkeypatch.setenv("ABLATE_FAKE_FAIL_SEEDS", "1")
+    study = load_study(tiny_study(tmp_path))
+    run_dir = prepare_run_dir(study, tmp_path / "runs")
+    backend = (fake_trainer.train_run, fake_trainer.measure_study_latency)
+    Sweep(study, run_dir, progress=False, backend=backend, heartbeat=1).run()
+    rows = assert_complete_once(run_dir.root)
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert {(r["variant"], r["seed"]) for r in failed} == {("all_mlp", "1"), ("skip_fused", "1")}
+    assert all("fake failure" in r["error"] for r in failed)
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert ok and all(0 <= float(r["miou"]) <= 1 for r in ok)
+    assert {r["split"] for r in rows if r["phase"] == "seed"} == {"test"}
+    assert {r["split"] for r in rows if r["phase"] == "tune"} == {"val"}
+    # Seed runs use the variant's best tuned lr.
+    best = max((r for r in rows if r["phase"] == "tune" and r["variant"] == "all_mlp"), key=lambda r: r["miou"])
+    seed0 = next(r for r in rows if r["run_id"] == "all_mlp-seed-0")
+    import json
+
+    assert json.loads(seed0["config"])["lr"] == json.loads(best["config"])["lr"]
+
+    # Running again does nothing: failed runs are settled, finished ones kept.
+    before = sorted(p.stat().st_mtime_ns for p in run_dir.records.glob("*.json"))
+    monkeypatch.delenv("ABLATE_FAKE_FAIL_SEEDS")
+    Sweep(study, RunDir(run_dir.root), progress=False, backend=backend, heartbeat=1).run()
+    assert sorted(p.stat().st_mtime_ns for p in run_dir.records.glob("*.json")) == before
+
+
+def test_list_and_refusal_of_another_study(tmp_path):
+    study = tiny_study(tmp_path)
+    out = tmp_path / "runs"
+    listing = subprocess.run(ablate_run(study, out, "--list"), env=fake_env(), capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split() == ["variant", "phase", "done", "running", "failed", "pruned", "to", "do"]
+    assert lines[1].split() == ["all_mlp", "tune", "0", "0", "0", "0", "2"]
+    subprocess.run(ablate_run(study, out), env=fake_env(), check=True, capture_output=True)
+    listing = subprocess.run(ablate_run(study, out, "--list"), env=fake_env(), capture_output=True, text=True)
+    assert [line.split()[-1] for line in listing.stdout.splitlines()[1:]] == ["0"] * 5
+    study.write_text(study.read_text().replace("trials=2", "trials=3"))
+    other = subprocess.run(ablate_run(study, out), env=fake_env(), capture_output=True, text=True)
+    assert other.returncode == 2 and "holds a different study" in other.stderr
+
+
+def test_kill_9_mid_study_and_resume_through_the_cli(tmp_path):
+    study = tiny_study(tmp_path)
+    out = tmp_path / "runs"
+    run = out / "tiny"
+    worker = subprocess.Popen(ablate_run(study, out), env=fake_env(0.4), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (run / "records" / "all_mlp-tune-0.json").exists():  # one run done, the second running
+        assert time.time() < deadline and worker.poll() is None
+        time.sleep(0.1)
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    partial = read_rows(run / "results.csv")
+    assert [r["run_id"] for r in partial] == ["all_mlp-tune-0"]  # analysable as it is
+    resumed = subprocess.run(ablate_run(study, out), env=fake_env(0.0), capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = assert_complete_once(run)
+    assert [r["run_id"] for r in rows[:2]] == ["all_mlp-tune-0", "all_mlp-tune-1"]
+    assert rows[0]["finished_at"] == partial[0]["finished_at"]  # kept, not redone
+    assert_storage_once(f"sqlite:///{run / 'study.db'}", "tiny")
+    # The killed trial was failed by its missing heartbeat and retried as a copy of itself.
+    trials = storage_trials(f"sqlite:///{run / 'study.db'}", "tiny")["tiny/all_mlp/tune"]
+    assert any(t.system_attrs.get("failed_trial") == 1 for t in trials), [(t.number, t.state) for t in trials]
+
+
+def concurrent_workers(tmp_path, storage: str | None, name: str):
+    study = tiny_study(tmp_path, name=name, trials=3, seeds=(0, 1, 2, 3))
+    extra = ["--storage", storage] if storage else []
+    outs = [tmp_path / "a", tmp_path / "b"] if storage else [tmp_path / "runs"] * 2
+    workers = [subprocess.Popen(ablate_run(study, out, *extra), env=fake_env(0.15), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for out in outs]
+    for w in workers:
+        _, err = w.communicate(timeout=180)
+        assert w.returncode == 0, err
+    url = storage or f"sqlite:///{tmp_path / 'runs' / name / 'study.db'}"
+    assert_storage_once(url, name, trials=3)
+    rows = [r for out in set(outs) for r in read_rows(out / name / "results.csv")]
+    keys = [(r["variant"], r["phase"], r["trial"], r["seed"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 2 * (3 + 4), keys
+    assert len({r["started_at"] for r in rows}) > 1
+
+
+def test_two_workers_on_sqlite(tmp_path):
+    concurrent_workers(tmp_path, None, "duo")
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgres(tmp_path):
+    url = os.environ.get("ABLATE_TEST_POSTGRES")
+    if not url:
+        pytest.skip("set ABLATE_TEST_POSTGRES=postgresql://... to run (.ci/run starts a server)")
+    pytest.importorskip("psycopg2")
+    # Two machines: one storage, a run directory each; the study name is fresh in the shared database.
+    concurrent_workers(tmp_path, url, f"pg_{uuid.uuid4().hex[:8]}")
