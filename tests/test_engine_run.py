@@ -74,6 +74,20 @@ def test_ablate_train_writes_result_json(synthetic_root, tmp_path, capsys):
     assert "mIoU" in stdout and (out / "checkpoints" / "train.pt").exists()
 
 
+def test_ablate_train_diverging_run_exits_1_with_the_message(synthetic_root, tmp_path, capsys):
+    code, _, err = run_cli(["--data", str(synthetic_root), "--epochs", "1", "--image-size", "32", "--lr", "1e30",
+                            "--device", "cpu", "--set", "embed_dim=32", "--out", str(tmp_path), "--quiet"], capsys)
+    assert code == 1
+    assert "run failed: loss became" in err and "--lr" in err
+    assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_ablate_train_cuda_without_cuda_is_a_config_error(synthetic_root, tmp_path, capsys):
+    code, _, err = run_cli(["--data", str(synthetic_root), "--device", "cuda", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "CUDA is not available" in err
+
+
 def test_measure_latency_interleaves_rounds_and_restores_threads():
     models = {"a": nn.Conv2d(3, 4, 3, padding=1), "b": nn.Conv2d(3, 4, 1)}
     threads = torch.get_num_threads()

@@ -269,14 +269,7 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
         ev = evaluate(model, evaluation, batch_size=cfg.eval_batch_size, device=device, amp=amp,
                       channels_last=cfg.channels_last)
         metrics = ev.metrics
-        (out_dir / "confusion").mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(out_dir / "confusion" / f"{run_id}.npz", per_image=ev.per_image,
-                            names=np.array(ev.names), class_names=np.array(class_names),
-                            split=np.array(evaluation.split))
-        (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                    "config": cfg.to_dict(), "class_names": class_names, "run_id": run_id,
-                    "epochs": fitted.epochs}, out_dir / "checkpoints" / f"{run_id}.pt")
+        save_outputs(out_dir, run_id, ev, evaluation.split, model, cfg, fitted.epochs)
         if fitted.best_state is not None:
             if evaluation is val:
                 miou_at_best_val = fitted.best_val_miou
@@ -286,18 +279,20 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
                                             amp=amp, channels_last=cfg.channels_last).metrics["miou"]
         eval_seconds = time.perf_counter() - t0
 
-    setting = {**cfg.to_dict(), "amp_used": fitted.amp, "device_used": device, "device_name": device_name(device),
-               "threads": torch.get_num_threads(), "versions": versions(), "eval_split": eval_split,
-               "data_root": str(data_root), "steps": fitted.steps, "val_seconds": round(fitted.val_seconds, 3),
-               "eval_seconds": round(eval_seconds, 3), "train_images": len(train),
-               "eval_images": len(evaluation)}
+    setting = {
+        **cfg.to_dict(), "model": getattr(model, "config", {}), "amp_used": fitted.amp, "device_used": device,
+        "device_name": device_name(device), "threads": torch.get_num_threads(), "versions": versions(),
+        "eval_split": eval_split, "data_root": str(data_root), "steps": fitted.steps,
+        "val_seconds": round(fitted.val_seconds, 3), "eval_seconds": round(eval_seconds, 3),
+        "train_images": len(train), "eval_images": len(evaluation),
+    }
     row = {
         "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder, "phase": phase,
         "run_id": run_id, "trial": trial, "seed": cfg.seed, "split": evaluation.split,
         **{k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice")},
         **{f"iou_{name}": metrics["iou"][name] for name in class_names},
         "params_m": params_m, "gflops": gflops, "train_seconds": fitted.train_seconds,
-        "epochs": fitted.epochs, "pretrained": cfg.pretrained or "none",
+        "epochs": fitted.epochs, "pretrained": getattr(model, "pretrained", None) or cfg.pretrained or "none",
         "image_size": f"{cfg.image_size[0]}x{cfg.image_size[1]}",
         "config": json.dumps(setting, sort_keys=True, default=str),
         "status": fitted.status, "error": fitted.error,
@@ -309,3 +304,16 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
     }
     row["epochs_history"] = row["history"]  # name used in the internal contract
     return row
+
+
+def save_outputs(out_dir, run_id: str, ev: EvalResult, split: str, model, cfg: TrainConfig, epochs: int) -> None:
+    """confusion/<run_id>.npz (per-image matrices for the analysis) and checkpoints/<run_id>.pt."""
+    class_names = list(ev.metrics["iou"])
+    (out_dir / "confusion").mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_dir / "confusion" / f"{run_id}.npz", per_image=ev.per_image, names=np.array(ev.names),
+                        class_names=np.array(class_names), split=np.array(split))
+    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "config": cfg.to_dict(), "model": getattr(model, "config", {}),
+                "class_names": class_names, "run_id": run_id, "epochs": epochs},
+               out_dir / "checkpoints" / f"{run_id}.pt")
