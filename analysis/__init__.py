@@ -69,9 +69,9 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
             print(f"analyze: {message}", file=sys.stderr, flush=True)
 
     if not 0 < alpha < 1:
-        from analysis.tables import RunDirError
+        from ablate.errors import ConfigError
 
-        raise RunDirError(f"alpha must be between 0 and 1, got {alpha}")
+        raise ConfigError(f"alpha must be between 0 and 1, got {alpha}: pass e.g. --alpha 0.05")
     step("reading tables")
     tables = load_run(run_dir)
     warnings = list(tables.warnings)

@@ -127,7 +127,8 @@ def forest(rows: list[dict], *, alpha: float = 0.05):
             if row.get("verdict"):
                 text += f"  {row['verdict']}" + (f" ({row['direction']})" if row.get("direction") else "")
             ax.annotate(text, (100 * row["estimate"], y), xytext=(0, 10), textcoords="offset points", ha="center",
-                        fontsize=9, color=colour, fontweight="bold" if row.get("verdict") else "normal")
+                        fontsize=9, color=colour, fontweight="bold" if row.get("verdict") else "normal",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85}, zorder=5)
         groups = [r.get("group") for _, r in placed]
         for y in range(1, len(groups)):
             if groups[y] != groups[y - 1]:

@@ -385,6 +385,8 @@ def environment(results: pd.DataFrame, study: dict) -> dict:
                         "batch_size", "lr", "optimizer", "data", "dataset", "seeds", "python"):
                 if key in source and not isinstance(source[key], dict) and key not in env:
                     env[key] = source[key]
+    for key in ("device", "torch", "transformers", "pretrained", "image_size"):
+        env.setdefault(key, None)  # stable keys: null says "not recorded by this run"
     env["analysis"] = _analysis_versions()
     return env
 
