@@ -63,7 +63,7 @@ def test_results_only_directory_with_baseline_option(run_dir, tmp_path, capsys):
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(run_dir / "results.csv", bare / "results.csv")
-    code, out, _ = ablate(capsys, "analyze", str(bare), "--baseline", "all_mlp", "--n-boot", "200",
+    code, out, _ = ablate(capsys, "analyze", str(bare), "--baseline", "all_mlp", "--n-boot", "200", "--no-report",
                           "--claim", "skip_fused miou +2%..+12%")
     assert code == 0
     assert "baseline: all_mlp" in out and "SUPPORTED" in out
