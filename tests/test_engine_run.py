@@ -105,3 +105,21 @@ def test_all_mlp_smoke_on_real_camvid(camvid_root, tmp_path):
     assert row["status"] == "ok", row["error"]
     assert row["history"][0]["train_loss"] > 0 and 0 <= row["miou"] <= 1
     assert len([k for k in row if k.startswith("iou_")]) == 11
+
+
+def test_fit_with_a_real_decoder_is_deterministic(synthetic_root):
+    from ablate.data import load_split
+    from ablate.engine import evaluate, fit
+    from ablate.models import build_model
+
+    train = load_split(synthetic_root, "train", size=(32, 32))
+    val = load_split(synthetic_root, "val", size=(32, 32))
+
+    def once():
+        model = build_model("skip_fused", num_classes=len(train.class_names), seed=0)
+        fitted = fit(model, train, None, small_cfg(decoder="skip_fused", max_steps=2, decoder_cfg={}), progress=False)
+        return [h["train_loss"] for h in fitted.history], evaluate(model, val, amp=fitted.amp).per_image
+
+    (loss_a, cm_a), (loss_b, cm_b) = once(), once()
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(cm_a, cm_b)
