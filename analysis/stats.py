@@ -385,10 +385,13 @@ def _resampled_sums(flat_cms: list[np.ndarray], n_resamples: int, rng, chunk: in
     """
     n = flat_cms[0].shape[0]
     out = [np.empty((n_resamples, f.shape[1])) for f in flat_cms]
-    p = np.full(n, 1.0 / n)
     for start in range(0, n_resamples, chunk):
-        stop = min(n_resamples, start + chunk)
-        counts = rng.multinomial(n, p, size=stop - start).astype(float)  # [b, N]: times each image drawn
+        b = min(n_resamples, start + chunk) - start
+        stop = start + b
+        # times each image is drawn, per resample: uniform draws + one offset bincount
+        # (same distribution as rng.multinomial(n, 1/n), about 5x faster here)
+        draws = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
+        counts = np.bincount(draws.ravel(), minlength=b * n).reshape(b, n).astype(float)  # [b, N]
         for f, o in zip(flat_cms, out):
             o[start:stop] = counts @ f
     return out
