@@ -227,12 +227,15 @@ class Sweep:
                 trial.set_user_attr("skipped", "tuning budget already taken")
                 raise Skip()
             params = {k: suggest(trial, k, d) for k, d in self.study.space(variant).items()}
+            from ablate.engine.config import TrainConfig
+
+            epochs = self.study.train_settings(variant, params, seed=0).get("epochs", TrainConfig.epochs)
 
             def on_epoch(epoch, metrics):
                 from ablate.engine import Pruned
 
                 trial.report(float(metrics.get("miou", float("nan"))), epoch)
-                if trial.should_prune():
+                if epoch < epochs and trial.should_prune():  # after the last epoch there is nothing to save
                     raise Pruned(f"pruned by the median rule after epoch {epoch}")
 
             key = f"{variant}-tune-{T.origin(me)}"

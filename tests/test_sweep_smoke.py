@@ -1,0 +1,59 @@
+"""The real path end to end: the shipped study's smoke preset, shrunk further to stay near a minute.
+
+Same code as `ablate run studies/progressive_decoder.py --preset smoke` (real train_run, real
+latency), with two variants, one tuning trial each and two seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+STUDY = Path(__file__).resolve().parents[1] / "studies" / "progressive_decoder.py"
+
+SHRINK = """
+import runpy
+study = runpy.run_path({path!r})["study"]
+study.variants = {{k: v for k, v in study.variants.items() if k in ("all_mlp", "skip_fused")}}
+study.claims = [c for c in study.claims if c.variant == "skip_fused"]
+smoke = study.presets["smoke"]
+study.presets["smoke"] = {{**smoke, "trials": 1, "seeds": [0, 1],
+    "data": {{"kind": "synthetic", "n_train": 8, "n_val": 4, "n_test": 4, "size": (64, 64)}},
+    "latency": {{"rounds": 3, "warmup": 1, "threads": 1}}}}
+"""
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_smoke_preset_end_to_end(tmp_path):
+    from ablate.cli import main
+
+    study = tmp_path / "smoke_study.py"
+    study.write_text(SHRINK.format(path=str(STUDY)))
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(study), "--preset", "smoke", "--out", str(tmp_path / "runs"), "--no-progress"])
+    assert exit_.value.code == 0
+    run = tmp_path / "runs" / "progressive_decoder"
+    results = rows(run / "results.csv")
+    assert [(r["variant"], r["phase"], r["seed"]) for r in results] == [
+        ("all_mlp", "tune", "0"), ("skip_fused", "tune", "0"),
+        ("all_mlp", "seed", "0"), ("all_mlp", "seed", "1"), ("skip_fused", "seed", "0"), ("skip_fused", "seed", "1")]
+    assert all(r["status"] == "ok" and 0 <= float(r["miou"]) <= 1 for r in results), results
+    assert {r["split"] for r in results if r["phase"] == "seed"} == {"test"}
+    assert all(r["image_size"] == "64x64" and r["pretrained"] == "none" for r in results)
+    for r in results:
+        assert (run / "confusion" / f"{r['run_id']}.npz").exists()
+        assert (run / "checkpoints" / f"{r['run_id']}.pt").exists()
+    assert len(rows(run / "epochs.csv")) == 2 * len(results)
+    latency = rows(run / "latency.csv")
+    assert {(r["variant"], r["batch"], r["threads"]) for r in latency} == {
+        (v, b, "1") for v in ("all_mlp", "skip_fused") for b in ("1", "4")}
+    meta = json.loads((run / "study.json").read_text())
+    assert meta["preset"] == "smoke" and meta["baseline"] == "all_mlp" and meta["seeds"] == [0, 1]
+    assert meta["claims"][0]["variant"] == "skip_fused"
