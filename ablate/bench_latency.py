@@ -54,7 +54,8 @@ def summarize(rows: list[dict], *, baseline: str, seed: int = 0) -> list[dict]:
             rounds = sorted(set(ms) & set(base))
             v = np.array([ms[k] for k in rounds])
             b = np.array([base[k] for k in rounds])
-            ratio = _throughput_ratio(v, b, seed=seed)
+            ratio = (_throughput_ratio(v, b, seed=seed) if variant != baseline
+                     else {"ratio": 1.0, "ci": [1.0, 1.0], "ci_method": "baseline"})
             all_ms = np.array(list(ms.values()))
             out.append({"variant": variant, "height": h, "width": w, "batch": batch, "rounds": len(all_ms),
                         "ms_median": float(np.median(all_ms)), "ms_ci": _median_ci(all_ms, seed=seed),
@@ -109,12 +110,23 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     meta = {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
             "threads": rows[0]["threads"], "dtype": rows[0]["dtype"]}
     if as_json:
-        click.echo(json.dumps({**meta, "variants": summary}, indent=2))
+        click.echo(json.dumps(_json_safe({**meta, "variants": summary}), indent=2))
         return
     click.echo(f"{study.name}: baseline {study.baseline}, {meta['device']}, {meta['threads']} threads, {meta['dtype']}")
-    click.echo(f"{'variant':<14}{'size':>10}{'batch':>6}{'ms/img':>9}  {'95% CI':<17}{'fps ratio':>10}  95% CI")
+    click.echo(f"{'variant':<14}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}{'fps ratio':>9}  95% CI")
     for s in summary:
-        ci, rci = s["ms_ci"], s["ratio_ci"]
-        click.echo(f"{s['variant']:<14}{s['height']}x{s['width']:<5}{s['batch']:>6}{s['ms_median']:>9.2f}  "
-                   f"[{ci[0]:.2f}, {ci[1]:.2f}]".ljust(17) + f"{s['ratio_vs_baseline']:>10.3f}  "
-                   f"[{rci[0]:.3f}, {rci[1]:.3f}]")
+        size, ci, rci = f"{s['height']}x{s['width']}", s["ms_ci"], s["ratio_ci"]
+        ms_ci = f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+        click.echo(f"{s['variant']:<14}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  {ms_ci:<18}"
+                   f"{s['ratio_vs_baseline']:>9.3f}  [{rci[0]:.3f}, {rci[1]:.3f}]")
+
+
+def _json_safe(obj):
+    """JSON has no NaN: write null."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj

@@ -57,3 +57,19 @@ def test_smoke_preset_end_to_end(tmp_path):
     meta = json.loads((run / "study.json").read_text())
     assert meta["preset"] == "smoke" and meta["baseline"] == "all_mlp" and meta["seeds"] == [0, 1]
     assert meta["claims"][0]["variant"] == "skip_fused"
+
+
+def test_bench_latency_json(capsys):
+    from ablate.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "latency", str(STUDY), "--preset", "smoke", "--rounds", "3", "--batch", "1",
+              "--image-size", "32x32", "--threads", "1", "--json"])
+    assert exit_.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["baseline"] == "all_mlp" and out["threads"] == 1
+    by_variant = {v["variant"]: v for v in out["variants"]}
+    assert set(by_variant) == {"all_mlp", "progressive", "skip_fused", "unet_r34"}
+    assert by_variant["all_mlp"]["ratio_vs_baseline"] == 1.0
+    for v in by_variant.values():
+        assert v["ms_ci"][0] <= v["ms_median"] <= v["ms_ci"][1] and (v["height"], v["width"], v["batch"]) == (32, 32, 1)
