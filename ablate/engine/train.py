@@ -240,9 +240,10 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
 
     from ablate.data import find_splits, load_split
     from ablate.engine.environment import device_name, utc_now, versions
-    from ablate.models import build_model, count_gflops, count_params
+    from ablate.models import build_model, count_gflops, count_params, decoder_encoder
 
     started_at = utc_now()
+    decoder_encoder(cfg.decoder)  # an unknown decoder is a ConfigError before any data is read
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
     out_dir = Path(out_dir)
