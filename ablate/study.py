@@ -38,6 +38,7 @@ class Variant:
     decoder: str
     settings: dict = field(default_factory=dict)
     search_space: dict | None = None
+    pretrained: str | None = None  # this variant's encoder weights, when not the study's (e.g. ResNet34)
 
 
 @dataclass(kw_only=True)
@@ -67,6 +68,12 @@ class Study:
         own = self.variants[variant].search_space
         return {**self.search_space, **(own or {})}
 
+    def pretrained_for(self, variant: str) -> str:
+        """Study ``pretrained=None`` means random init for every variant (smoke runs stay offline)."""
+        if self.pretrained in (None, "none"):
+            return "none"
+        return self.variants[variant].pretrained or self.pretrained
+
     def tunes(self, variant: str) -> bool:
         return self.trials > 0 and bool(self.space(variant))
 
@@ -81,7 +88,7 @@ class Study:
         decoder_cfg = {**merged.get("decoder_cfg", {}), **{k: v for k, v in merged.items() if k not in fields_}}
         cfg.update(
             decoder=self.variants[variant].decoder,
-            pretrained=self.pretrained or "none",
+            pretrained=self.pretrained_for(variant),
             image_size=tuple(self.image_size),
             seed=int(seed),
             decoder_cfg=decoder_cfg,
@@ -106,7 +113,8 @@ class Study:
             "pretrained": self.pretrained,
             "baseline": self.baseline,
             "variants": {
-                name: {"decoder": v.decoder, "settings": v.settings, "search_space": sorted(self.space(name))}
+                name: {"decoder": v.decoder, "settings": v.settings, "search_space": sorted(self.space(name)),
+                       "pretrained": self.pretrained_for(name)}
                 for name, v in self.variants.items()
             },
             "train": self.train,

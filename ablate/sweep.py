@@ -107,6 +107,7 @@ class Sweep:
         self.train_run, self.measure_latency = backend or load_backend()
         self._studies: dict[str, optuna.Study] = {}
         self._data_root: Path | None = None
+        self._skipped = False
 
     # --- storage ------------------------------------------------------------------------
     def optuna_study(self, variant: str | None, phase: str):
@@ -159,7 +160,10 @@ class Sweep:
                     step = self.next_step()
                 if step is not None:
                     bar.set_postfix_str(step[0])
+                    self._skipped = False
                     step[1]()
+                    if self._skipped:  # another worker owns that work: give it a moment to show up as such
+                        time.sleep(min(self.poll, 1.0))
                     continue
                 if not self.others_running():
                     break
@@ -207,6 +211,10 @@ class Sweep:
         return any(T.kind(t) == "running" for study in list(self._studies.values())
                    for t in study.get_trials(deepcopy=False))
 
+    def _skip(self) -> Skip:
+        self._skipped = True
+        return Skip()
+
     def _has_waiting(self, variant, phase) -> bool:
         return any(T.kind(t) == "waiting" for t in self.trials(variant, phase))
 
@@ -225,7 +233,7 @@ class Sweep:
             me = trial.study._storage.get_trial(trial._trial_id)
             if T.tune_excess(trial.study.get_trials(deepcopy=False), me, self.study.trials):
                 trial.set_user_attr("skipped", "tuning budget already taken")
-                raise Skip()
+                raise self._skip()
             params = {k: suggest(trial, k, d) for k, d in self.study.space(variant).items()}
             from ablate.engine.config import TrainConfig
 
@@ -250,11 +258,11 @@ class Sweep:
             me = trial.study._storage.get_trial(trial._trial_id)
             if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
                 trial.set_user_attr("skipped", "no queued seed left")
-                raise Skip()
+                raise self._skip()
             seed = trial.suggest_categorical("seed", self.study.seeds)
             if T.slot_taken(trial.study.get_trials(deepcopy=False), me, "seed", seed):
                 trial.set_user_attr("skipped", f"seed {seed} is taken by another trial")
-                raise Skip()
+                raise self._skip()
             return self._run(trial, variant=variant, phase="seed", key=f"{variant}-seed-{seed}", trial_no=None,
                              seed=seed, params=me.user_attrs.get("params") or {},
                              eval_split=self.eval_split(), on_epoch=None)
@@ -266,7 +274,7 @@ class Sweep:
         if "fixed_params" not in me.system_attrs or T.slot_taken(
                 trial.study.get_trials(deepcopy=False), me, "round_set", 0):
             trial.set_user_attr("skipped", "latency is measured by another worker")
-            raise Skip()
+            raise self._skip()
         trial.suggest_categorical("round_set", [0])
         try:
             rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")

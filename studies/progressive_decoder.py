@@ -23,8 +23,8 @@ study = Study(
         "all_mlp": Variant("all_mlp"),  # SegFormer's own decoder: the baseline
         "progressive": Variant("progressive"),  # only the upsampling changes
         "skip_fused": Variant("skip_fused"),  # progressive + top-down fusion of all four levels
-        # The report's other model; its encoder (ResNet34) is chosen by the decoder's registration.
-        "unet_r34": Variant("unet_r34"),
+        # The report's other model: ResNet34 encoder (chosen by the decoder's registration), ImageNet weights.
+        "unet_r34": Variant("unet_r34", pretrained="imagenet"),
     },
     baseline="all_mlp",
     train={"batch_size": 4, "epochs": 15, "optimizer": "adam", "lr": 1e-4},
