@@ -81,6 +81,9 @@ def evaluate(model, data, *, batch_size: int = 8, device: str = "cpu", amp: str 
     """Batched forward + argmax under inference_mode; per-image confusions by one bincount per batch."""
     from ablate.data import BatchIterator
 
+    device = resolve_device(device)
+    amp = resolve_amp(amp, device)
+    model.to(device)
     num_classes = len(data.class_names)
     batches = BatchIterator(data, batch_size, shuffle=False, augment=False, seed=0,
                             device=device, channels_last=channels_last)
