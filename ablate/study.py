@@ -22,7 +22,8 @@ __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 PRESETS = ("smoke", "cpu", "paper")
 DATA_KINDS = ("camvid", "synthetic")
 # Study fields a preset may override; dict-valued ones are merged key by key.
-PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency")
+PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency",
+                 "threads")
 MERGED_FIELDS = ("data", "train", "latency")
 LATENCY_KEYS = ("rounds", "warmup", "threads", "dtype", "batches")
 
@@ -58,6 +59,7 @@ class Study:
     seeds: list[int] | None = None
     claims: list[Claim] = field(default_factory=list)
     latency: dict = field(default_factory=dict)  # rounds, warmup, threads, dtype, batches
+    threads: int | None = None  # torch CPU threads for training; None = torch's choice
     presets: dict[str, dict] = field(default_factory=dict)
     sampler_seed: int = 0
     preset: str | None = None  # filled by load_study
@@ -128,6 +130,7 @@ class Study:
             "claims": [c.to_dict() for c in self.claims],
             "latency": self.latency_settings(),
             "sampler_seed": self.sampler_seed,
+            "threads": self.threads,
         }
 
 
@@ -201,6 +204,8 @@ def _validate(study: Study, path: Path) -> None:
     if len(set(seeds)) != len(seeds):
         _fail(path, "seeds", "distinct seeds", seeds)
     study.seeds = list(seeds)
+    if study.threads is not None and (not isinstance(study.threads, int) or study.threads < 1):
+        _fail(path, "threads", "None or a whole number >= 1", study.threads)
     _validate_claims(study, path)
     _validate_latency(study, path)
 

@@ -18,6 +18,7 @@ import importlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import traceback
@@ -286,6 +287,7 @@ class Sweep:
 
     def _run(self, trial, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> float:
         trial.set_user_attr("run_id", key)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # who ran it, for --list and audits
         record = self.run_dir.read_record(key)
         if record is None:  # a record means the run finished before its worker died: keep it
             row = self._train(variant=variant, phase=phase, key=key, trial_no=trial_no, seed=seed,
@@ -440,8 +442,10 @@ def prepare_run_dir(study: Study, out: str) -> RunDir:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Override the device.")
 @click.option("--heartbeat", type=click.IntRange(1), default=10, show_default=True,
               help="Seconds between heartbeats; a run silent for 3x this long is retried.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch CPU threads for training (recorded with each run); default: the study's, else torch's.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, no_progress):
+def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, no_progress):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
     study = load_study(study_file, preset=preset)
@@ -451,6 +455,11 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
         print_table(study, out=out, storage=storage)
         return
     run_dir = prepare_run_dir(study, out)
+    threads = threads or study.threads
+    if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls
+        import torch
+
+        torch.set_num_threads(threads)
     sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
                   progress=not no_progress)
     sweep.run()

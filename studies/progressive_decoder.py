@@ -53,6 +53,8 @@ study = Study(
             "trials": 2,
             "seeds": [0, 1],
             "latency": {"rounds": 5, "warmup": 1, "threads": 1},
+            # One thread: on 2 busy cores, torch's default of 2 stalls (measured 5 min vs 45 s).
+            "threads": 1,
         },
         # Real CamVid at reduced cost: a CPU can finish it overnight.
         "cpu": {

@@ -175,7 +175,7 @@ def concurrent_workers(tmp_path, storage: str | None, name: str):
     study = tiny_study(tmp_path, name=name, trials=3, seeds=(0, 1, 2, 3))
     extra = ["--storage", storage] if storage else []
     outs = [tmp_path / "a", tmp_path / "b"] if storage else [tmp_path / "runs"] * 2
-    workers = [subprocess.Popen(ablate_run(study, out, *extra), env=fake_env(0.15), stdout=subprocess.DEVNULL,
+    workers = [subprocess.Popen(ablate_run(study, out, *extra), env=fake_env(0.4), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True) for out in outs]
     for w in workers:
         _, err = w.communicate(timeout=180)
@@ -185,7 +185,9 @@ def concurrent_workers(tmp_path, storage: str | None, name: str):
     rows = [r for out in set(outs) for r in read_rows(out / name / "results.csv")]
     keys = [(r["variant"], r["phase"], r["trial"], r["seed"]) for r in rows]
     assert len(keys) == len(set(keys)) == 2 * (3 + 4), keys
-    assert len({r["started_at"] for r in rows}) > 1
+    ran_by = {t.user_attrs.get("worker") for ts in storage_trials(url, name).values() for t in ts
+              if t.state.is_finished() and "run_id" in t.user_attrs}
+    assert len(ran_by) == 2, ran_by  # both workers took part
 
 
 def test_two_workers_on_sqlite(tmp_path):
@@ -200,3 +202,26 @@ def test_two_workers_on_postgres(tmp_path):
     pytest.importorskip("psycopg2")
     # Two machines: one storage, a run directory each; the study name is fresh in the shared database.
     concurrent_workers(tmp_path, url, f"pg_{uuid.uuid4().hex[:8]}")
+
+
+def test_a_seed_queued_twice_runs_once(tmp_path):
+    """Optuna's enqueue_trial can queue a seed twice when workers start together; it still runs once."""
+    import fake_trainer
+    import optuna
+
+    from ablate.study import load_study
+    from ablate.sweep import Sweep, prepare_run_dir
+
+    study = load_study(tiny_study(tmp_path, trials=0, seeds=(0, 1)))
+    run_dir = prepare_run_dir(study, tmp_path / "runs")
+    sweep = Sweep(study, run_dir, progress=False, heartbeat=1,
+                  backend=(fake_trainer.train_run, fake_trainer.measure_study_latency))
+    for _ in range(2):
+        sweep.optuna_study("all_mlp", "seed").enqueue_trial({"seed": 0}, user_attrs={"params": {}})
+    sweep.run()
+    trials = sweep.trials("all_mlp", "seed")
+    done = sorted(t.params["seed"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE)
+    assert done == [0, 1]
+    assert [t.user_attrs.get("skipped") for t in trials if t.state == optuna.trial.TrialState.FAIL] == [
+        "seed 0 is taken by another trial"]
+    assert_complete_once(run_dir.root, trials=0, seeds=(0, 1))
