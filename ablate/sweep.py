@@ -28,7 +28,7 @@ from pathlib import Path
 import click
 
 from ablate import trials as T
-from ablate.errors import ConfigError, StudyError
+from ablate.errors import AblateError, ConfigError, StudyError
 from ablate.results import RunDir
 from ablate.study import Study, load_study, resolved_study
 
@@ -221,7 +221,10 @@ class Sweep:
 
     def _optimize(self, variant, phase, objective) -> None:
         # One trial per call: the loop re-reads the storage before choosing the next piece of work.
-        self.optuna_study(variant, phase).optimize(_guarded(objective), n_trials=1, catch=(Exception,))
+        fatal: list[AblateError] = []
+        self.optuna_study(variant, phase).optimize(_guarded(objective, fatal), n_trials=1, catch=(Exception,))
+        if fatal:  # the user's to fix (no weights, bad data, bad setting): stop; the run is redone on resume
+            raise fatal[0]
 
     def _enqueue_seed(self, variant: str, seed: int) -> None:
         best = T.best_trial(self.trials(variant, "tune")) if self.study.tunes(variant) else None
@@ -318,6 +321,8 @@ class Sweep:
             row = self.train_run(TrainConfig.from_dict(settings), data_root=self._data_root, out_dir=self.run_dir.root,
                                  run_id=key, eval_split=eval_split, on_epoch=on_epoch, progress=self.progress,
                                  study=self.study.name, variant=variant, phase=phase, trial=trial_no)
+        except AblateError:
+            raise
         except Exception as exc:  # recorded as a failed run; the study goes on
             row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
                    "finished_at": utc_now()}
@@ -359,14 +364,20 @@ class Sweep:
         return out
 
 
-def _guarded(objective):
-    """Any unexpected error is recorded on the trial, so it counts as failed (settled), not lost (redone)."""
+def _guarded(objective, fatal: list):
+    """Unexpected errors are recorded on the trial, so it counts as failed (settled), not lost (redone).
+
+    User errors (AblateError) are not the run's fault: they go to ``fatal`` and leave the trial lost.
+    """
     import optuna
 
     def run(trial):
         try:
             return objective(trial)
         except (Skip, RunFailed, optuna.TrialPruned):
+            raise
+        except AblateError as exc:
+            fatal.append(exc)
             raise
         except Exception as exc:
             trial.set_user_attr("error", _one_line(exc))

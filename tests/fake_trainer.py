@@ -2,7 +2,8 @@
 
 Selected with ABLATE_TRAINER=fake_trainer (tests/ on PYTHONPATH). Each epoch sleeps
 $ABLATE_FAKE_EPOCH_SECONDS so a test can kill a worker mid-run. mIoU is a
-deterministic function of (decoder, seed, lr); a seed listed in $ABLATE_FAKE_FAIL_SEEDS fails.
+deterministic function of (decoder, seed, lr); a seed listed in $ABLATE_FAKE_FAIL_SEEDS fails;
+$ABLATE_FAKE_USER_ERROR makes every run raise that ConfigError (a user error, e.g. missing weights).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def _score(*parts) -> float:
 
 
 def train_run(cfg, *, data_root, out_dir, run_id, eval_split="val", on_epoch=None, progress=True, **_):
+    if os.environ.get("ABLATE_FAKE_USER_ERROR"):
+        from ablate.errors import ConfigError
+
+        raise ConfigError(os.environ["ABLATE_FAKE_USER_ERROR"])
     if str(cfg.seed) in os.environ.get("ABLATE_FAKE_FAIL_SEEDS", "").split(","):
         raise RuntimeError(f"fake failure for seed {cfg.seed}")
     pause = float(os.environ.get("ABLATE_FAKE_EPOCH_SECONDS", "0"))

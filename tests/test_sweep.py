@@ -225,3 +225,15 @@ def test_a_seed_queued_twice_runs_once(tmp_path):
     assert [t.user_attrs.get("skipped") for t in trials if t.state == optuna.trial.TrialState.FAIL] == [
         "seed 0 is taken by another trial"]
     assert_complete_once(run_dir.root, trials=0, seeds=(0, 1))
+
+
+def test_user_error_stops_the_study_and_resume_redoes_the_run(tmp_path):
+    study = tiny_study(tmp_path, trials=0, seeds=(0,))
+    out = tmp_path / "runs"
+    stopped = subprocess.run(ablate_run(study, out), env=fake_env(ABLATE_FAKE_USER_ERROR="no weights for nvidia/x"),
+                             capture_output=True, text=True)
+    assert stopped.returncode == 2 and stopped.stderr.strip().splitlines()[-1] == "error: no weights for nvidia/x"
+    assert not list((out / "tiny" / "records").glob("*.json"))  # nothing recorded as a failed run
+    subprocess.run(ablate_run(study, out), env=fake_env(), check=True, capture_output=True)
+    rows = assert_complete_once(out / "tiny", trials=0, seeds=(0,))
+    assert {r["status"] for r in rows} == {"ok"}
