@@ -121,11 +121,7 @@ class Sweep:
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, self.study.trials // 3)),
                                                    n_warmup_steps=1),
             )
-        study = self._studies[name]
-        if phase == "tune":  # seeded; offset by the history so a resumed sweep does not replay its draws
-            offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
-            study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
-        return study
+        return self._studies[name]
 
     def trials(self, variant: str | None, phase: str):
         return self.optuna_study(variant, phase).get_trials(deepcopy=False)
@@ -221,8 +217,14 @@ class Sweep:
 
     def _optimize(self, variant, phase, objective) -> None:
         # One trial per call: the loop re-reads the storage before choosing the next piece of work.
+        import optuna
+
+        study = self.optuna_study(variant, phase)
+        if phase == "tune":  # seeded TPE; offset by the history so a resumed sweep does not replay its draws
+            offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
+            study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
         fatal: list[AblateError] = []
-        self.optuna_study(variant, phase).optimize(_guarded(objective, fatal), n_trials=1, catch=(Exception,))
+        study.optimize(_guarded(objective, fatal), n_trials=1, catch=(Exception,))
         if fatal:  # the user's to fix (no weights, bad data, bad setting): stop; the run is redone on resume
             raise fatal[0]
 
