@@ -113,6 +113,23 @@ class ReferenceLoop:
     def finish(self) -> None:
         self.last_loss = float(self._loss)
 
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds used so far by the live DataLoader workers (0 without workers or off Linux)."""
+        workers = getattr(self._it, "_workers", None) or []
+        return sum(_proc_cpu_seconds(w.pid) for w in workers)
+
+
+def _proc_cpu_seconds(pid) -> float:
+    """utime + stime of a process from /proc/<pid>/stat; 0.0 when unreadable."""
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
 
 # ----------------------------------------------------------------------------- ours
 
@@ -191,20 +208,23 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _timed_slice(loop, steps: int, device: str) -> tuple[float, float | None]:
-    """images/s over ``steps`` steps and the process's peak RSS (MiB) during them."""
+def _timed_slice(loop, steps: int, device: str) -> tuple[float, float, float | None]:
+    """images/s (wall), images per CPU-second (this process + DataLoader workers) and peak RSS (MiB)."""
     from ablate.engine.speed import peak_rss_mb, reset_peak_rss
 
+    workers = getattr(loop, "worker_cpu_seconds", lambda: 0.0)
     reset_peak_rss()
     _sync(device)
+    cpu0 = time.process_time() + workers()
     start = time.perf_counter()
     images = 0
     for _ in range(steps):
         images += loop.step()
     _sync(device)
     seconds = time.perf_counter() - start
+    cpu = time.process_time() + workers() - cpu0
     loop.finish()
-    return images / seconds, peak_rss_mb()
+    return images / seconds, images / max(cpu, 1e-9), peak_rss_mb()
 
 
 def _summary(values):
@@ -212,7 +232,7 @@ def _summary(values):
 
 
 def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per_round: int = 20,
-              batch_size: int = 4, image_size=(256, 256), threads: int | None = None, amp: str = "auto",
+              batch_size: int = 4, image_size=(256, 256), threads: int | str | None = None, amp: str = "auto",
               device: str = "auto", channels_last: bool = True, fold_head: bool = True, warmup: int = 2,
               workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None) -> dict:
     """Run the interleaved benchmark; returns the JSON-able result (see ``bench_train_command``)."""
@@ -228,6 +248,11 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
         if int(value) < 1:
             raise ConfigError(f"--{name} must be at least 1, got {value}")
     size = parse_size(image_size)
+    if threads is not None and threads != "auto":
+        try:
+            threads = int(threads)
+        except ValueError:
+            raise ConfigError(f"--threads must be a number or 'auto', got {threads!r}") from None
     threads = configure_threads(threads)
     device = resolve_device(device)
     amp = resolve_amp(amp, device)
@@ -252,19 +277,23 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
         loop.finish()
 
     per_round = {side: [] for side in loops}
+    per_cpu = {side: [] for side in loops}
     peak = {side: [] for side in loops}
     for r in range(rounds):
         for side, loop in loops.items():
-            ips, mem = _timed_slice(loop, steps_per_round, device)
+            ips, ipc, mem = _timed_slice(loop, steps_per_round, device)
             per_round[side].append(ips)
+            per_cpu[side].append(ipc)
             if mem is not None:
                 peak[side].append(mem)
-        line = "  ".join(f"{side} {per_round[side][-1]:.2f} img/s" for side in loops)
+        line = "  ".join(f"{side} {per_round[side][-1]:.2f} img/s ({per_cpu[side][-1]:.2f} per CPU-s)"
+                         for side in loops)
         if with_reference:
             line += f"  ratio {per_round['ours'][-1] / per_round['ref'][-1]:.2f}"
         say(f"round {r + 1}/{rounds}: {line}")
 
     ratios = [o / r for o, r in zip(per_round["ours"], per_round["ref"])] if with_reference else []
+    cpu_ratios = [o / r for o, r in zip(per_cpu["ours"], per_cpu["ref"])] if with_reference else []
     med = {side: statistics.median(v) for side, v in per_round.items()}
     result = {
         "decoder": decoder,
@@ -283,6 +312,17 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
             "ref_images_per_s": per_round.get("ref", []),
             "ours_images_per_s": per_round["ours"],
             "ratio": ratios,
+        },
+        # contention-robust companion: images per CPU-second of this process plus the reference's
+        # DataLoader workers (OpenMP threads that spin while waiting count as busy)
+        "cpu": {
+            "ref_images_per_cpu_s": statistics.median(per_cpu["ref"]) if "ref" in per_cpu else None,
+            "ours_images_per_cpu_s": statistics.median(per_cpu["ours"]),
+            "ratio_median": statistics.median(cpu_ratios) if cpu_ratios else None,
+            "ratio_min": min(cpu_ratios) if cpu_ratios else None,
+            "ratio_max": max(cpu_ratios) if cpu_ratios else None,
+            "rounds": {"ref_images_per_cpu_s": per_cpu.get("ref", []), "ours_images_per_cpu_s": per_cpu["ours"],
+                       "ratio": cpu_ratios},
         },
         "last_loss": {side: loop.last_loss for side, loop in loops.items()},
         "settings": {
@@ -315,7 +355,7 @@ def format_result(res: dict) -> str:
         f"ours: amp {s['ours']['amp']}, channels_last {s['ours']['channels_last']}, "
         f"folded head {s['ours']['folded_head']}, {s['ours']['optimizer']}",
     ]
-    g = res["forward_gflops_per_image"]
+    g, c = res["forward_gflops_per_image"], res["cpu"]
     if res["ratio_median"] is not None:
         lines += [
             f"images/s (median over rounds): reference {res['ref_images_per_s']:.2f}, ours {res['ours_images_per_s']:.2f}",
@@ -323,6 +363,9 @@ def format_result(res: dict) -> str:
             f"max {res['ratio_max']:.2f})",
             f"achieved GFLOP/s (training FLOPs ~ 3 x forward {g['ref']:.2f} GFLOPs/image x images/s): "
             f"reference {res['gflops_per_s_ref']:.0f}, ours {res['gflops_per_s_ours']:.0f}",
+            f"images per CPU-second (process + DataLoader workers): reference {c['ref_images_per_cpu_s']:.2f}, "
+            f"ours {c['ours_images_per_cpu_s']:.2f}; ratio median {c['ratio_median']:.2f} "
+            f"(min {c['ratio_min']:.2f}, max {c['ratio_max']:.2f})",
         ]
     else:
         lines += [
@@ -350,7 +393,9 @@ def format_result(res: dict) -> str:
 @click.option("--steps-per-round", type=int, default=20, show_default=True, help="Training steps per side per round.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--image-size", default="256", show_default=True, help="N or HxW.")
-@click.option("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice).")
+@click.option("--threads", default=None,
+              help="torch intra-op threads for both sides: N, or 'auto' (cores not busy by load average); "
+                   "default: torch's choice.")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto", show_default=True,
               help="Our precision; the reference is always fp32.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

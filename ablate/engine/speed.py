@@ -1,28 +1,38 @@
 """Training speed-ups that do not change what is learned, and the Hugging Face reference model.
 
 Measured on the project CPU (AMD EPYC, 2 cores, AVX-512 + AVX512-BF16, no AMX; torch 2.14.1,
-transformers 5.23), MiT-B0 + all_mlp, batch 4, 256x256, one training step = forward + loss +
-backward + Adam. Figures are medians of interleaved A/B rounds in one process (the machine was
-shared with other jobs, so wall times were noisy; process CPU time at 1 thread was used as the
-stable measure and wall time at 2 threads as a check). Where the time goes in HF's own step
-(fp32, 2 threads, ~570 ms/step): the decode head's ``linear_fuse`` 1x1 conv (1024 -> 256 channels
-at 1/4 resolution, 8.6 of the 13.6 forward GFLOPs of a batch) forward + backward ~150 ms, its
-NCHW<->token copies ~75 ms, the dropout mask (``bernoulli_`` on [4,256,64,64]) ~28 ms, the
-upsample backward of the four 256-channel maps ~26 ms, the concat ~17 ms: about half of the step
-is the head. The encoder (matmuls of the Linear layers, depthwise 3x3 convs of Mix-FFN, SDPA
-attention, layer norms) is the other half.
+transformers 5.23), MiT-B0 + all_mlp, batch 4, 256x256, one step = forward + loss + backward +
+Adam. The machine was shared with other jobs, so every A/B below is interleaved in one process
+(rounds of 2 steps per variant, medians over 3-5 rounds) and read from process CPU time at
+1 thread (steady under load), with wall time as a check.
 
-* ``fold_all_mlp_head`` — the big one (~1.9x per step, fp32 and bf16): ``linear_fuse`` is a
-  per-pixel linear map and bilinear resizing is a per-channel linear map whose weights sum to
-  one, so they commute: ``W @ cat(up(P_i f_i + b_i))  ==  sum_i up((W_i P_i) f_i + W_i b_i)``.
-  Each level is projected with the folded ``[E, C_i]`` matrix at its own resolution and only the
-  E-channel sums are resized; the 1024-channel concat and the 8.6-GFLOP 1x1 conv disappear. Same
-  parameters, same function (max abs difference 2e-16 in float64), same gradients.
-* bf16 autocast (``autocast_context``): ~1.3x per step on AVX512-BF16 (CPU time, 1 thread).
-* fused Adam (``make_optimizer``): the optimizer step is ~1-2 % of a step either way; fused
-  and foreach were within noise of each other here, both beat the per-parameter loop.
-* channels_last: see ``prepare_model_for_training``; MiT's patch embeddings then hand the
-  transformer blocks contiguous tokens without a copy.
+Where HF's own step spends its time (torch.profiler, fp32, 2 threads, ~570 ms/step): the decode
+head's ``linear_fuse`` (1x1 conv 1024 -> 256 at 1/4 resolution: 8.6 of the 13.6 forward GFLOPs
+of a batch) forward 42 + backward 105 ms, its NCHW<->token copies ~75 ms, the 1024-channel concat
+17 ms, upsample backward of the four 256-channel maps 26 ms, BN 13 ms, the dropout mask
+(``bernoulli_`` on [4,256,64,64]) 28 ms: about half the step is the head. The encoder (Linear
+matmuls, Mix-FFN depthwise 3x3 convs, SDPA attention, layer norms, GELU) is the other half.
+
+A/B, per training step (ablate's step, CPU ms at 1 thread, medians; x = speed-up):
+* ``fold_all_mlp_head``: fp32 1155 -> 570 ms (x2.0); with bf16 + channels_last 688 -> 449 ms
+  (x1.5). ``linear_fuse`` is a per-pixel linear map and bilinear resizing a per-channel one whose
+  weights sum to one, so they commute: ``W @ cat(up(P_i f_i + b_i)) == sum_i up((W_i P_i) f_i +
+  W_i b_i)``. Same parameters, same function (max abs diff 2e-16 in float64), same gradients.
+* bf16 autocast (``autocast_context``), folded head: 570 -> 435 ms (x1.31).
+* ``attention_in_fp32_on_cpu`` under bf16: x1.05 (min 1.02 over 5 rounds); bf16 flash attention
+  is slower than fp32 for MiT's shapes on this CPU.
+* channels_last: training within noise (x1.04); inference batch 1 at 360x480 with the folded head
+  and bf16: 104 -> 83 ms (x1.26).
+* fused Adam (``make_optimizer``): within noise; the optimizer is ~1-2 % of a step.
+* tried, not adopted: logits upsampled in fp32 contiguous before the loss (~2-3 %, lives in
+  ``Segmentor.forward``: a suggestion for the models owner), eager attention (noise), dropout in
+  another dtype / RNG (the mask draw is RNG-bound: ~9 % of the step, left as is: it is what is
+  learned), ``torch.compile`` (slower, per the issue).
+* threads (``configure_threads``): on the loaded machine 1 thread was 2-9x faster than 2.
+
+What is left in our step (bf16, folded, 1 thread, ~420 ms): Linear matmuls ~20 %, attention
+fwd+bwd ~15 % (before the fp32 switch), dropout mask 9 %, conv backward (patch embeddings,
+depthwise) 8 %, logits upsample + cross-entropy at full size ~14 %, layer norm / GELU / adds rest.
 
 ``hf_reference_model`` is HF's ``SegformerForSemanticSegmentation`` returning logits at input
 size, for the reference rows of ``ablate bench train`` and ``ablate bench latency``.
@@ -47,6 +57,7 @@ __all__ = [
     "is_foldable_all_mlp",
     "make_optimizer",
     "peak_rss_mb",
+    "attention_in_fp32_on_cpu",
     "prepare_model_for_training",
     "reset_peak_rss",
     "train_step",
@@ -90,12 +101,25 @@ def make_optimizer(params, *, lr: float, weight_decay: float = 0.0, kind: str = 
 # ----------------------------------------------------------------------------- threads
 
 
-def configure_threads(threads: int | None = None) -> int:
-    """Set torch's intra-op threads (``None``: leave torch's default = physical cores); returns the count.
+def configure_threads(threads: int | str | None = None) -> int:
+    """Set torch's intra-op threads; returns the count in use.
 
-    On a machine shared with other jobs, more threads than free cores makes OpenMP barriers
-    spin and steps slow down by 2-3x; ``--threads 1`` is then the steadier choice.
+    ``None``: leave torch's default (the cores). An int: that many. ``"auto"``: the cores not busy
+    with other processes by the 1-minute load average (at least 1), read once at start.
+
+    Measured on the shared 2-core machine while ~3 other jobs ran (ablate step, folded head, bf16,
+    batch 4, 256x256): 2 threads 1.7-3.5 s/step (OpenMP threads spin at barriers while a
+    competing process holds the other core), 2 threads with ``OMP_WAIT_POLICY=PASSIVE`` in the
+    environment ~0.78 s/step, 1 thread ~0.37 s/step. On an idle machine use the cores.
+    Threads change only the order of some reductions, not what is learned.
     """
+    if threads == "auto":
+        cores = os.cpu_count() or 1
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            busy = 0.0
+        threads = max(1, min(cores, int(cores - busy + 0.5)))
     if threads is not None and int(threads) > 0:
         torch.set_num_threads(int(threads))
     return torch.get_num_threads()
@@ -154,8 +178,9 @@ def folded_all_mlp_forward(decoder: nn.Module, features: list[torch.Tensor]) -> 
 def fold_all_mlp_head(decoder: nn.Module) -> bool:
     """Switch an ``all_mlp`` decoder instance to ``folded_all_mlp_forward``; False (untouched) otherwise.
 
-    Measured (HF MiT-B0 step, batch 4, 256x256, interleaved): fp32 ~570 -> ~306 ms/step of
-    profiled CPU time (2 threads); the head's share of the step drops from ~50 % to ~15 %.
+    Measured (batch 4, 256x256, interleaved, CPU time at 1 thread): training step fp32 1155 -> 570
+    ms (x2.0), bf16 + channels_last 688 -> 449 ms (x1.5); inference batch 1 at 360x480 bf16
+    175 -> 104 ms. The head's share of the step drops from ~50 % to ~15 %.
     Parameters, state_dict names and checkpoints are unchanged; ``unfold_all_mlp_head`` undoes it.
     """
     if not is_foldable_all_mlp(decoder):
@@ -169,16 +194,59 @@ def unfold_all_mlp_head(decoder: nn.Module) -> None:
     decoder.__dict__.pop("forward", None)
 
 
-def prepare_model_for_training(model: nn.Module, *, channels_last: bool = True, fold_head: bool = True) -> nn.Module:
+# ----------------------------------------------------------------------------- MiT attention in fp32 on CPU
+
+FP32_ATTENTION = "ablate_sdpa_fp32_cpu"
+
+
+def _sdpa_fp32_cpu(module, query, key, value, attention_mask, **kwargs):
+    """HF's SDPA attention, but in fp32 when CPU autocast is on (q/k/v cast up, output fp32)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    device = query.device.type
+    if device == "cpu" and torch.is_autocast_enabled(device):
+        with torch.autocast(device_type=device, enabled=False):
+            return sdpa_attention_forward(module, query.float(), key.float(), value.float(), attention_mask,
+                                          **kwargs)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+
+def attention_in_fp32_on_cpu(model: nn.Module) -> bool:
+    """Route MiT's attention through ``_sdpa_fp32_cpu``; False when the model has no HF Segformer encoder.
+
+    On this CPU, PyTorch's flash-attention kernel for MiT's shapes (4096 queries over 64 reduced
+    keys, head dim 32) is ~1.8x slower in bf16 than in fp32 (fwd+bwd of the four stages: 29 vs
+    16 ms, 1 thread). Running attention in fp32 inside bf16 autocast: ~5 % per step (median
+    of 5 interleaved rounds, min 1.02x), and it is more precise, not less. Other devices and
+    fp32 runs are untouched.
+    """
+    found = False
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        if type(module).__name__ == "SegformerModel" and config is not None:
+            from transformers import AttentionInterface
+
+            AttentionInterface.register(FP32_ATTENTION, _sdpa_fp32_cpu)
+            if config._attn_implementation in (None, "sdpa"):
+                config._attn_implementation = FP32_ATTENTION
+                found = True
+    return found
+
+
+def prepare_model_for_training(model: nn.Module, *, channels_last: bool = True, fold_head: bool = True,
+                               fp32_attention: bool = True) -> nn.Module:
     """Apply the math-preserving speed-ups to a ``Segmentor`` in place; returns it.
 
     * ``fold_head``: ``fold_all_mlp_head`` on an ``all_mlp`` decoder (no-op for other decoders).
+    * ``fp32_attention``: ``attention_in_fp32_on_cpu`` (acts only under CPU autocast).
     * ``channels_last``: parameters of 4-D convs in channels_last (feed channels_last images too:
       ``BatchIterator(..., channels_last=True)``).
     """
     decoder = getattr(model, "decoder", None)
     if fold_head and decoder is not None:
         fold_all_mlp_head(decoder)
+    if fp32_attention:
+        attention_in_fp32_on_cpu(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     return model
