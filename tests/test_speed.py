@@ -164,3 +164,14 @@ def test_bench_train_other_decoder_has_no_reference(synthetic_root, tmp_path):
                     image_size=32, threads=1, warmup=0, cache_dir=tmp_path)
     assert out["ratio_median"] is None and out["ref_images_per_s"] is None
     assert out["ours_images_per_s"] > 0 and out["settings"]["ours"]["folded_head"] is False
+
+
+def test_configure_threads_auto_and_explicit():
+    before = torch.get_num_threads()
+    try:
+        assert speed.configure_threads(1) == 1
+        n = speed.configure_threads("auto")
+        assert 1 <= n <= max(1, __import__("os").cpu_count() or 1)
+        assert speed.configure_threads(None) == n
+    finally:
+        torch.set_num_threads(before)
