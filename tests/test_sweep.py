@@ -237,3 +237,25 @@ def test_user_error_stops_the_study_and_resume_redoes_the_run(tmp_path):
     subprocess.run(ablate_run(study, out), env=fake_env(), check=True, capture_output=True)
     rows = assert_complete_once(out / "tiny", trials=0, seeds=(0,))
     assert {r["status"] for r in rows} == {"ok"}
+
+
+def test_a_run_recorded_before_a_crash_is_kept_not_retrained(tmp_path):
+    """Killed after its record was written but before Optuna heard: the retry reuses the record."""
+    import fake_trainer
+
+    from ablate.study import load_study
+    from ablate.sweep import Sweep, prepare_run_dir
+
+    study = load_study(tiny_study(tmp_path, trials=0, seeds=(0, 1)))
+    run_dir = prepare_run_dir(study, tmp_path / "runs")
+    kept = {"study": "tiny", "variant": "all_mlp", "phase": "seed", "run_id": "all_mlp-seed-0", "seed": 0,
+            "miou": 0.9, "status": "ok"}
+    run_dir.save_run("all_mlp-seed-0", kept, [])
+
+    def train_run(cfg, **kw):
+        assert kw["run_id"] != "all_mlp-seed-0", "retrained a finished run"
+        return fake_trainer.train_run(cfg, **kw)
+
+    Sweep(study, run_dir, progress=False, heartbeat=1, backend=(train_run, fake_trainer.measure_study_latency)).run()
+    rows = assert_complete_once(run_dir.root, trials=0, seeds=(0, 1))
+    assert next(float(r["miou"]) for r in rows if r["run_id"] == "all_mlp-seed-0") == 0.9
