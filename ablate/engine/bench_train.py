@@ -412,7 +412,7 @@ def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, imag
     from ablate.data import resolve_data_root
 
     root = resolve_data_root(data)
-    echo = None if as_json else (lambda msg: click.echo(msg, err=True))
+    echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
     res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
                     image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
                     fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo)
