@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
 from ablate.engine.metrics import IGNORE_INDEX, batch_confusion, metrics_from_confusion
+from ablate.engine.speed import prepare_model_for_training, train_step
 
 
 class Pruned(Exception):
@@ -117,8 +118,10 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
     amp = resolve_amp(cfg.amp, device)
     torch.manual_seed(cfg.seed)  # dropout / drop-path draws; data order and init have their own seeds
     model.to(device)
-    if cfg.channels_last:
-        model.to(memory_format=torch.channels_last)
+    # math-preserving speed-ups (ablate.engine.speed): folded all_mlp head, fp32 attention under
+    # CPU autocast, channels_last; each is a TrainConfig switch recorded with the result
+    prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
+                               fp32_attention=cfg.fp32_attention)
     model.train()
     batches = BatchIterator(train, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                             device=device, channels_last=cfg.channels_last)
@@ -201,19 +204,9 @@ class StepLoop:
         losses = torch.zeros(len(batches), device=self.device)
         done = 0
         for images, labels in batches:
-            with autocast(self.device, self.amp):
-                logits = model(images)
-            loss = segmentation_loss(logits, labels)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.scaler is None:
-                loss.backward()
-                self.optimizer.step()
-            else:  # fp16 on CUDA
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            self.scheduler.step()
-            losses[done] = loss.detach()
+            # the same step function `ablate bench train` times
+            losses[done] = train_step(model, self.optimizer, images, labels, device=self.device, amp=self.amp,
+                                      scheduler=self.scheduler, scaler=self.scaler)
             done += 1
             self.count += 1
             last = self.count >= self.total
