@@ -15,10 +15,33 @@ import numpy as np
 from ablate.study import Study, load_study
 
 
+def reference_models(baseline_model, *, num_classes: int) -> dict:
+    """Rows measured beside the variants (never used by claims, which compare models as defined).
+
+    * ``hf_segformer_fp32``: Hugging Face's own SegformerForSemanticSegmentation, always fp32.
+    * ``<baseline>_fast``: the baseline with ablate's math-preserving inference speed-ups
+      (folded all_mlp head, fp32 attention under CPU bf16, channels_last).
+    """
+    import copy
+
+    from ablate.engine.speed import (
+        ChannelsLastInput,
+        FP32Only,
+        hf_reference_model,
+        prepare_model_for_training,
+    )
+
+    fast = prepare_model_for_training(copy.deepcopy(baseline_model), channels_last=True)
+    return {"hf_segformer_fp32": FP32Only(hf_reference_model(num_classes)), "_fast": ChannelsLastInput(fast)}
+
+
 def measure_study_latency(study: Study, *, configs: dict | None = None, device: str = "auto",
                           dtype: str | None = None, rounds: int | None = None, threads: int | None = None,
-                          image_sizes=None, batches=None) -> list[dict]:
-    """latency.csv rows for every variant, at each image size and batch (study's by default)."""
+                          image_sizes=None, batches=None, reference: bool = False) -> list[dict]:
+    """latency.csv rows for every variant, at each image size and batch (study's by default).
+
+    ``reference=True`` adds the rows of ``reference_models`` (``ablate bench latency`` does).
+    """
     import torch
 
     from ablate.data import CAMVID_CLASSES
@@ -32,6 +55,10 @@ def measure_study_latency(study: Study, *, configs: dict | None = None, device: 
     device = resolve_device(device)
     models = {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
                              **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
+    if reference and study.baseline in models:
+        extra = reference_models(models[study.baseline], num_classes=len(CAMVID_CLASSES))
+        extra[f"{study.baseline}_fast"] = extra.pop("_fast")
+        models.update(extra)
     rows = []
     for size in image_sizes or [study.image_size]:
         for batch in batches or lat["batches"]:
@@ -98,14 +125,17 @@ def _throughput_ratio(v: np.ndarray, b: np.ndarray, *, seed: int) -> dict:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--image-size", "image_sizes", multiple=True, help="HxW; repeat for several (default: the study's).")
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), help="Batch; repeat (default: 1 and the study's).")
-def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches):
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Also time Hugging Face's SegFormer in fp32 and the baseline with ablate's inference speed-ups.")
+def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
+                    reference):
     """Latency of each variant of STUDY_FILE, interleaved round by round, and throughput vs the baseline."""
     from ablate.engine.config import parse_size
 
     study = load_study(study_file, preset=preset)
     sizes = [parse_size(s) for s in image_sizes] or None
     rows = measure_study_latency(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
-                                 image_sizes=sizes, batches=list(batches) or None)
+                                 image_sizes=sizes, batches=list(batches) or None, reference=reference)
     summary = summarize(rows, baseline=study.baseline)
     meta = {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
             "threads": rows[0]["threads"], "dtype": rows[0]["dtype"]}

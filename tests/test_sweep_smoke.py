@@ -39,7 +39,7 @@ def test_smoke_preset_end_to_end(tmp_path):
     with pytest.raises(SystemExit) as exit_:
         main(["run", str(study), "--preset", "smoke", "--out", str(tmp_path / "runs"), "--no-progress"])
     assert exit_.value.code == 0
-    run = tmp_path / "runs" / "progressive_decoder"
+    run = tmp_path / "runs" / "progressive_decoder-smoke"
     results = rows(run / "results.csv")
     assert [(r["variant"], r["phase"], r["seed"]) for r in results] == [
         ("all_mlp", "tune", "0"), ("skip_fused", "tune", "0"),
@@ -69,7 +69,25 @@ def test_bench_latency_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["baseline"] == "all_mlp" and out["threads"] == 1
     by_variant = {v["variant"]: v for v in out["variants"]}
-    assert set(by_variant) == {"all_mlp", "progressive", "skip_fused", "unet_r34"}
+    # the study's variants, plus the reference rows: HF's own model in fp32 and the fast baseline
+    assert set(by_variant) == {"all_mlp", "progressive", "skip_fused", "unet_r34", "hf_segformer_fp32",
+                               "all_mlp_fast"}
     assert by_variant["all_mlp"]["ratio_vs_baseline"] == 1.0
     for v in by_variant.values():
         assert v["ms_ci"][0] <= v["ms_median"] <= v["ms_ci"][1] and (v["height"], v["width"], v["batch"]) == (32, 32, 1)
+
+
+def test_bench_latency_reference_rows_keep_their_precision():
+    """HF's row stays fp32 inside a bf16 run; the fast baseline computes what the baseline computes."""
+    import torch
+
+    from ablate.bench_latency import reference_models
+    from ablate.models import build_model
+
+    base = build_model("all_mlp", num_classes=11, seed=0).eval()
+    refs = reference_models(base, num_classes=11)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert refs["hf_segformer_fp32"](x).dtype == torch.float32
+    with torch.inference_mode():
+        torch.testing.assert_close(refs["_fast"].eval()(x), base(x), rtol=1e-4, atol=1e-4)

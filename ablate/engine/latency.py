@@ -40,7 +40,9 @@ def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, w
     modes = {}
     for model in models.values():
         modes[id(model)] = model.training
-        model.eval().to(device, memory_format=memory_format)
+        model.eval().to(device)
+        if channels_last:  # otherwise leave each model's own layout alone (a prepared model may be NHWC)
+            model.to(memory_format=memory_format)
 
     def timed(model, calls: int) -> float:
         _sync(device)

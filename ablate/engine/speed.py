@@ -283,6 +283,29 @@ def train_step(model, optimizer, images, labels, *, device: str = "cpu", amp: st
 # ----------------------------------------------------------------------------- reference model
 
 
+class FP32Only(nn.Module):
+    """Runs the wrapped model in fp32 even inside a bf16 autocast region (a reference row)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.model(x.float())
+
+
+class ChannelsLastInput(nn.Module):
+    """Feeds NHWC images to a model prepared with ``channels_last=True``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
 class HFSegformerLogits(nn.Module):
     """HF ``SegformerForSemanticSegmentation`` as ``forward(x) -> logits [B,C,H,W]`` at input size.
 
