@@ -14,6 +14,7 @@ listing is unchanged (the last writer has always seen every record).
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -67,6 +68,19 @@ class RunDir:
         """Keep one finished run (ok, pruned or failed) and refresh the tables."""
         write_atomic(self.record_path(key), json.dumps({"row": row, "epochs": epochs}, default=_json_default))
         self.rebuild_tables()
+
+    def confusion_payload(self, key: str) -> dict:
+        """``{"confusion_npz_b64": ...}`` of the run's per-image confusions (empty when it has none)."""
+        npz = self.root / "confusion" / f"{key}.npz"
+        return {"confusion_npz_b64": base64.b64encode(npz.read_bytes()).decode()} if npz.is_file() else {}
+
+    def import_record(self, key: str, record: dict) -> None:
+        """Write a record shared through the storage by another worker (and its confusions)."""
+        record = dict(record)
+        payload = record.pop("confusion_npz_b64", None)
+        if payload:
+            write_atomic_bytes(self.root / "confusion" / f"{key}.npz", base64.b64decode(payload))
+        write_atomic(self.record_path(key), json.dumps(record, default=_json_default))
 
     def save_latency(self, rows: list[dict]) -> None:
         write_atomic(self.record_path("latency"), json.dumps({"latency": rows}, default=_json_default))
@@ -124,10 +138,14 @@ def to_csv(rows: list[dict], columns: list[str]) -> str:
 
 def write_atomic(path: Path, text: str) -> None:
     """Readers see the old file or the new one, never half of one; survives a crash (fsync)."""
+    write_atomic_bytes(path, text.encode())
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; run directories are shared with readers

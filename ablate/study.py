@@ -134,6 +134,12 @@ class Study:
         }
 
 
+def run_dir_name(study: Study) -> str:
+    """``<name>`` for the study as written, ``<name>-<preset>`` under a preset, so a smoke run
+    never collides with the real study's run directory."""
+    return study.name if study.preset is None else f"{study.name}-{study.preset}"
+
+
 def load_study(path, preset: str | None = None) -> Study:
     """Run a study file, apply ``preset`` and validate; any problem is one StudyError line."""
     path = Path(path)

@@ -30,7 +30,7 @@ import click
 from ablate import trials as T
 from ablate.errors import AblateError, ConfigError, StudyError
 from ablate.results import RunDir
-from ablate.study import Study, load_study, resolved_study
+from ablate.study import Study, load_study, resolved_study, run_dir_name
 
 
 class RunFailed(Exception):
@@ -89,7 +89,9 @@ def with_db_driver(url: str) -> str:
 
 
 def optuna_name(study: Study, variant: str | None, phase: str) -> str:
-    return f"{study.name}/latency" if phase == "latency" else f"{study.name}/{variant}/{phase}"
+    # prefixed like the run directory, so presets never share Optuna studies in one storage
+    prefix = run_dir_name(study)
+    return f"{prefix}/latency" if phase == "latency" else f"{prefix}/{variant}/{phase}"
 
 
 class Sweep:
@@ -168,7 +170,10 @@ class Sweep:
                 time.sleep(self.poll)
         finally:
             bar.close()
-            self.run_dir.rebuild_tables()
+            try:  # runs done on other machines (one --storage, a run directory each)
+                self.import_shared()
+            finally:
+                self.run_dir.rebuild_tables()
 
     def next_step(self):
         """(label, action) for the next piece of work this worker can take, or None."""
@@ -288,7 +293,34 @@ class Sweep:
             trial.set_user_attr("error", _one_line(exc))
             raise RunFailed(str(exc)) from exc
         self.run_dir.save_latency(rows)
+        trial.set_user_attr("latency_rows", json.loads(json.dumps(rows, default=float)))
         return 0.0
+
+    # --- sharing through the storage --------------------------------------------------------
+    def _share(self, trial, key: str) -> None:
+        """Put the run's record (and its per-image confusions) in the storage as a user attribute,
+        so a worker on any machine can rebuild complete tables (``import_shared``)."""
+        record = self.run_dir.read_record(key)
+        if record is not None:
+            trial.set_user_attr("record", {**record, **self.run_dir.confusion_payload(key)})
+
+    def import_shared(self) -> int:
+        """Copy into this run directory every run that other workers recorded in the storage."""
+        imported = 0
+        for v in self.study.variants:
+            for phase in ("tune", "seed") if self.study.tunes(v) else ("seed",):
+                for t in self.trials(v, phase):
+                    key, record = t.user_attrs.get("run_id"), t.user_attrs.get("record")
+                    if key and record and self.run_dir.read_record(key) is None:
+                        self.run_dir.import_record(key, record)
+                        imported += 1
+        if not self.run_dir.record_path("latency").exists():
+            for t in self.trials(None, "latency"):
+                if t.user_attrs.get("latency_rows"):
+                    self.run_dir.import_record("latency", {"latency": t.user_attrs["latency_rows"]})
+                    imported += 1
+                    break
+        return imported
 
     def _run(self, trial, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> float:
         trial.set_user_attr("run_id", key)
@@ -299,6 +331,7 @@ class Sweep:
                               params=params, eval_split=eval_split, on_epoch=on_epoch)
         else:
             row = record["row"]
+        self._share(trial, key)
         if row["status"] == "failed":
             trial.set_user_attr("error", row.get("error") or "failed")
             raise RunFailed(row.get("error"))
@@ -432,7 +465,7 @@ def _one_line(exc: BaseException) -> str:
 
 def prepare_run_dir(study: Study, out: str) -> RunDir:
     """The run directory; refuses one that holds a different study (mixing would corrupt pairing)."""
-    run_dir = RunDir(Path(out) / study.name)
+    run_dir = RunDir(Path(out) / run_dir_name(study))
     resolved = resolved_study(study)
     if run_dir.study_json.exists():
         old = json.loads(run_dir.study_json.read_text())
@@ -457,11 +490,16 @@ def prepare_run_dir(study: Study, out: str) -> RunDir:
               help="Seconds between heartbeats; a run silent for 3x this long is retried.")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch CPU threads for training (recorded with each run); default: the study's, else torch's.")
+@click.option("--pretrained", default=None, metavar="none|ID|DIR",
+              help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, no_progress):
+def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, pretrained,
+                no_progress):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
     study = load_study(study_file, preset=preset)
+    if pretrained is not None:  # recorded in study.json and with every run
+        study.pretrained = None if pretrained.strip().lower() in ("", "none") else pretrained
     if list_only:
         from ablate.sweep_list import print_table
 

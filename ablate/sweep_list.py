@@ -7,26 +7,28 @@ from pathlib import Path
 import click
 
 from ablate import trials as T
-from ablate.study import Study
+from ablate.study import Study, run_dir_name
 
 COLUMNS = ("variant", "phase", "done", "running", "failed", "pruned", "to do")
 
 
 def state_table(study: Study, storage_url: str | None) -> list[dict]:
+    from ablate.sweep import optuna_name
+
     rows = []
     for v in study.variants:
         if study.tunes(v):
-            tune = _trials(storage_url, f"{study.name}/{v}/tune")
+            tune = _trials(storage_url, optuna_name(study, v, "tune"))
             c = T.tune_counts(tune)
             todo = 0 if T.tune_finished(tune, study.trials) else max(0, study.trials - c["finished"] - c["running"])
             rows.append({"variant": v, "phase": "tune", "done": c["done"], "running": c["running"],
                          "failed": c["failed"], "pruned": c["pruned"], "to do": todo})
-        seeds = _trials(storage_url, f"{study.name}/{v}/seed")
+        seeds = _trials(storage_url, optuna_name(study, v, "seed"))
         states = [_seed_state(seeds, s) for s in study.seeds]
         rows.append({"variant": v, "phase": "seed", "done": states.count("done"),
                      "running": states.count("running"), "failed": states.count("failed"), "pruned": 0,
                      "to do": states.count("to do")})
-    lat = _seed_state(_trials(storage_url, f"{study.name}/latency"), 0, name="round_set")
+    lat = _seed_state(_trials(storage_url, optuna_name(study, None, "latency")), 0, name="round_set")
     rows.append({"variant": "(all)", "phase": "latency", "done": int(lat == "done"),
                  "running": int(lat == "running"), "failed": int(lat == "failed"), "pruned": 0,
                  "to do": int(lat == "to do")})
@@ -34,7 +36,7 @@ def state_table(study: Study, storage_url: str | None) -> list[dict]:
 
 
 def print_table(study: Study, *, out: str, storage: str | None) -> None:
-    db = Path(out) / study.name / "study.db"
+    db = Path(out) / run_dir_name(study) / "study.db"
     from ablate.sweep import with_db_driver
 
     url = with_db_driver(storage) if storage else (f"sqlite:///{db.resolve()}" if db.exists() else None)

@@ -182,9 +182,14 @@ def concurrent_workers(tmp_path, storage: str | None, name: str):
         assert w.returncode == 0, err
     url = storage or f"sqlite:///{tmp_path / 'runs' / name / 'study.db'}"
     assert_storage_once(url, name, trials=3)
-    rows = [r for out in set(outs) for r in read_rows(out / name / "results.csv")]
-    keys = [(r["variant"], r["phase"], r["trial"], r["seed"]) for r in rows]
-    assert len(keys) == len(set(keys)) == 2 * (3 + 4), keys
+    for out in set(outs):  # the same command again: nothing runs, the other machine's runs come in
+        subprocess.run(ablate_run(study, out, *extra), env=fake_env(), check=True, capture_output=True)
+        rows = read_rows(out / name / "results.csv")
+        keys = [(r["variant"], r["phase"], r["trial"], r["seed"]) for r in rows]
+        assert len(keys) == len(set(keys)) == 2 * (3 + 4), keys
+        seed_runs = [r["run_id"] for r in rows if r["phase"] == "seed"]
+        assert all((out / name / "confusion" / f"{k}.npz").is_file() for k in seed_runs)
+        assert read_rows(out / name / "latency.csv")
     ran_by = {t.user_attrs.get("worker") for ts in storage_trials(url, name).values() for t in ts
               if t.state.is_finished() and "run_id" in t.user_attrs}
     assert len(ran_by) == 2, ran_by  # both workers took part
@@ -259,3 +264,18 @@ def test_a_run_recorded_before_a_crash_is_kept_not_retrained(tmp_path):
     Sweep(study, run_dir, progress=False, heartbeat=1, backend=(train_run, fake_trainer.measure_study_latency)).run()
     rows = assert_complete_once(run_dir.root, trials=0, seeds=(0, 1))
     assert next(float(r["miou"]) for r in rows if r["run_id"] == "all_mlp-seed-0") == 0.9
+
+
+def test_presets_get_their_own_run_dir_and_pretrained_override_is_recorded(tmp_path):
+    import json
+
+    study = tiny_study(tmp_path)
+    study.write_text(study.read_text().replace('pretrained=None', 'pretrained="nvidia/mit-b0"').replace(
+        'latency={"rounds": 3},', 'latency={"rounds": 3}, presets={"smoke": {"trials": 1, "seeds": [0]}},'))
+    out = tmp_path / "runs"
+    done = subprocess.run(ablate_run(study, out, "--preset", "smoke", "--pretrained", "none"), env=fake_env(),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    meta = json.loads((out / "tiny-smoke" / "study.json").read_text())
+    assert meta["preset"] == "smoke" and meta["pretrained"] is None
+    assert not (out / "tiny").exists()  # the study as written keeps its own directory
