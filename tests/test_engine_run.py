@@ -64,7 +64,8 @@ def test_ablate_train_missing_data_is_a_one_line_error(tmp_path, capsys):
 def test_ablate_train_writes_result_json(synthetic_root, tmp_path, capsys):
     out = tmp_path / "try"
     code, stdout, _ = run_cli(["--data", str(synthetic_root), "--epochs", "1", "--image-size", "32x32",
-                               "--device", "cpu", "--set", "embed_dim=32", "--out", str(out), "--quiet"], capsys)
+                               "--device", "cpu", "--set", "embed_dim=32", "--pretrained", "none", "--out", str(out),
+                               "--quiet"], capsys)
     assert code == 0
     result = json.loads((out / "result.json").read_text())
     for key in ("miou", "iou", "dice", "pixel_acc", "mean_acc", "fwiou", "mean_dice", "params_m", "gflops",
@@ -76,7 +77,8 @@ def test_ablate_train_writes_result_json(synthetic_root, tmp_path, capsys):
 
 def test_ablate_train_diverging_run_exits_1_with_the_message(synthetic_root, tmp_path, capsys):
     code, _, err = run_cli(["--data", str(synthetic_root), "--epochs", "1", "--image-size", "32", "--lr", "1e30",
-                            "--device", "cpu", "--set", "embed_dim=32", "--out", str(tmp_path), "--quiet"], capsys)
+                            "--device", "cpu", "--set", "embed_dim=32", "--pretrained", "none", "--out", str(tmp_path),
+                            "--quiet"], capsys)
     assert code == 1
     assert "run failed: loss became" in err and "--lr" in err
     assert json.loads((tmp_path / "result.json").read_text())["status"] == "failed"
@@ -123,3 +125,18 @@ def test_fit_with_a_real_decoder_is_deterministic(synthetic_root):
     (loss_a, cm_a), (loss_b, cm_b) = once(), once()
     assert loss_a == loss_b
     np.testing.assert_array_equal(cm_a, cm_b)
+
+
+def test_ablate_train_without_reachable_weights_is_a_one_line_error(synthetic_root, tmp_path):
+    """Pretrained weights are the default; offline, the error names --pretrained none (no random init by stealth)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "ablate", "train", "--data", str(synthetic_root), "--epochs", "1",
+                           "--image-size", "32", "--out", str(tmp_path), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and "--pretrained none" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "result.json").exists()

@@ -30,8 +30,9 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 @click.option("--data", "data", default=None, metavar="DIR",
               help="CamVid folder (SegNet or 32-class layout); default $ABLATE_DATA or the download cache.")
 @click.option("--decoder", default="all_mlp", show_default=True, help="Decoder name (see the model registry).")
-@click.option("--pretrained", default="none", show_default=True, metavar="none|ID|DIR",
-              help="Encoder weights: none (random init), a Hugging Face id or a local directory.")
+@click.option("--pretrained", default="imagenet", show_default=True, metavar="imagenet|none|ID|DIR",
+              help="Encoder weights: imagenet (nvidia/mit-b0, or timm's ResNet34), a Hugging Face id, a local "
+                   "directory, or none (random init: only when asked, and recorded with the result).")
 @click.option("--epochs", default=15, show_default=True, type=int)
 @click.option("--image-size", default="256", show_default=True, metavar="N|HxW")
 @click.option("--batch-size", default=4, show_default=True, type=int)
