@@ -31,26 +31,10 @@ SCHEMA_VERSION = 1
 
 
 def to_jsonable(value):
-    """Plain JSON types all the way down; NaN/inf become ``None`` (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Claim):
-        return value.to_dict()
-    if value is None or isinstance(value, str):
-        return value
-    if hasattr(value, "item"):
-        return to_jsonable(value.item())
-    return str(value)
+    """Plain JSON types all the way down (``analysis.stats.json_safe``); claims become dicts."""
+    from analysis.stats import json_safe
+
+    return json_safe(value)
 
 
 # --- variants and claims -----------------------------------------------------------------------
