@@ -64,10 +64,13 @@ study = Study(
             "seeds": [0, 1, 2, 3, 4],
             "latency": {"rounds": 20},
         },
-        # The report's protocol: fixed settings, no tuning.
+        # The report's protocol: fixed settings, no tuning, plain Adam at a constant LR, no augmentation
+        # (measured: all_mlp from scratch, seed 0, final val mIoU 0.304 this way vs 0.260 with our
+        # flip + scale/crop augmentation, which slows learning within 15 epochs).
         "paper": {
             "image_size": (256, 256),
-            "train": {"batch_size": 4, "epochs": 15, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0},
+            "train": {"batch_size": 4, "epochs": 15, "optimizer": "adam", "lr": 1e-4, "weight_decay": 0.0,
+                      "augment": False, "poly_power": 0.0},
             "trials": 0,
         },
     },

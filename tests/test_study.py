@@ -43,6 +43,7 @@ def test_shipped_study_presets():
     cfg = paper.train_settings("skip_fused", seed=3)
     assert (cfg["batch_size"], cfg["epochs"], cfg["optimizer"], cfg["lr"], cfg["image_size"]) == (
         4, 15, "adam", 1e-4, (256, 256))
+    assert cfg["augment"] is False and cfg["poly_power"] == 0.0  # plain Adam, no augmentation, as reported
     smoke = load_study(STUDY, preset="smoke")
     assert smoke.data["kind"] == "synthetic" and smoke.image_size == (64, 64) and smoke.trials == 2
     assert 2 <= len(smoke.seeds) <= 3 and smoke.train["epochs"] <= 2

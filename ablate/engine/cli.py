@@ -44,7 +44,10 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
               help="auto: bf16 on CPUs with native bf16 and on CUDA; off: fp32.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES))
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True)
-@click.option("--augment/--no-augment", default=True, show_default=True)
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Random flip + scale/crop. The report's 15-epoch protocol had none.")
+@click.option("--poly-power", default=1.0, show_default=True, type=float,
+              help="Poly LR decay power per step; 0 keeps the LR constant (plain Adam, as in the report).")
 @click.option("--eval-split", default="val", show_default=True, type=click.Choice(["val", "test"]))
 @click.option("--max-steps", default=None, type=int, help="Stop after this many optimiser steps (smoke runs).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Decoder setting, repeatable.")
@@ -52,13 +55,14 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 @click.option("--cache-dir", default=None, metavar="DIR", help="Decoded-data cache (default $ABLATE_CACHE).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data, decoder, pretrained, epochs, image_size, batch_size, lr, weight_decay, optimizer, seed,
-                  amp, device, channels_last, augment, eval_split, max_steps, sets, out, cache_dir, quiet):
+                  amp, device, channels_last, augment, poly_power, eval_split, max_steps, sets, out, cache_dir, quiet):
     """Train and evaluate one model; write OUT/result.json and print a short table."""
     from pathlib import Path
 
     cfg = TrainConfig(decoder=decoder, pretrained=pretrained, image_size=parse_size(image_size),
                       batch_size=batch_size, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
-                      seed=seed, augment=augment, amp=amp, device=device, channels_last=channels_last,
+                      seed=seed, augment=augment, poly_power=poly_power, amp=amp, device=device,
+                      channels_last=channels_last,
                       max_steps=max_steps, decoder_cfg=_decoder_settings(sets))
     from ablate.engine.config import resolve_amp, resolve_device
 

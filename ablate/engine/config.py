@@ -58,6 +58,8 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
+        if not self.poly_power >= 0:
+            raise ConfigError(f"poly_power must be >= 0 (0 = constant LR), got {self.poly_power}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
 
