@@ -143,11 +143,12 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
         click.echo(json.dumps(_json_safe({**meta, "variants": summary}), indent=2))
         return
     click.echo(f"{study.name}: baseline {study.baseline}, {meta['device']}, {meta['threads']} threads, {meta['dtype']}")
-    click.echo(f"{'variant':<14}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}{'fps ratio':>9}  95% CI")
+    width = max(len("variant"), *(len(s["variant"]) for s in summary)) + 2
+    click.echo(f"{'variant':<{width}}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}{'fps ratio':>9}  95% CI")
     for s in summary:
         size, ci, rci = f"{s['height']}x{s['width']}", s["ms_ci"], s["ratio_ci"]
         ms_ci = f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-        click.echo(f"{s['variant']:<14}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  {ms_ci:<18}"
+        click.echo(f"{s['variant']:<{width}}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  {ms_ci:<18}"
                    f"{s['ratio_vs_baseline']:>9.3f}  [{rci[0]:.3f}, {rci[1]:.3f}]")
 
 
