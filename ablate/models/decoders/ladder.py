@@ -26,7 +26,7 @@ from torch import nn
 
 from ablate.errors import ConfigError
 
-from .blocks import ConvBNReLU, MLPProjection, Refine, double, hf_init, resize
+from .blocks import ConvBNReLU, MLPProjection, Refine, conv_relu_init, double, hf_init, resize
 
 UPSAMPLE = ("oneshot", "progressive")
 FUSION = ("parallel", "skip")
@@ -80,6 +80,7 @@ class LadderDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Conv2d(fused, num_classes, 1)
         hf_init(self)
+        conv_relu_init(self)  # only the new blocks (Refine, ConvBNReLU): all_mlp stays exactly HF's
 
     def _fuse_parallel(self, feats: list[torch.Tensor]) -> torch.Tensor:
         sizes = [f.shape[-2:] for f in feats]
