@@ -282,7 +282,9 @@ def param_importance(study, variant: str, seed: int = 0):
     from optuna.importance import get_param_importances
 
     evaluator, method = _importance_evaluator(seed)
-    importances = get_param_importances(study, evaluator=evaluator)
+    with warnings.catch_warnings():  # PED-ANOVA warns on tiny studies; the plot says how many trials
+        warnings.simplefilter("ignore")
+        importances = get_param_importances(study, evaluator=evaluator)
     if not importances:
         raise ValueError("no tuned parameters with spread")
     names = list(importances)[::-1]
