@@ -46,7 +46,7 @@ def test_shipped_study_presets():
     assert cfg["augment"] is False and cfg["poly_power"] == 0.0  # plain Adam, no augmentation, as reported
     smoke = load_study(STUDY, preset="smoke")
     assert smoke.data["kind"] == "synthetic" and smoke.image_size == (64, 64) and smoke.trials == 2
-    assert 2 <= len(smoke.seeds) <= 3 and smoke.train["epochs"] <= 2
+    assert 2 <= len(smoke.seeds) <= 3 and smoke.train["epochs"] <= 4
     resolved = resolved_study(smoke)
     assert resolved["preset"] == "smoke" and resolved["baseline"] == "all_mlp"
     assert resolved["claims"][0] == Claim("skip_fused", "miou", band=(0.02, 0.03)).to_dict()

@@ -20,7 +20,7 @@ study = runpy.run_path({path!r})["study"]
 study.variants = {{k: v for k, v in study.variants.items() if k in ("all_mlp", "skip_fused")}}
 study.claims = [c for c in study.claims if c.variant == "skip_fused"]
 smoke = study.presets["smoke"]
-study.presets["smoke"] = {{**smoke, "trials": 1, "seeds": [0, 1],
+study.presets["smoke"] = {{**smoke, "trials": 1, "seeds": [0, 1], "train": {{**smoke["train"], "epochs": 2}},
     "data": {{"kind": "synthetic", "n_train": 8, "n_val": 4, "n_test": 4, "size": (64, 64)}},
     "latency": {{"rounds": 3, "warmup": 1, "threads": 1}}}}
 """
