@@ -140,7 +140,9 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     meta = {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
             "threads": rows[0]["threads"], "dtype": rows[0]["dtype"]}
     if as_json:
-        click.echo(json.dumps(_json_safe({**meta, "variants": summary}), indent=2))
+        from analysis.stats import json_safe  # JSON has no NaN: null
+
+        click.echo(json.dumps(json_safe({**meta, "variants": summary}), indent=2))
         return
     click.echo(f"{study.name}: baseline {study.baseline}, {meta['device']}, {meta['threads']} threads, {meta['dtype']}")
     width = max(len("variant"), *(len(s["variant"]) for s in summary)) + 2
@@ -150,14 +152,3 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
         ms_ci = f"[{ci[0]:.2f}, {ci[1]:.2f}]"
         click.echo(f"{s['variant']:<{width}}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  {ms_ci:<18}"
                    f"{s['ratio_vs_baseline']:>9.3f}  [{rci[0]:.3f}, {rci[1]:.3f}]")
-
-
-def _json_safe(obj):
-    """JSON has no NaN: write null."""
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj

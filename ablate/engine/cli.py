@@ -123,21 +123,12 @@ def _result_json(row: dict, out_dir) -> dict:
 
 def _write_json(path, obj) -> None:
     import json
-    import math
 
-    def clean(v):  # JSON has no NaN: write null
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
+    from ablate.results import write_atomic
+    from analysis.stats import json_safe  # JSON has no NaN: null
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(clean(obj), indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(json_safe(obj), indent=2) + "\n")
 
 
 def _print_table(result: dict) -> None:
