@@ -140,7 +140,7 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     meta = {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
             "threads": rows[0]["threads"], "dtype": rows[0]["dtype"]}
     if as_json:
-        from analysis.stats import json_safe  # JSON has no NaN: null
+        from ablate.rundir import json_safe  # JSON has no NaN: null
 
         click.echo(json.dumps(json_safe({**meta, "variants": summary}), indent=2))
         return

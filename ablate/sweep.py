@@ -29,7 +29,7 @@ import click
 
 from ablate import trials as T
 from ablate.errors import AblateError, ConfigError, StudyError
-from ablate.results import RunDir
+from ablate.rundir import RunDir
 from ablate.study import Study, load_study, resolved_study, run_dir_name
 
 

@@ -1,136 +1,15 @@
-"""Claims a study makes, and their verdicts.
+"""Verdicts of claims (see ``analysis.stats.METHODS`` for the methods and why).
 
-``Claim`` is pure data (no torch) so study files, ``study.json`` and
-``ablate analyze --claim`` all share it. ``parse_claim`` reads the ``--claim`` strings;
-``evaluate_claims`` turns claims plus the seed/latency tables into verdicts (see
-``analysis.stats.METHODS`` for the methods and why).
+``Claim`` and its parser live in ``ablate.spec.claims``; they are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ablate.errors import StudyError
-
-# scipy / statsmodels / pandas are imported inside the functions that need them: ablate/study.py
-# imports Claim from here, and loading a study file must stay light.
-
-
-@dataclass(frozen=True)
-class Claim:
-    """``variant``'s ``metric`` differs from the baseline's by an amount inside ``band``.
-
-    ``relative=True``: the band bounds ``variant / baseline - 1`` (0.02 = +2 %);
-    otherwise it bounds ``variant - baseline`` in the metric's own units (mIoU as
-    a fraction). ``metric`` is ``"miou"``, ``"fps"`` (throughput from the latency
-    table) or any numeric ``results.csv`` column. ``baseline=None`` means the
-    study's baseline.
-    """
-
-    variant: str
-    metric: str
-    band: tuple[float, float]
-    relative: bool = True
-    baseline: str | None = None
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["band"] = list(self.band)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Claim:
-        return cls(
-            variant=d["variant"],
-            metric=d["metric"],
-            band=(float(d["band"][0]), float(d["band"][1])),
-            relative=bool(d.get("relative", True)),
-            baseline=d.get("baseline"),
-        )
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-class ClaimError(StudyError):
-    """A claim string or claim object that cannot be read."""
-
-
-_NUM = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_CLAIM_RE = re.compile(
-    rf"^\s*(?P<variant>\S+)\s+(?P<metric>\S+)\s+(?P<lo>{_NUM})\s*(?P<lp>%?)\s*(?:\.\.|…)\s*"
-    rf"(?P<hi>{_NUM})\s*(?P<hp>%?)(?:\s+vs\.?\s+(?P<baseline>\S+))?\s*$"
-)
-
-
-def parse_claim(text: str) -> Claim:
-    """Read ``"<variant> <metric> <lo>..<hi> [vs <baseline>]"`` into a :class:`Claim`.
-
-    A ``%`` on the bounds makes the band relative (``"skip_fused miou +2%..+3%"`` → band (0.02, 0.03)
-    of variant/baseline − 1); without it the band is absolute in the metric's units
-    (``"progressive miou -0.01..0.01"``: mIoU as a fraction). Raises :class:`ClaimError` (a
-    ``StudyError``) with a one-line message on anything else.
-    """
-    if isinstance(text, Claim):
-        return text
-    m = _CLAIM_RE.match(str(text))
-    if not m:
-        raise ClaimError(
-            f"cannot read claim {text!r}: write '<variant> <metric> <lo>..<hi>', e.g. "
-            "'skip_fused miou +2%..+3%' (relative) or 'progressive miou -0.01..0.01' (absolute)"
-        )
-    lp, hp = bool(m["lp"]), bool(m["hp"])
-    if lp != hp:
-        raise ClaimError(f"claim {text!r} mixes % and plain numbers: put % on both bounds or on neither")
-    lo, hi = float(m["lo"]), float(m["hi"])
-    if lp:
-        lo, hi = lo / 100.0, hi / 100.0
-    claim = Claim(m["variant"], m["metric"], (lo, hi), relative=lp, baseline=m["baseline"])
-    validate_claim(claim, source=repr(text))
-    return claim
-
-
-def validate_claim(claim: Claim, *, source: str | None = None) -> None:
-    """Raise :class:`ClaimError` when the band is unusable (lo >= hi, non-finite, relative lo <= -100 %)."""
-    what = source or format_claim(claim)
-    lo, hi = claim.band
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ClaimError(f"claim {what}: band bounds must be finite numbers")
-    if not lo < hi:
-        raise ClaimError(f"claim {what}: the band's lower bound must be below its upper bound (got {lo}..{hi})")
-    if claim.relative and lo <= -1:
-        raise ClaimError(f"claim {what}: a relative band must stay above -100% (got {lo * 100:g}%)")
-
-
-def _fmt_bound(x: float, relative: bool) -> str:
-    return f"{x * 100:+g}%" if relative else f"{x:+g}"
-
-
-def format_claim(claim: Claim) -> str:
-    """The claim as the string ``parse_claim`` reads (``"skip_fused miou +2%..+3%"``)."""
-    lo, hi = claim.band
-    s = f"{claim.variant} {claim.metric} {_fmt_bound(lo, claim.relative)}..{_fmt_bound(hi, claim.relative)}"
-    return s + (f" vs {claim.baseline}" if claim.baseline else "")
-
-
-def as_claim(c) -> Claim:
-    """A Claim from a Claim, a claim string or a ``Claim.to_dict()`` dict."""
-    if isinstance(c, Claim):
-        validate_claim(c)
-        return c
-    if isinstance(c, dict):
-        try:
-            claim = Claim.from_dict(c)
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise ClaimError(f"claim {c!r} is missing or has a bad field ({exc}): need variant, metric, band") from None
-        validate_claim(claim)
-        return claim
-    return parse_claim(c)
-
+from ablate.spec.claims import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim  # noqa: F401
 
 # --------------------------------------------------------------------------- verdict logic
 
@@ -483,7 +362,9 @@ def evaluate_claims(
     Returns one JSON-safe dict per claim (fields documented in :data:`CLAIM_RESULT_FIELDS`); data
     problems give verdict ``inconclusive`` with a ``reason``, never an exception.
     """
-    from .stats import json_safe, paired_effect, throughput_ratio
+    from ablate.rundir import json_safe
+
+    from .stats import paired_effect, throughput_ratio
 
     if isinstance(claims, (str, dict, Claim)):
         claims = [claims]

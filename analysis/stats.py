@@ -565,32 +565,3 @@ def holm(pvalues) -> np.ndarray:
     adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
     out[order] = np.minimum(adj, 1.0)
     return out
-
-
-# --------------------------------------------------------------------------- JSON
-
-
-def json_safe(obj):
-    """Recursively convert numpy scalars/arrays and tuples to plain Python; NaN/inf -> None."""
-    if isinstance(obj, dict):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [json_safe(v) for v in obj]
-    if hasattr(obj, "to_dict") and not isinstance(obj, type):  # Claim (and other records)
-        return json_safe(obj.to_dict())
-    if isinstance(obj, np.ndarray):
-        return [json_safe(v) for v in obj.tolist()]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        return x if math.isfinite(x) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if type(obj).__name__ in ("NAType", "NaTType"):  # pandas missing values
-        return None
-    if hasattr(obj, "item"):  # other numpy scalars
-        return json_safe(obj.item())
-    return str(obj)

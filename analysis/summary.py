@@ -32,7 +32,7 @@ SCHEMA_VERSION = 1
 
 def to_jsonable(value):
     """Plain JSON types all the way down (``analysis.stats.json_safe``); claims become dicts."""
-    from analysis.stats import json_safe
+    from ablate.rundir import json_safe
 
     return json_safe(value)
 

@@ -31,12 +31,12 @@ from analysis.claims import (
     parse_claim,
     seed_claim_test,
 )
+from ablate.rundir import json_safe
 from analysis.stats import (
     METHODS,
     hedges_correction,
     holm,
     image_bootstrap_miou,
-    json_safe,
     miou_from_confusion,
     one_sample_t,
     paired_effect,

@@ -98,7 +98,7 @@ def assert_storage_once(url: str, study_name: str, *, trials=2):
 def test_sweep_in_process_with_a_failing_seed(tmp_path, monkeypatch):
     import fake_trainer
 
-    from ablate.results import RunDir
+    from ablate.rundir import RunDir
     from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 

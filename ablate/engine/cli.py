@@ -124,8 +124,8 @@ def _result_json(row: dict, out_dir) -> dict:
 def _write_json(path, obj) -> None:
     import json
 
-    from ablate.results import write_atomic
-    from analysis.stats import json_safe  # JSON has no NaN: null
+    from ablate.rundir import write_atomic
+    from ablate.rundir import json_safe  # JSON has no NaN: null
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(json_safe(obj), indent=2) + "\n")

@@ -1,4 +1,7 @@
-"""The run directory and its tables (DESIGN.md, "A run directory").
+"""The run directory: its layout, its tables' schema, the one atomic writer and JSON sanitiser.
+
+This module is the run directory's single owner and is torch-free: the writer
+(engine, sweep) and the reader (``analysis``) both import it.
 
 Concurrency choice: every finished run writes ONE JSON record under
 ``records/`` (temp file + fsync + atomic rename), named by the logical run
@@ -22,6 +25,8 @@ import math
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 RESULTS_HEAD = ["study", "variant", "decoder", "phase", "run_id", "trial", "seed", "split",
                 "miou", "pixel_acc", "mean_acc", "fwiou"]
@@ -49,7 +54,7 @@ class RunDir:
     latency_csv = property(lambda self: self.root / "latency.csv")
 
     def storage_url(self) -> str:
-        return f"sqlite:///{self.db.resolve()}"
+        return sqlite_url(self.db)
 
     def write_study(self, resolved: dict) -> None:
         write_atomic(self.study_json, json.dumps(resolved, indent=2, default=str) + "\n")
@@ -119,6 +124,11 @@ class RunDir:
             write_atomic(self.latency_csv, to_csv(latency, LATENCY_COLUMNS))
 
 
+def sqlite_url(path) -> str:
+    """The Optuna storage URL of a SQLite file (the run directory's default storage)."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
 def results_columns(rows: list[dict]) -> list[str]:
     """DESIGN's stable order: head, iou_<class> in first-seen order, tail, then any extras."""
     seen = list(dict.fromkeys(k for r in rows for k in r))
@@ -177,4 +187,30 @@ def _json_default(obj):
         return obj.item()
     if hasattr(obj, "tolist"):
         return obj.tolist()
+    return str(obj)
+
+
+def json_safe(obj):
+    """Recursively convert numpy scalars/arrays and tuples to plain Python; NaN/inf -> None."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "to_dict") and not isinstance(obj, type):  # Claim (and other records)
+        return json_safe(obj.to_dict())
+    if isinstance(obj, np.ndarray):
+        return [json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if type(obj).__name__ in ("NAType", "NaTType"):  # pandas missing values
+        return None
+    if hasattr(obj, "item"):  # other numpy scalars
+        return json_safe(obj.item())
     return str(obj)
