@@ -216,7 +216,7 @@ def test_off_a_tty_one_line_per_run_and_per_epoch_with_verbose(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stderr and "\x1b[" not in done.stderr
     lines = done.stderr.strip().splitlines()
-    assert sorted(line.split(":")[0] for line in lines) == sorted(
+    assert sorted(line.split(":")[0].split("] ")[-1] for line in lines) == sorted(
         ["all_mlp-tune-0", "skip_fused-tune-0", "all_mlp-seed-0", "skip_fused-seed-0", "latency"])
     cmd_v = [c for c in ablate_run(study, tmp_path / "v") if c != "--no-progress"] + ["-v"]
     verbose = subprocess.run(cmd_v, env=fake_env(), capture_output=True, text=True, timeout=120)

@@ -249,7 +249,7 @@ class Sweep:
             study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
         fatal: list[AblateError] = []
         try:
-            study.optimize(_guarded(objective, fatal), n_trials=1, catch=(Exception,))
+            study.optimize(_guarded(objective, fatal, verbose=self.verbose), n_trials=1, catch=(Exception,))
         except Exception:
             if fatal:  # e.g. a full disk also failed Optuna's own bookkeeping: report the cause
                 raise fatal[0] from None
@@ -341,7 +341,7 @@ class Sweep:
                 raise self._disk_full(exc) from None
             raise
         trial.set_user_attr("latency_rows", json.loads(json.dumps(rows, default=float)))
-        self._line(f"latency: {len(rows)} rounds measured")
+        self._line(f"latency: {len(rows)} timings ({len({r['variant'] for r in rows})} models)")
         return 0.0
 
     # --- sharing through the storage --------------------------------------------------------
@@ -382,7 +382,9 @@ class Sweep:
         self._share(trial, key)
         miou = row.get("miou")
         miou = "-" if miou is None or miou != miou else f"{float(miou):.4f}"
-        self._line(f"{key}: {row['status']}, mIoU {miou}" + (f" ({row.get('error')})" if row.get("error") else ""))
+        if self.lines:  # [settled before this one + 1 / total]: approximate while other workers run
+            self._line(f"[{self.done_runs() + 1}/{self.total_runs()}] {key}: {row['status']}, mIoU {miou}"
+                       + (f" ({row.get('error')})" if row.get("error") else ""))
         if row["status"] == "failed":
             trial.set_user_attr("error", row.get("error") or "failed")
             raise RunFailed(row.get("error"))
@@ -419,7 +421,7 @@ class Sweep:
                 raise self._disk_full(exc) from None
             row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
                    "finished_at": utc_now()}
-            failure = traceback.format_exc(limit=-3)
+            failure = _one_line(exc) + (f"\n{traceback.format_exc(limit=-3)}" if self.verbose else "")
         history = row.pop("epochs_history", None) or row.pop("history", None) or []
         row.pop("history", None)
         row = {**base, **{k: v for k, v in row.items() if v is not None or k not in base}}
@@ -434,8 +436,8 @@ class Sweep:
             if is_disk_full(exc):
                 raise self._disk_full(exc) from None
             raise
-        if failure:  # said only now that it is recorded
-            _say(f"run {key} failed (recorded; the study goes on):\n{failure}")
+        if failure and not self.lines:  # said only now that it is recorded (off a terminal: the run's line says it)
+            _say(f"run {key} failed (recorded; the study goes on; -v shows where): {failure}")
         return row
 
     def _line(self, message: str) -> None:
@@ -476,7 +478,7 @@ class Sweep:
         return out
 
 
-def _guarded(objective, fatal: list):
+def _guarded(objective, fatal: list, *, verbose: bool = False):
     """Unexpected errors are recorded on the trial, so it counts as failed (settled), not lost (redone).
 
     User errors (AblateError) are not the run's fault: they go to ``fatal`` and leave the trial lost.
@@ -493,7 +495,8 @@ def _guarded(objective, fatal: list):
             raise
         except Exception as exc:
             trial.set_user_attr("error", _one_line(exc))
-            _say(f"trial failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}")
+            where = f"\n{traceback.format_exc(limit=-3)}" if verbose else ""
+            _say(f"trial failed (recorded; the study goes on; -v shows where): {_one_line(exc)}{where}")
             raise
 
     return run
