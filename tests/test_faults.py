@@ -280,3 +280,26 @@ def test_default_workers_is_one_on_cpu():
 
     assert default_workers("cpu") == 1
     assert os.cpu_count()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_worker_killed_before_its_first_heartbeat_does_not_hang_the_study(tmp_path):
+    """A trial created but never heartbeated (worker killed in between) is failed and redone after the grace period."""
+    import time
+
+    import fake_trainer
+
+    from ablate.spec import load_study
+    from ablate.sweep import Sweep, prepare_run_dir
+
+    study = load_study(tiny_study(tmp_path, trials=0, seeds=(0,)))
+    sweep = Sweep(study, prepare_run_dir(study, tmp_path / "runs"), progress=False, heartbeat=1,
+                  backend=(fake_trainer.train_run, fake_trainer.measure_study_latency))
+    seeds = sweep.optuna_study("all_mlp", "seed")
+    seeds.enqueue_trial({"seed": 0}, user_attrs={"params": {}})
+    orphan = seeds.ask()  # RUNNING, popped, and no heartbeat ever: its worker "died" right here
+    assert orphan.params == {} and seeds.trials[0].state.name == "RUNNING"
+    time.sleep(3.5)  # past the grace period (3 heartbeats)
+    sweep.run()
+    assert_complete_once(sweep.run_dir.root, trials=0, seeds=(0,))

@@ -81,6 +81,7 @@ class Sweep:
         self._studies: dict[str, optuna.Study] = {}
         self._data_root: Path | None = None
         self._skipped = False
+        self._pop_lock = PopLock(run_dir.root / ".pop.lock")
 
     # --- storage ------------------------------------------------------------------------
     def optuna_study(self, variant: str | None, phase: str):
@@ -248,12 +249,17 @@ class Sweep:
             offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
             study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
         fatal: list[AblateError] = []
+        lock = self._pop_lock
+        lock.acquire()  # released as soon as Optuna has popped (or asked) this worker's trial
         try:
-            study.optimize(_guarded(objective, fatal, verbose=self.verbose), n_trials=1, catch=(Exception,))
+            study.optimize(_guarded(objective, fatal, verbose=self.verbose, started=lock.release), n_trials=1,
+                           catch=(Exception,))
         except Exception:
             if fatal:  # e.g. a full disk also failed Optuna's own bookkeeping: report the cause
                 raise fatal[0] from None
             raise
+        finally:
+            lock.release()
         if fatal:  # the user's to fix (no weights, bad data, bad setting): stop; the run is redone on resume
             raise fatal[0]
         if variant is not None:
@@ -478,7 +484,37 @@ class Sweep:
         return out
 
 
-def _guarded(objective, fatal: list, *, verbose: bool = False):
+class PopLock:
+    """Serialises Optuna's pop of a WAITING trial among the workers of one run directory.
+
+    With SQLite, Optuna's WAITING -> RUNNING switch is read-then-write in two transactions (pysqlite
+    begins a transaction only at the UPDATE; SQLite ignores FOR UPDATE), so two workers starting at
+    the same instant can pop the same trial and both run it ("Cannot tell a COMPLETE trial"). An
+    exclusive file lock held from before the pop until the objective starts closes that window for
+    every worker on this machine; other machines use a server database, whose FOR UPDATE holds.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self._file = path, None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock (one worker per run directory there)
+            return
+        self._file = open(self.path, "a")  # noqa: SIM115 (held across calls)
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        if self._file is not None:
+            import fcntl
+
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _guarded(objective, fatal: list, *, verbose: bool = False, started=None):
     """Unexpected errors are recorded on the trial, so it counts as failed (settled), not lost (redone).
 
     User errors (AblateError) are not the run's fault: they go to ``fatal`` and leave the trial lost.
@@ -486,6 +522,8 @@ def _guarded(objective, fatal: list, *, verbose: bool = False):
     import optuna
 
     def run(trial):
+        if started is not None:
+            started()
         try:
             return objective(trial)
         except (Skip, RunFailed, optuna.TrialPruned):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib.util
 import time
 import warnings
+from datetime import datetime, timedelta, timezone
+from functools import cache
 
 from ablate.errors import ConfigError
 from ablate.rundir import sqlite_url
@@ -27,7 +29,7 @@ def make_storage(url: str, *, heartbeat: int):
         try:
             with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna, relied on here
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                return _storage_class()(
                     url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
                 )
@@ -37,6 +39,35 @@ def make_storage(url: str, *, heartbeat: int):
             if attempt == 5:
                 raise
             time.sleep(0.5 * (attempt + 1))
+
+
+@cache
+def _storage_class():
+    """RDBStorage that also counts as stale a RUNNING trial that never beat and is older than the grace
+    period: a worker killed between creating its trial and its first heartbeat (Optuna skips those, so
+    the study would wait for it forever)."""
+    import optuna
+    from optuna.storages._rdb import models
+    from optuna.trial import TrialState
+
+    class Storage(optuna.storages.RDBStorage):
+        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+            stale = super()._get_stale_trial_ids(study_id)
+            grace = self.grace_period if self.grace_period is not None else 2 * self.heartbeat_interval
+            with optuna.storages._rdb.storage._create_scoped_session(self.scoped_session, True) as session:
+                silent = (session.query(models.TrialModel)
+                          .filter(models.TrialModel.state == TrialState.RUNNING)
+                          .filter(models.TrialModel.study_id == study_id)
+                          .filter(~models.TrialModel.heartbeats.any())
+                          .all())
+                for t in silent:  # datetime_start: aware UTC (Optuna >= 5) or the worker's naive local time
+                    start = t.datetime_start
+                    now = datetime.now(timezone.utc) if start is not None and start.tzinfo else datetime.now()
+                    if start is not None and now - start > timedelta(seconds=grace) and t.trial_id not in stale:
+                        stale.append(t.trial_id)
+            return stale
+
+    return Storage
 
 
 def with_db_driver(url: str) -> str:
