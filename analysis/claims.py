@@ -121,7 +121,7 @@ def _fps_estimate(claim, baseline, data):
 # --------------------------------------------------------------------------- the verdict rule
 
 
-def test_band(claim: Claim) -> tuple[float, float]:
+def band_on_test_scale(claim: Claim) -> tuple[float, float]:
     """The band on the test scale (log ratios for relative claims)."""
     lo, hi = claim.band
     return (math.log1p(lo), math.log1p(hi)) if claim.relative else (lo, hi)
@@ -206,7 +206,7 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
                       "no interval can be computed; check the runs really differ")
         cv.reason = reason or "no interval could be computed"
         return cv
-    band_x = test_band(claim)
+    band_x = band_on_test_scale(claim)
     ci_x = est.interval(1 - 2 * alpha)
     cv.ci = [back(x) for x in ci_x]
     ci_ref_x = est.interval(1 - alpha)
