@@ -102,10 +102,18 @@ def _magnify_band(ax, band, x_min: float, x_max: float) -> float:
         return np.where(y < 0, y + lo, np.where(y > k * width, y - k * width + hi, lo + y / k))
 
     ax.set_xscale("function", functions=(forward, inverse))
-    ticks = [t for t in AutoLocator().tick_values(x_min, x_max) if x_min <= t <= x_max]
-    display = (forward(x_max) - forward(x_min)) or 1.0
-    far = [t for t in ticks if min(abs(forward(t) - forward(lo)), abs(forward(t) - forward(hi))) / display > 0.06]
-    ax.xaxis.set_major_locator(FixedLocator(sorted({*far, lo, hi})))
+    display = float(forward(x_max) - forward(x_min)) or 1.0
+
+    def clear_of(t, taken, room):
+        return all(abs(float(forward(t) - forward(u))) / display > room for u in taken)
+
+    ticks = [lo, hi]
+    if x_min <= 0 <= x_max and clear_of(0.0, ticks, 0.04):
+        ticks.append(0.0)  # the no-effect line keeps its label
+    for t in AutoLocator().tick_values(x_min, x_max):
+        if x_min <= t <= x_max and clear_of(t, ticks, 0.06):
+            ticks.append(float(t))
+    ax.xaxis.set_major_locator(FixedLocator(sorted(ticks)))
     ax.xaxis.set_minor_locator(FixedLocator([]))
     ax.xaxis.set_major_formatter(FuncFormatter(_tick))
     return k

@@ -22,9 +22,12 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             colour, marker = OKABE_ITO[i % len(OKABE_ITO)], MARKERS[i % len(MARKERS)]
             n = np.asarray(curve["n"], dtype=float)
             supported = _supported(curve)
+            needed = curve.get("seeds_needed")
+            label = f"{curve['label']}: P(supported)" if curve.get("settled") is not None else curve["label"]
+            if "seeds_needed" in curve and not isinstance(needed, (int, float)):
+                label += f" ({target:.0%} out of reach)"
             ax.plot(n, np.asarray(supported, dtype=float), color=colour, lw=2, marker=marker, ms=3.5,
-                    markevery=max(len(n) // 12, 1), label=f"{curve['label']}: P(supported)"
-                    if curve.get("settled") is not None else curve["label"])
+                    markevery=max(len(n) // 12, 1), label=label)
             if curve.get("settled") is not None:
                 ax.plot(n, np.asarray(curve["settled"], dtype=float), color=colour, lw=1.4, ls="--",
                         label=f"{curve['label']}: P(settled)")
@@ -32,15 +35,14 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             if current is not None and current in set(n.astype(int).tolist()):
                 p_now = float(np.asarray(supported, dtype=float)[n.astype(int).tolist().index(current)])
                 ax.plot(current, p_now, marker, color=colour, ms=11, markeredgecolor="black", mew=0.8, zorder=5)
-            needed = curve.get("seeds_needed")
             if isinstance(needed, (int, float)) and needed > 0:
                 ax.plot(needed, target, "v", color=colour, ms=10, markeredgecolor="black", mew=0.6, zorder=5)
                 ax.annotate(f"{int(needed)}", (needed, target), xytext=(0, 8), textcoords="offset points",
                             ha="center", fontsize=8.5, color=colour, fontweight="bold")
         for current in sorted({c.get("current_n") for c in curves if c.get("current_n")}):
             ax.axvline(current, color="0.4", lw=0.8, ls=":")
-            ax.annotate(f"this study: n={current}", (current, 0.02), xytext=(4, 0), textcoords="offset points",
-                        fontsize=8.5, color="0.3")
+            ax.annotate(f"this study: n={current}", (current, 1.0), xytext=(4, -2), textcoords="offset points",
+                        fontsize=8.5, color="0.3", va="top")
         ax.axhline(target, color="black", ls="--", lw=0.8)
         ax.text(0.01, target, f"{target:.0%}", transform=ax.get_yaxis_transform(), va="bottom", fontsize=8.5)
         ax.set_ylim(0, 1.03)
@@ -57,7 +59,7 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
         ax.set_xlabel("paired seeds per variant (▼ = seeds needed)")
         ax.set_ylabel("probability")
         ax.set_title("Chance the verdict rule settles each claim vs seeds")
-        legend_outside(ax)
+        legend_outside(ax, below=True)
     return ax
 
 

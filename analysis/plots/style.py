@@ -63,10 +63,13 @@ def new_axes(ax, figsize: tuple[float, float]):
     return ax
 
 
-def legend_outside(ax, **kwargs):
-    """A legend right of the axes, where it can never cover data."""
+def legend_outside(ax, *, below: bool = False, **kwargs):
+    """A legend right of the axes (or under the x label, for long labels), where it can never cover data."""
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
+    if below:
+        return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(0.0, -0.16), borderaxespad=0.0,
+                         frameon=False, ncol=1, **kwargs)
     return ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                      frameon=False, **kwargs)

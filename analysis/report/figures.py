@@ -56,9 +56,8 @@ def make_plots(verdicts: dict, tables, seeds: pd.DataFrame, out_dir: Path, *, se
     points = tradeoff_points(verdicts)
     add("tradeoff", lambda: P.plot_tradeoff(points, baseline=baseline, colours=colours),
         None if len(points) else "needs latency rounds and seed runs of the same variants")
-    components = variance_rows(verdicts)
-    add("variance", lambda: P.plot_variance_components(
-        components, title="Uncertainty of each variant's test mIoU: seeds vs test images"),
+    components, unit, title = variance_rows(verdicts)
+    add("variance", lambda: P.plot_variance_components(components, unit=unit, title=title),
         None if components else "needs per-image confusion matrices of the seed runs")
     class_iou, class_delta = class_tables(verdicts["variants"], baseline)
     add("class_iou", lambda: P.plot_class_iou(class_iou),
@@ -120,16 +119,29 @@ def tradeoff_points(verdicts: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", *keys]).astype({k: float for k in keys})
 
 
-def variance_rows(verdicts: dict) -> list[dict]:
-    """Seed vs image sd (points of mIoU) per variant, from the test-set section."""
-    test_set = verdicts.get("test_set") or {}
+def variance_rows(verdicts: dict) -> tuple[list[dict], str, str]:
+    """(rows, unit, title) for the variance figure.
+
+    Preferred: each seed-level claim's own standard error split into the part that shrinks with
+    seeds and the test-set part (``se_fixed``), on the claim's test scale. Else (older
+    verdicts.json) each variant's raw mIoU: sd over seeds vs the image-bootstrap se.
+    """
     rows = []
+    for c in verdicts.get("claims") or []:
+        se, fixed = c.get("se"), c.get("se_fixed")
+        if c.get("n_unit", "seeds") != "seeds" or not (finite(se) and finite(fixed)) or se <= 0:
+            continue
+        seed_part = max(se**2 - fixed**2, 0.0) ** 0.5
+        rows.append({"label": f"{c['claim']} (n={c.get('n')})", "sd": {"seed": 100 * seed_part, "image": 100 * fixed}})
+    if rows:
+        return rows, "% (log ratio) or points", "Uncertainty of each claimed effect: seeds vs test images"
+    test_set = verdicts.get("test_set") or {}
     for name, t in (test_set.get("variants") or {}).items():
         seed_sd, image_sd = t.get("sd_over_seeds"), t.get("mean_bootstrap_se")
         if finite(seed_sd) and finite(image_sd) and (seed_sd > 0 or image_sd > 0):
             rows.append({"label": f"{name} (n={t.get('n_runs')})", "sd": {"seed": 100 * seed_sd,
                                                                           "image": 100 * image_sd}})
-    return rows
+    return rows, "points", "Uncertainty of each variant's test mIoU: seeds vs test images"
 
 
 def class_tables(summaries: dict, baseline: str | None):
