@@ -45,7 +45,7 @@ def test_report_opens_with_one_paragraph_answering_the_question(full_report):
 def test_verdict_tables_then_the_forest_plot(full_report):
     _, _, md, page = full_report
     verdicts_at = md.index("## Verdicts")
-    hypothesis_row = md.index("| skip_fused miou +2%..+3% and skip_fused fps -25%..-15% | **not settled**")
+    hypothesis_row = md.index("| skip_fused: miou +2%..+3% and fps -25%..-15% | **not settled**")
     claim_row = md.index("| skip_fused miou +2%..+3% | +2..+3 % | +7.3 % [-0.3, +15.5]")
     forest = md.index("![forest](plots/forest.png)")
     next_section = md.index("\n## ", verdicts_at + 1)
@@ -71,7 +71,8 @@ def test_methods_numbers_come_from_the_run(full_report):
     assert "233" not in md
     assert "10 finished seed run(s)" in methods and "(10 paired seeds)" in methods
     assert "20 round(s) per variant over 3 launch(es)" in methods and "eager mode" in methods
-    assert "2000 bootstrap resamples" in methods and "α = 0.05" in methods and "90 % interval" in methods
+    assert "use 2000 resamples, random seed 0" in methods and "α = 0.05" in methods and "90 % interval" in methods
+    assert "latency.csv holds 1 other setting(s), reported, never used" in methods
     assert "6 epoch(s) at 256x256" in methods and "Holm-corrected across the 2 hypotheses" in methods
 
 
@@ -85,7 +86,7 @@ def test_methods_follow_other_numbers(tmp_path):
         t["n_images"] = 5
     write_report(verdicts, tables, seeds)
     methods = (tables.run_dir / "report" / "report.md").read_text().split("## Methods")[1].split("## Variants")[0]
-    assert "same 5 test images" in methods and "777 bootstrap" in methods and "α = 0.1" in methods
+    assert "same 5 test images" in methods and "use 777 resamples" in methods and "α = 0.1" in methods
     assert "80 % interval" in methods and "2 epoch(s)" in methods and "3 finished seed run(s)" in methods
 
 

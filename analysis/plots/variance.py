@@ -28,13 +28,13 @@ def plot_variance_components(rows: list[dict], *, unit: str = "points",
                         label=None if name in seen else name, height=0.62)
                 seen.add(name)
                 if share > 0.12:
-                    ax.text(left + share / 2, y, f"{share:.0%}\nsd {row['sd'][name]:.2g}", ha="center",
+                    ax.text(left + share / 2, y, f"{share:.0%}\n{row['sd'][name]:.2g}", ha="center",
                             va="center", fontsize=8, color="white" if name != "residual" else "black")
                 left += share
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
-        ax.set_xlabel(f"share of the variance (sd in {unit})")
+        ax.set_xlabel(f"share of the variance (labels: share, and the square root of the part in {unit})")
         ax.set_title(title)
         ax.grid(axis="y", visible=False)
         legend_outside(ax)

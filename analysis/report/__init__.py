@@ -54,7 +54,10 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
         "variants": R.variant_table(verdicts),
         "comparisons": R.comparison_table(verdicts),
         "test_set": R.test_set_table(verdicts.get("test_set") or {}),
-        "latency": R.latency_table(verdicts.get("latency") or {}),
+        "test_set_note": "sd over seeds is training randomness (every seed is scored on the same images); the image se "
+                         "is how much mIoU would move on another test set of the same size. The paired effect's "
+                         "interval counts both, and the last column says how much of it the test set contributes.",
+        "latency": R.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
         "environment": R.environment_table(verdicts.get("environment") or {}),
         "schema": schema_text(),
     }

@@ -14,7 +14,8 @@ CAPTIONS = {
               "box the claimed band (magnified when the interval is much wider, as the panel says).",
     "miou_by_seed": "Test mIoU of every seed run per variant; thin lines join runs that share a seed.",
     "tradeoff": "Accuracy vs throughput, error bars in both axes.",
-    "variance": "Where the uncertainty comes from: training seeds vs the finite test set.",
+    "variance": "Where the uncertainty of each paired mIoU effect comes from: training seeds, the finite test set, "
+                "and their interaction (shares of the variance; sd of each part).",
     "class_iou": "Per-class test IoU, mean over seeds.",
     "class_delta": "Per-class IoU change vs the baseline, in points.",
     "learning_curves": "Validation mIoU by epoch, mean ± 1 sd over seeds.",
@@ -120,28 +121,26 @@ def tradeoff_points(verdicts: dict) -> pd.DataFrame:
 
 
 def variance_rows(verdicts: dict) -> tuple[list[dict], str, str]:
-    """(rows, unit, title) for the variance figure.
+    """(rows, unit, title) for the variance figure: the paired mIoU effect's variance components.
 
-    Preferred: each seed-level claim's own standard error split into the part that shrinks with
-    seeds and the test-set part (``se_fixed``), on the claim's test scale. Else (older
-    verdicts.json) each variant's raw mIoU: sd over seeds vs the image-bootstrap se.
+    verdicts.json's seed × image decomposition of each variant's paired effect (points of mIoU);
+    an older verdicts.json has only each variant's raw mIoU spread (sd over seeds vs image se).
     """
-    rows = []
-    for c in verdicts.get("claims") or []:
-        se, fixed = c.get("se"), c.get("se_fixed")
-        if c.get("n_unit", "seeds") != "seeds" or not (finite(se) and finite(fixed)) or se <= 0:
-            continue
-        seed_part = max(se**2 - fixed**2, 0.0) ** 0.5
-        rows.append({"label": f"{c['claim']} (n={c.get('n')})", "sd": {"seed": 100 * seed_part, "image": 100 * fixed}})
-    if rows:
-        return rows, "% (log ratio) or points", "Uncertainty of each claimed effect: seeds vs test images"
     test_set = verdicts.get("test_set") or {}
+    rows = []
+    for name, d in (test_set.get("paired_vs_baseline") or {}).items():
+        parts = {"seed": d.get("var_seed"), "image": d.get("var_image"), "seed × image": d.get("var_interaction")}
+        if all(finite(v) for v in parts.values()) and sum(parts.values()) > 0:
+            rows.append({"label": f"{name} − {verdicts.get('baseline')} (n={len(d.get('seeds') or []) or '?'})",
+                         "sd": {k: 100 * max(v, 0.0) ** 0.5 for k, v in parts.items()}})
+    if rows:
+        return rows, "mIoU points", "Paired mIoU effect: variance components (seeds, test images, interaction)"
     for name, t in (test_set.get("variants") or {}).items():
-        seed_sd, image_sd = t.get("sd_over_seeds"), t.get("mean_bootstrap_se")
+        seed_sd, image_sd = t.get("sd_over_seeds"), t.get("mean_image_se", t.get("mean_bootstrap_se"))
         if finite(seed_sd) and finite(image_sd) and (seed_sd > 0 or image_sd > 0):
             rows.append({"label": f"{name} (n={t.get('n_runs')})", "sd": {"seed": 100 * seed_sd,
                                                                           "image": 100 * image_sd}})
-    return rows, "points", "Uncertainty of each variant's test mIoU: seeds vs test images"
+    return rows, "mIoU points", "Each variant's test mIoU: seeds vs test images"
 
 
 def class_tables(summaries: dict, baseline: str | None):

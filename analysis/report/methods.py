@@ -58,7 +58,7 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
     n_classes = _values(test_runs, "n_classes") or sorted({len(v["class_iou"]) for v in variants.values()
                                                            if v.get("class_iou")})
     lat_variants = list((latency.get("variants") or {}).values())
-    setting = dict(latency.get("setting") or {})
+    setting = dict(latency.get("claim_setting") or latency.get("setting") or {})
     declared = study.get("latency") or {}
     train = study.get("train") or {}
     data = study.get("data") or {}
@@ -82,6 +82,8 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
         "test_set": bool(test_set.get("available")),
         "test_set_reason": test_set.get("reason"),
         "test_images": _join(_values(test_runs, "n_images")),
+        "interval_methods": sorted({c["ci_method"] for c in claims if c.get("ci_method")}),
+        "other_settings": max(len(latency.get("settings") or []) - 1, 0),
         "classes": _join(n_classes),
         "latency": bool(latency.get("available")),
         "latency_reason": latency.get("reason"),

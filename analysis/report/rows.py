@@ -16,7 +16,7 @@ def hypothesis_table(verdicts: dict) -> dict | None:
     hyps = [h for h in T.hypotheses(verdicts) if h.get("verdict")]
     if not hyps:
         return None
-    rows = [{"cells": [h.get("text") or h["variant"], T.HYPOTHESIS_WORDS.get(h["verdict"], h["verdict"]),
+    rows = [{"cells": [f"{h['variant']}: {h['text']}" if h.get("text") else h["variant"], T.HYPOTHESIS_WORDS.get(h["verdict"], h["verdict"]),
                        T.pvalue(h.get("p_supported_holm")), T.pvalue(h.get("p_refuted_holm")), T.why_text(h)],
              "verdict": h["verdict"], "vcol": 1} for h in hyps]
     return table(["hypothesis", "verdict", "p supported (Holm)", "p refuted (Holm)", "why"], rows)
@@ -58,7 +58,8 @@ def comparison_table(verdicts: dict) -> dict | None:
     rows = []
     for c in verdicts.get("comparisons") or []:
         if not T.finite(c.get("mean_diff")):
-            rows.append([c["variant"], str(c.get("n", 0)), "—", "—", "—", "—", "—", "—", c.get("reason", "")])
+            rows.append([c["variant"], str(c.get("n", 0)), "—", "—", "—", "—", "—", "—", "—",
+                         c.get("reason", "")])
             continue
         sizes = c.get("effect_sizes") or {}
         win = next((x.get(k) for x in (c, sizes) for k in ("paired_win_rate", "prob_improvement")
@@ -66,35 +67,42 @@ def comparison_table(verdicts: dict) -> dict | None:
         d_z = c.get("d_z", sizes.get("d_z"))
         rows.append([c["variant"], str(c.get("n", "—")),
                      f"{100 * c['mean_diff']:+.2f}{T.ci_text(c.get('ci_t'), fmt='+.2f')}",
+                     T.ci_text(c.get("ci_bca"), fmt="+.2f").strip() or "—",
                      f"{T.pct(c.get('rel_diff'))}{T.ci_text(c.get('rel_ci'))}", T.pvalue(c.get("p_ttest")),
                      T.pvalue(c.get("p_holm")), T.pvalue(c.get("p_permutation")), T.num(d_z, "+.2f"),
                      f"{win:.0%}" if T.finite(win) else "—"])
     if not rows:
         return None
-    return table(["variant", "n", "Δ points [t CI]", "relative [CI]", "p (t)", "p (t, Holm)", "p (perm.)", "d_z",
+    return table(["variant", "n", "Δ points [t CI]", "[BCa CI]", "relative [CI]", "p (t)", "p (t, Holm)", "p (perm.)", "d_z",
                   "paired win rate"], rows)
 
 
 def test_set_table(test_set: dict) -> dict | None:
+    """Per variant: spread over seeds vs the test set's own uncertainty, and the paired effect's split."""
     paired = test_set.get("paired_vs_baseline") or {}
     rows = []
     for name, t in (test_set.get("variants") or {}).items():
         share, delta = t.get("seed_share_of_variance"), paired.get(name) or {}
+        image_se = t.get("mean_image_se", t.get("mean_bootstrap_se"))
         delta_text = (f"{100 * delta['delta']:+.2f}{T.ci_text(delta.get('ci'), fmt='+.2f')}"
                       if T.finite(delta.get("delta")) else "—")
+        image_share = delta.get("image_share")
         rows.append([name, str(t.get("n_images") or "—"), str(t.get("n_runs", "—")),
                      T.num(100 * t["sd_over_seeds"] if T.finite(t.get("sd_over_seeds")) else None, ".2f"),
-                     T.num(100 * t["mean_bootstrap_se"] if T.finite(t.get("mean_bootstrap_se")) else None, ".2f"),
-                     f"{share:.0%}" if T.finite(share) else "—", delta_text])
+                     T.num(100 * image_se if T.finite(image_se) else None, ".2f"),
+                     f"{share:.0%}" if T.finite(share) else "—", delta_text,
+                     f"{image_share:.0%}" if T.finite(image_share) else "—"])
     if not rows:
         return None
-    return table(["variant", "test images", "runs", "sd over seeds (pts)", "image-bootstrap se (pts)",
-                  "seed share of variance", "Δ vs baseline on the same images (pts, CI)"], rows)
+    return table(["variant", "test images", "runs", "mIoU sd over seeds (pts)", "mIoU image se (pts)",
+                  "seed share", "Δ vs baseline (pts, CI over seeds × images)", "test-set share of Δ's se²"], rows)
 
 
-def latency_table(latency: dict) -> dict | None:
+def latency_table(latency: dict, order: list[str] = ()) -> dict | None:
     rows = []
-    for name, v in (latency.get("variants") or {}).items():
+    measured = latency.get("variants") or {}
+    for name in sorted(measured, key=lambda v: list(order).index(v) if v in order else len(order)):
+        v = measured[name]
         ratio = (latency.get("ratio_vs_baseline") or {}).get(name) or {}
         value = ratio.get("ratio", ratio.get("estimate"))
         rows.append([name, str(v.get("n_launches", "—")), str(v.get("n_rounds", "—")),
