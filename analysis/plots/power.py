@@ -16,6 +16,7 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
     ``seeds_needed`` and ``current_n`` it marks (log scale when that is far).
     """
     x_max = power_x_max(curves)
+    units = list(dict.fromkeys(c.get("unit") or "seeds" for c in curves))
     with style():
         ax = new_axes(ax, (7.8, 4.6))
         for i, curve in enumerate(curves):
@@ -23,14 +24,15 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             n = np.asarray(curve["n"], dtype=float)
             supported = _supported(curve)
             needed = curve.get("seeds_needed")
-            label = f"{curve['label']}: P(supported)" if curve.get("settled") is not None else curve["label"]
+            name = f"{curve['label']} [{curve.get('unit')}]" if len(units) > 1 else curve["label"]
+            label = f"{name}: P(supported)" if curve.get("settled") is not None else name
             if "seeds_needed" in curve and not isinstance(needed, (int, float)):
                 label += f" ({target:.0%} out of reach)"
             ax.plot(n, np.asarray(supported, dtype=float), color=colour, lw=2, marker=marker, ms=3.5,
                     markevery=max(len(n) // 12, 1), label=label)
             if curve.get("settled") is not None:
                 ax.plot(n, np.asarray(curve["settled"], dtype=float), color=colour, lw=1.4, ls="--",
-                        label=f"{curve['label']}: P(settled)")
+                        label=f"{name}: P(settled)")
             current = curve.get("current_n")
             if current is not None and current in set(n.astype(int).tolist()):
                 p_now = float(np.asarray(supported, dtype=float)[n.astype(int).tolist().index(current)])
@@ -39,10 +41,10 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
                 ax.plot(needed, target, "v", color=colour, ms=10, markeredgecolor="black", mew=0.6, zorder=5)
                 ax.annotate(f"{int(needed)}", (needed, target), xytext=(0, 8), textcoords="offset points",
                             ha="center", fontsize=8.5, color=colour, fontweight="bold")
-        for current in sorted({c.get("current_n") for c in curves if c.get("current_n")}):
+        for i, current in enumerate(sorted({c.get("current_n") for c in curves if c.get("current_n")})):
             ax.axvline(current, color="0.4", lw=0.8, ls=":")
-            ax.annotate(f"this study: n={current}", (current, 1.0), xytext=(4, -2), textcoords="offset points",
-                        fontsize=8.5, color="0.3", va="top")
+            ax.annotate(f"this study: n={current}", (current, 1.0), xytext=(4, -2 - 12 * i),  # stacked, never on top
+                        textcoords="offset points", fontsize=8.5, color="0.3", va="top")
         ax.axhline(target, color="black", ls="--", lw=0.8)
         ax.text(0.01, target, f"{target:.0%}", transform=ax.get_yaxis_transform(), va="bottom", fontsize=8.5)
         ax.set_ylim(0, 1.03)
@@ -56,9 +58,9 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlim(1.5, x_max + 0.5)
-        ax.set_xlabel("paired seeds per variant (▼ = seeds needed)")
+        ax.set_xlabel(f"paired {' / '.join(units)} per variant (▼ = n needed for {target:.0%} supported)")
         ax.set_ylabel("probability")
-        ax.set_title("Chance the verdict rule settles each claim vs seeds")
+        ax.set_title("Chance the verdict rule settles each claim vs n")
         legend_outside(ax, below=True)
     return ax
 

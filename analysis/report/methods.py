@@ -88,6 +88,7 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
         "latency": bool(latency.get("available")),
         "latency_reason": latency.get("reason"),
         "rounds": _join(_values(lat_variants, "n_rounds")),
+        "speed_unit": _join(sorted({c.get("n_unit") for c in claims if c.get("metric") == "fps" and c.get("n_unit")})),
         "launches": _join(_values(lat_variants, "n_launches")
                           or _values([c for c in claims if c.get("n_unit") == "launches"], "n")),
         "mode": setting.pop("mode", None) or latency.get("mode"),
@@ -96,6 +97,7 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
         "epochs": _join(_column(seed_runs, "epochs")) or train.get("epochs"),
         "image_size": _join(_column(seed_runs, "image_size"))
         or ("×".join(map(str, study["image_size"])) if study.get("image_size") else None),
-        "pretrained": _join(_column(seed_runs, "pretrained")),
+        "pretrained": _join([p if str(p).lower() not in ("none", "") else "none (random init)"
+                             for p in _column(seed_runs, "pretrained")]),
         "declared_images": {k: data[k] for k in ("n_train", "n_val", "n_test") if finite(data.get(k))},
     }
