@@ -84,10 +84,28 @@ def test_methods_follow_other_numbers(tmp_path):
         v["n_seeds"] = 3
     for t in verdicts["test_set"]["variants"].values():
         t["n_images"] = 5
-    write_report(verdicts, tables, seeds)
-    methods = (tables.run_dir / "report" / "report.md").read_text().split("## Methods")[1].split("## Variants")[0]
+    methods = _markdown(tables, verdicts).split("## Methods")[1].split("## Variants")[0]
     assert "same 5 test images" in methods and "use 777 resamples" in methods and "α = 0.1" in methods
     assert "80 % interval" in methods and "2 epoch(s)" in methods and "3 finished seed run(s)" in methods
+
+
+def test_speed_methods_say_where_the_interval_comes_from(tmp_path):
+    verdicts, tables, _ = report_inputs(tmp_path, n_images=4, n_seeds=3)
+    assert "over 3 launch(es), the interval coming from the launches" in _markdown(tables, verdicts)
+    for claim in verdicts["claims"]:
+        if claim["metric"] == "fps":
+            claim.update(n=20, n_unit="rounds")
+    for v in verdicts["latency"]["variants"].values():
+        v["n_launches"] = 1
+    md = _markdown(tables, verdicts)
+    assert "over 1 launch(es), the interval coming from the rounds (between-launch variation not included)" in md
+
+
+def test_random_init_is_said_so(tmp_path):
+    verdicts, tables, _ = report_inputs(tmp_path, n_images=4, n_seeds=3)
+    tables.results["pretrained"] = "none"
+    md = _markdown(tables, verdicts)
+    assert "encoder weights none (random init)" in md
 
 
 def test_templates_state_no_numbers_of_their_own():
@@ -107,6 +125,13 @@ def test_default_methods_text_is_gone():
 
 
 # --- thin or odd data ------------------------------------------------------------------------------
+
+
+def _markdown(tables, verdicts) -> str:
+    """The Markdown alone (no figures drawn): fast, for tests about text."""
+    from analysis.report import render
+
+    return render(verdicts, {}, tables.run_dir / "report", [], tables.study, tables.results)[0]
 
 
 def _render(run, verdicts):

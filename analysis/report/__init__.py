@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.report.figures import caption, make_plots
-from analysis.report.text import claim_effects  # noqa: F401 - the terminal table (analysis.cli) uses it
 from analysis.report.methods import methods_facts
 from analysis.report import rows as R
 from analysis.report import text as T
