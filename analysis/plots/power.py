@@ -26,7 +26,9 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             needed = curve.get("seeds_needed")
             name = f"{curve['label']} [{curve.get('unit')}]" if len(units) > 1 else curve["label"]
             label = f"{name}: P(supported)" if curve.get("settled") is not None else name
-            if "seeds_needed" in curve and not isinstance(needed, (int, float)):
+            if isinstance(needed, (int, float)) and needed > 0:
+                label += f" ({target:.0%} at n = {int(needed)})"
+            elif "seeds_needed" in curve:
                 label += f" ({target:.0%} out of reach)"
             ax.plot(n, np.asarray(supported, dtype=float), color=colour, lw=2, marker=marker, ms=3.5,
                     markevery=max(len(n) // 12, 1), label=label)
@@ -39,14 +41,12 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
                 ax.plot(current, p_now, marker, color=colour, ms=11, markeredgecolor="black", mew=0.8, zorder=5)
             if isinstance(needed, (int, float)) and needed > 0:
                 ax.plot(needed, target, "v", color=colour, ms=10, markeredgecolor="black", mew=0.6, zorder=5)
-                ax.annotate(f"{int(needed)}", (needed, target), xytext=(0, 8), textcoords="offset points",
-                            ha="center", fontsize=8.5, color=colour, fontweight="bold")
-        for i, current in enumerate(sorted({c.get("current_n") for c in curves if c.get("current_n")})):
+        for current in sorted({c.get("current_n") for c in curves if c.get("current_n")}):
             ax.axvline(current, color="0.4", lw=0.8, ls=":")
-            ax.annotate(f"this study: n={current}", (current, 1.0), xytext=(4, -2 - 12 * i),  # stacked, never on top
-                        textcoords="offset points", fontsize=8.5, color="0.3", va="top")
+            ax.annotate(f"n={current}", (current, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
+                        textcoords="offset points", ha="center", va="bottom", fontsize=8.5, color="0.3")
         ax.axhline(target, color="black", ls="--", lw=0.8)
-        ax.text(0.01, target, f"{target:.0%}", transform=ax.get_yaxis_transform(), va="bottom", fontsize=8.5)
+        ax.text(1.01, target, f"{target:.0%}", transform=ax.get_yaxis_transform(), va="center", fontsize=8.5)
         ax.set_ylim(0, 1.03)
         if x_max > 60:
             ax.set_xscale("log")
@@ -58,9 +58,10 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlim(1.5, x_max + 0.5)
-        ax.set_xlabel(f"paired {' / '.join(units)} per variant (▼ = n needed for {target:.0%} supported)")
+        ax.set_xlabel(f"paired {' / '.join(units)} per variant   (dotted: this study's n; ▼ n needed for "
+                      f"{target:.0%} supported)")
         ax.set_ylabel("probability")
-        ax.set_title("Chance the verdict rule settles each claim vs n")
+        ax.set_title("Chance the verdict rule settles each claim vs n", pad=16)
         legend_outside(ax, below=True)
     return ax
 

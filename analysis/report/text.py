@@ -137,7 +137,13 @@ def hypothesis_sentence(h: dict) -> str:
     if verdict is None:  # no hypothesis verdict in verdicts.json: say each part's own
         return f"{h['variant']}: " + ", ".join(part_text(c, with_verdict=True) for c in h["parts"])
     parts = ", ".join(part_text(c) for c in h["parts"])
-    return f"{h['variant']}: {HYPOTHESIS_WORDS.get(verdict, verdict)} — {parts}"
+    why = ""
+    if verdict == "inconclusive" and all(c.get("verdict") == "supported" for c in h["parts"]) \
+            and finite(h.get("p_supported_holm")):
+        # every part alone is supported; the hypothesis misses only after multiplicity: say so
+        why = (f" (each part alone is supported, but the hypothesis's p = {h['p_supported_holm']:.3g} after Holm "
+               f"across {h.get('n_hypotheses')} hypotheses)")
+    return f"{h['variant']}: {HYPOTHESIS_WORDS.get(verdict, verdict)}{why} — {parts}"
 
 
 def answer(verdicts: dict) -> str:
