@@ -30,11 +30,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     range, or the baseline / a claim names an unknown variant or metric; everything else thin
     or odd becomes an inconclusive verdict and a warning.
     """
+    from ablate.rundir import json_safe
     from analysis import summary as S
     from analysis.claims import ClaimData, evaluate
     from analysis.tables import load_run, seed_rows
     from analysis.verdict import SCHEMA_VERSION
-    from ablate.rundir import json_safe
 
     def step(message: str) -> None:
         if progress:

@@ -15,7 +15,7 @@ from analysis_runs import make_run_dir
 
 from ablate.spec.claims import Claim, ClaimError
 from analysis import analyze
-from analysis.claims import ClaimData, decide, evaluate, judge, judge_hypotheses, band_on_test_scale
+from analysis.claims import ClaimData, band_on_test_scale, decide, evaluate, judge, judge_hypotheses
 from analysis.power import seeds_needed, verdict_probabilities
 from analysis.stats import launch_effect, seed_effect
 from analysis.tables import claim_latency_rows
@@ -198,12 +198,12 @@ def test_defect_6_speed_interval_comes_from_launches(tmp_path):
 
 
 def test_launch_effect_absolute_fps_uses_the_same_units():
-    rows = pd.DataFrame([{"variant": v, "launch": l, "round": r, "ms_per_image": ms * (1 + 0.01 * l)}
-                         for l in range(3) for r in range(4) for v, ms in (("a", 10.0), ("b", 12.5))])
+    rows = pd.DataFrame([{"variant": v, "launch": launch, "round": r, "ms_per_image": ms * (1 + 0.01 * launch)}
+                         for launch in range(3) for r in range(4) for v, ms in (("a", 10.0), ("b", 12.5))])
     est, _ = launch_effect(rows, "b", "a", relative=False)
     assert est.unit == "launches" and est.n == 3
-    assert est.estimate == pytest.approx(np.mean([1000 / (12.5 * (1 + 0.01 * l)) - 1000 / (10 * (1 + 0.01 * l))
-                                                  for l in range(3)]))
+    assert est.estimate == pytest.approx(np.mean([1000 / (12.5 * (1 + 0.01 * k)) - 1000 / (10 * (1 + 0.01 * k))
+                                                  for k in range(3)]))
 
 
 # --------------------------------------------------------------------------- defect 7: hypotheses

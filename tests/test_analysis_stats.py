@@ -264,7 +264,7 @@ def test_two_way_effect_adds_the_test_set_part_that_seeds_cannot_shrink():
     truth = rng.integers(200, 2000, (n_img, c))
     helps = rng.normal(0, 0.08, n_img)  # the variant helps on some images, hurts on others: an image effect
     cms_v, cms_b = [], []
-    for s in range(6):
+    for _ in range(6):
         for shift, out in ((0.03 + helps, cms_v), (np.zeros(n_img), cms_b)):
             acc = np.clip(0.7 + shift[:, None] + rng.normal(0, 0.01), 0.05, 0.99)
             right = rng.binomial(truth, acc)

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from ablate.errors import StudyError
 
 
-
 @dataclass(frozen=True)
 class Claim:
     """``variant``'s ``metric`` differs from the baseline's by an amount inside ``band``.
