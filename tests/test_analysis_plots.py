@@ -188,3 +188,17 @@ def test_forest_without_any_estimate_still_draws():
 def test_save_writes_png_and_svg(tmp_path):
     paths = P.save(P.plot_forest(ISSUE_ROWS), tmp_path, "forest")
     assert paths["png"].read_bytes()[:4] == b"\x89PNG" and paths["svg"].stat().st_size > 1000
+
+
+def _text_boxes(ax):
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    return [t.get_window_extent(renderer) for t in ax.texts if t.get_text().strip() and t.get_visible()]
+
+
+def test_power_labels_never_overlap():
+    curves = [{**CURVES[0], "label": f"claim {i}", "current_n": n, "seeds_needed": need}
+              for i, (n, need) in enumerate([(3, 3), (5, 4), (10, 49)])]
+    boxes = _text_boxes(P.plot_power(curves))
+    assert len(boxes) >= 3  # 80 %, "n=3, 5" (too close for two labels), "n=10"
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])

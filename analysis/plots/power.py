@@ -41,10 +41,6 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
                 ax.plot(current, p_now, marker, color=colour, ms=11, markeredgecolor="black", mew=0.8, zorder=5)
             if isinstance(needed, (int, float)) and needed > 0:
                 ax.plot(needed, target, "v", color=colour, ms=10, markeredgecolor="black", mew=0.6, zorder=5)
-        for current in sorted({c.get("current_n") for c in curves if c.get("current_n")}):
-            ax.axvline(current, color="0.4", lw=0.8, ls=":")
-            ax.annotate(f"n={current}", (current, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 3),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=8.5, color="0.3")
         ax.axhline(target, color="black", ls="--", lw=0.8)
         ax.text(1.01, target, f"{target:.0%}", transform=ax.get_yaxis_transform(), va="center", fontsize=8.5)
         ax.set_ylim(0, 1.03)
@@ -58,12 +54,30 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlim(1.5, x_max + 0.5)
+        _mark_current(ax, sorted({c.get("current_n") for c in curves if c.get("current_n")}))
         ax.set_xlabel(f"paired {' / '.join(units)} per variant   (dotted: this study's n; ▼ n needed for "
                       f"{target:.0%} supported)")
         ax.set_ylabel("probability")
         ax.set_title("Chance the verdict rule settles each claim vs n", pad=16)
         legend_outside(ax, below=True)
     return ax
+
+
+def _mark_current(ax, currents: list[int]) -> None:
+    """Dotted line at each n of this study, labelled above the axes; close ones share one label."""
+    groups: list[list[int]] = []
+    width = ax.get_window_extent().width or 1.0
+    for current in currents:
+        ax.axvline(current, color="0.4", lw=0.8, ls=":")
+        x = ax.transData.transform((current, 0))[0]
+        if groups and x - ax.transData.transform((groups[-1][-1], 0))[0] < 0.07 * width:
+            groups[-1].append(current)
+        else:
+            groups.append([current])
+    for group in groups:
+        ax.annotate("n=" + ", ".join(map(str, group)), (group[0], 1.0), xycoords=("data", "axes fraction"),
+                    xytext=(0, 3), textcoords="offset points", ha="left" if len(group) > 1 else "center",
+                    va="bottom", fontsize=8.5, color="0.3")
 
 
 def power_x_max(curves: list[dict]) -> float:
