@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.report.figures import caption, make_plots
-from analysis.report.methods import methods_facts
 from analysis.report import rows as R
 from analysis.report import text as T
+from analysis.report.figures import caption, make_plots
+from analysis.report.methods import methods_facts
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
