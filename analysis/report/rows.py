@@ -23,7 +23,7 @@ def hypothesis_table(verdicts: dict) -> dict | None:
 
 
 def claim_table(verdicts: dict) -> dict | None:
-    claims = verdicts.get("claims") or []
+    claims = T.claims_in_order(verdicts)
     if not claims:
         return None
     comparisons = {c["variant"]: c for c in verdicts.get("comparisons") or []}
