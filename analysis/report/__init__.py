@@ -21,7 +21,7 @@ from analysis.report.methods import methods_facts
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-def environment():
+def jinja_environment():
     """The Jinja2 environment: HTML autoescaped, Markdown verbatim; the text helpers as filters."""
     import jinja2
 
@@ -77,7 +77,7 @@ def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study
            results: pd.DataFrame | None = None) -> tuple[str, str]:
     """(markdown, html) of the report."""
     ctx = context(verdicts, made, report_dir, notes, study, results)
-    env = environment()
+    env = jinja_environment()
     markdown = env.get_template("report.md.j2").render(**ctx)
     for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["figures"]]:
         figure["data"] = base64.b64encode(Path(figure["png"]).read_bytes()).decode("ascii")
