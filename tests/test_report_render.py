@@ -212,3 +212,12 @@ def test_a_failing_plot_becomes_a_warning(tmp_path, monkeypatch):
     out, md, _ = _render(run, verdicts)
     assert any("plot tradeoff skipped" in w and "renderer exploded" in w for w in verdicts["warnings"])
     assert "forest" in out["plots"] and "renderer exploded" in md
+
+
+def test_a_bare_verdicts_dict_renders(tmp_path):
+    """Only the keys every verdicts.json has: each missing section says it is not available."""
+    from analysis.report import render
+
+    md, page = render({"run_dir": str(tmp_path), "alpha": 0.05}, {}, tmp_path, [])
+    assert "No claims were stated" in md and "Not available: no latency.csv." in md
+    assert "Not available: no per-image confusion matrices." in md and "</html>" in page

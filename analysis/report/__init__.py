@@ -39,6 +39,9 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
     figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name),
                 "src": Path(paths["png"]).relative_to(report_dir).as_posix(), "png": str(paths["png"])}
                for name, paths in made.items()]
+    # sections an older or partial verdicts.json may lack render as "not available", never as an error
+    verdicts = {"warnings": [], "claims": [], "comparisons": [], "test_set": {}, "latency": {}, "environment": {},
+                "variants": {}, "baseline": None, **verdicts}
     return {
         "v": verdicts,
         "title": f"ablate report: {verdicts.get('study') or Path(verdicts['run_dir']).name}",
