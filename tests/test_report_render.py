@@ -73,6 +73,7 @@ def test_methods_numbers_come_from_the_run(full_report):
     assert "20 round(s) per variant over 3 launch(es)" in methods and "eager mode" in methods
     assert "use 2000 resamples, random seed 0" in methods and "α = 0.05" in methods and "90 % interval" in methods
     assert "latency.csv holds 1 other setting(s), reported, never used" in methods
+    assert "| device cpu, batch 4, height 64, width 64, dtype fp32, mode eager | all_mlp | 20 | 3 | yes |" in md
     assert "6 epoch(s) at 256x256" in methods and "Holm-corrected across the 2 hypotheses" in methods
 
 

@@ -60,6 +60,7 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
                          "is how much mIoU would move on another test set of the same size. The paired effect's "
                          "interval counts both, and the last column says how much of it the test set contributes.",
         "latency": R.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
+        "latency_settings": R.latency_settings_table(verdicts.get("latency") or {}),
         "environment": R.environment_table(verdicts.get("environment") or {}),
         "schema": schema_text(),
     }
