@@ -222,3 +222,10 @@ def test_a_bare_verdicts_dict_renders(tmp_path):
     md, page = render({"run_dir": str(tmp_path), "alpha": 0.05}, {}, tmp_path, [])
     assert "No claims were stated" in md and "Not available: no latency.csv." in md
     assert "Not available: no per-image confusion matrices." in md and "</html>" in page
+
+
+def test_the_answer_says_what_would_settle_an_open_claim(tmp_path):
+    verdicts, tables, _ = report_inputs(tmp_path, n_images=4, n_seeds=3)
+    verdicts["claims"][1]["seeds_to_settle"] = 19
+    answer = _paragraphs(_markdown(tables, verdicts))[1]
+    assert "speed -18.0 % [-22.0, -14.0] (claimed -25..-15 %: about 19 launches would settle it)" in answer

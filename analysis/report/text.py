@@ -135,6 +135,9 @@ def part_text(claim: dict, *, with_verdict: bool = False) -> str:
     said = [reading] if reading and reading not in ("overlaps the band",) else []
     if with_verdict:
         said.append(verdict_text(claim))
+    settle = claim.get("seeds_to_settle")
+    if claim.get("verdict") == "inconclusive" and isinstance(settle, int) and settle > (claim.get("n") or 0):
+        said.append(f"about {settle} {claim.get('n_unit') or 'seeds'} would settle it")
     return (f"{metric_name(claim['metric'])} {effect_text(claim)} (claimed {band_text(claim)}"
             f"{': ' + ', '.join(said) if said else ''})")
 
