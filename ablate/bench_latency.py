@@ -1,8 +1,8 @@
 """``ablate bench latency STUDY``: inference latency of a study's variants, and throughput vs the baseline.
 
 Models are built with random weights (weights do not change the arithmetic) and
-measured interleaved round by round by ``ablate.engine.measure_latency``; one
-process measures everything so the ratios compare like with like.
+measured over several launches (fresh processes) by ``ablate.engine.latency``: rounds
+nested in launches, the variants' order random within each round.
 """
 
 from __future__ import annotations
@@ -35,60 +35,67 @@ def reference_models(baseline_model, *, num_classes: int) -> dict:
     return {"hf_segformer_fp32": FP32Only(hf_reference_model(num_classes)), "_fast": ChannelsLastInput(fast)}
 
 
+def build_latency_models(configs: dict, *, baseline: str | None = None, reference: bool = False) -> dict:
+    """``{variant: model}`` with random weights (weights do not change the arithmetic), built the same in every launch.
+
+    ``reference=True`` adds the rows of ``reference_models`` beside the baseline.
+    """
+    from ablate.data import CAMVID_CLASSES
+    from ablate.models import build_model
+
+    models = {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
+                             **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
+    if reference and baseline in models:
+        extra = reference_models(models[baseline], num_classes=len(CAMVID_CLASSES))
+        extra[f"{baseline}_fast"] = extra.pop("_fast")
+        models.update(extra)
+    return models
+
+
 def measure_study_latency(study: Study, *, configs: dict | None = None, device: str = "auto",
                           dtype: str | None = None, rounds: int | None = None, threads: int | None = None,
-                          image_sizes=None, batches=None, reference: bool = False) -> list[dict]:
-    """latency.csv rows for every variant, at each image size and batch (study's by default).
+                          image_sizes=None, batches=None, reference: bool = False, modes=None,
+                          launches: int | None = None, fresh_process: bool = True, progress=None) -> list[dict]:
+    """latency.csv rows for every variant over the study's launches, at each image size, batch and mode.
 
-    ``reference=True`` adds the rows of ``reference_models`` (``ablate bench latency`` does).
+    Defaults come from ``study.latency_settings()``: its launches, rounds, batches, dtype and
+    the claims' mode (``claim_setting["mode"]``). Every launch is a fresh process
+    (``fresh_process=False``: fresh models + warm-up in this process) that times each
+    (size, batch, mode) in turn, rounds nested in the launch, order random within each round.
     """
+    import functools
+
     import torch
 
-    from ablate.data import CAMVID_CLASSES
-    from ablate.engine import measure_latency
     from ablate.engine.config import resolve_device
-    from ablate.models import build_model
+    from ablate.engine.latency import measure_launches
 
     lat = study.latency_settings()
     configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
+    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg", {}))} for v, c in configs.items()}
     threads = threads or lat["threads"] or torch.get_num_threads()
     device = resolve_device(device)
-    models = {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
-                             **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
-    if reference and study.baseline in models:
-        extra = reference_models(models[study.baseline], num_classes=len(CAMVID_CLASSES))
-        extra[f"{study.baseline}_fast"] = extra.pop("_fast")
-        models.update(extra)
-    rows = []
-    for size in image_sizes or [study.image_size]:
-        for batch in batches or lat["batches"]:
-            rows += measure_latency(models, batch=int(batch), image_size=size, rounds=rounds or lat["rounds"],
-                                    warmup=lat["warmup"], threads=threads, device=device,
-                                    dtype=dtype or lat["dtype"])
-    return rows
+    modes = list(modes or [lat["claim_setting"]["mode"]])
+    settings = [dict(batch=int(batch), image_size=tuple(size), mode=mode, rounds=int(rounds or lat["rounds"]),
+                     warmup=int(lat["warmup"]), threads=int(threads), device=device, dtype=dtype or lat["dtype"])
+                for size in image_sizes or [study.image_size] for batch in batches or lat["batches"] for mode in modes]
+    build = functools.partial(build_latency_models, configs, baseline=study.baseline, reference=reference)
+    return measure_launches(build, launches=int(launches or lat["launches"]), settings=settings,
+                            fresh_process=fresh_process, progress=progress)
 
 
 def summarize(rows: list[dict], *, baseline: str, seed: int = 0) -> list[dict]:
-    """Per (size, batch, variant): ms/image median with CI; throughput ratio vs baseline with CI."""
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault((r["height"], r["width"], r["batch"]), {}).setdefault(r["variant"], {})[r["round"]] = \
-            r["ms_per_image"]
+    """Per (setting, variant): ms/image median over all rounds with a bootstrap CI, and throughput vs baseline
+    per launch with their geometric mean (``launch_ratio_table``; the interval for claims is analysis's)."""
+    from ablate.engine.latency_stats import launch_ratio_table, setting_of
+
     out = []
-    for (h, w, batch), by_variant in groups.items():
-        base = by_variant.get(baseline, {})
-        for variant, ms in by_variant.items():
-            rounds = sorted(set(ms) & set(base))
-            v = np.array([ms[k] for k in rounds])
-            b = np.array([base[k] for k in rounds])
-            ratio = (_throughput_ratio(v, b, seed=seed) if variant != baseline
-                     else {"ratio": 1.0, "ci": [1.0, 1.0], "ci_method": "baseline"})
-            all_ms = np.array(list(ms.values()))
-            out.append({"variant": variant, "height": h, "width": w, "batch": batch, "rounds": len(all_ms),
-                        "ms_median": float(np.median(all_ms)), "ms_ci": _median_ci(all_ms, seed=seed),
-                        "fps": 1000.0 / float(np.median(all_ms)), "ratio_vs_baseline": ratio["ratio"],
-                        "ratio_ci": ratio["ci"], "rel_change": ratio["ratio"] - 1,
-                        "ci_method": ratio["ci_method"]})
+    for s in launch_ratio_table(rows, baseline):
+        key = (s["mode"], s["dtype"], s["batch"], s["height"], s["width"], s["device"])
+        ms = np.array([float(r["ms_per_image"]) for r in rows if r["variant"] == s["variant"] and setting_of(r) == key])
+        out.append({**s, "ms_ci": _median_ci(ms, seed=seed), "ratio_vs_baseline": s["ratio_geomean"],
+                    "rel_change": s["ratio_geomean"] - 1,
+                    "ratio_per_launch": [s["ratio_per_launch"][k] for k in sorted(s["ratio_per_launch"])]})
     return out
 
 
@@ -96,23 +103,6 @@ def _median_ci(x: np.ndarray, *, seed: int, n: int = 4000, alpha: float = 0.05) 
     rng = np.random.default_rng(seed)
     medians = np.median(rng.choice(x, size=(n, x.size), replace=True), axis=1)
     return [float(np.quantile(medians, alpha / 2)), float(np.quantile(medians, 1 - alpha / 2))]
-
-
-def _throughput_ratio(v: np.ndarray, b: np.ndarray, *, seed: int) -> dict:
-    """fps ratio = baseline ms / variant ms, paired by round; analysis.stats when it is there."""
-    if v.size < 2:
-        return {"ratio": float("nan"), "ci": [float("nan")] * 2, "ci_method": "too few rounds"}
-    try:
-        from analysis.stats import throughput_ratio
-
-        r = throughput_ratio(v, b, alpha=0.05, n_resamples=4999, random_state=seed)
-        return {"ratio": float(r["ratio"]), "ci": [float(c) for c in r["ci"]], "ci_method": r["ci_method"]}
-    except ImportError:
-        rng = np.random.default_rng(seed)
-        idx = rng.integers(0, v.size, size=(4000, v.size))
-        boot = b[idx].sum(axis=1) / v[idx].sum(axis=1)
-        return {"ratio": float(b.sum() / v.sum()), "ci": [float(np.quantile(boot, q)) for q in (0.025, 0.975)],
-                "ci_method": "percentile bootstrap over rounds"}
 
 
 @click.command("latency")
@@ -127,28 +117,45 @@ def _throughput_ratio(v: np.ndarray, b: np.ndarray, *, seed: int) -> dict:
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), help="Batch; repeat (default: 1 and the study's).")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also time Hugging Face's SegFormer in fp32 and the baseline with ablate's inference speed-ups.")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["eager", "compiled", "graph"]),
+              help="eager, compiled (torch.compile; CUDA: reduce-overhead = CUDA graphs) or graph (CUDA-graph "
+                   "capture, CUDA only); repeat to measure several (default: the mode claims use).")
+@click.option("--launches", type=click.IntRange(1), default=None,
+              help="Launches, each a fresh process (default: the study's).")
+@click.option("--in-process", is_flag=True,
+              help="Launches in this process (fresh models + warm-up) instead of fresh processes.")
 def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
-                    reference):
+                    reference, modes, launches, in_process):
     """Latency of each variant of STUDY_FILE, interleaved round by round, and throughput vs the baseline."""
     from ablate.engine.config import parse_size
 
     study = load_study(study_file, preset=preset)
     sizes = [parse_size(s) for s in image_sizes] or None
+    echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays the result)
     rows = measure_study_latency(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
-                                 image_sizes=sizes, batches=list(batches) or None, reference=reference)
+                                 image_sizes=sizes, batches=list(batches) or None, reference=reference,
+                                 modes=list(modes) or None, launches=launches, fresh_process=not in_process,
+                                 progress=echo)
     summary = summarize(rows, baseline=study.baseline)
+    claim_mode = study.latency_settings()["claim_setting"]["mode"]
     meta = {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
-            "threads": rows[0]["threads"], "dtype": rows[0]["dtype"]}
+            "threads": rows[0]["threads"], "dtype": rows[0]["dtype"], "launches": 1 + max(r["launch"] for r in rows),
+            "launch_kind": rows[0]["launch_kind"], "claim_mode": claim_mode}
     if as_json:
         from ablate.rundir import json_safe  # JSON has no NaN: null
 
         click.echo(json.dumps(json_safe({**meta, "variants": summary}), indent=2))
         return
-    click.echo(f"{study.name}: baseline {study.baseline}, {meta['device']}, {meta['threads']} threads, {meta['dtype']}")
+    click.echo(f"{study.name}: baseline {study.baseline}, {meta['device']}, {meta['threads']} threads, "
+               f"{meta['dtype']}, {meta['launches']} launches ({meta['launch_kind']}); claims use mode {claim_mode}")
     width = max(len("variant"), *(len(s["variant"]) for s in summary)) + 2
-    click.echo(f"{'variant':<{width}}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}{'fps ratio':>9}  95% CI")
+    click.echo(f"{'variant':<{width}}{'mode':>9}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}"
+               f"{'fps ratio':>9}  per launch")
     for s in summary:
-        size, ci, rci = f"{s['height']}x{s['width']}", s["ms_ci"], s["ratio_ci"]
+        size, ci = f"{s['height']}x{s['width']}", s["ms_ci"]
         ms_ci = f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-        click.echo(f"{s['variant']:<{width}}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  {ms_ci:<18}"
-                   f"{s['ratio_vs_baseline']:>9.3f}  [{rci[0]:.3f}, {rci[1]:.3f}]")
+        per_launch = " ".join(f"{r:.3f}" for r in s["ratio_per_launch"])
+        click.echo(f"{s['variant']:<{width}}{s['mode']:>9}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  "
+                   f"{ms_ci:<18}{s['ratio_vs_baseline']:>9.3f}  {per_launch}")
+    click.echo("fps ratio: geometric mean over launches of each launch's ratio (exp of the mean per-round log "
+               "ratio); the interval used by claims is computed by `ablate analyze` from the launches")
