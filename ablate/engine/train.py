@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
 from ablate.engine.metrics import IGNORE_INDEX, batch_confusion, metrics_from_confusion
+from ablate.engine.noise import NoiseSource, noise_generator, seed_stochastic_layers
 from ablate.engine.speed import prepare_model_for_training, train_step
 
 
@@ -38,6 +39,7 @@ class FitResult:
     best_epoch: int | None = None  # epoch with the highest val mIoU
     best_val_miou: float = float("nan")
     best_state: dict | None = field(default=None, repr=False)  # CPU copy of that epoch's weights
+    packed: int = 1  # seeds trained together in one computation (ablate.engine.packed); seconds are the pack's / K
 
 
 @dataclass
@@ -116,12 +118,14 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
 
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
-    torch.manual_seed(cfg.seed)  # dropout / drop-path draws; data order and init have their own seeds
+    torch.manual_seed(cfg.seed)
     model.to(device)
     # math-preserving speed-ups (ablate.engine.speed): folded all_mlp head, fp32 attention under
     # CPU autocast, channels_last; each is a TrainConfig switch recorded with the result
     prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
                                fp32_attention=cfg.fp32_attention)
+    # dropout / drop-path draw from the run's own stream (seed packing replays it: ablate.engine.noise)
+    seed_stochastic_layers(model, NoiseSource(noise_generator(cfg.seed, device)))
     model.train()
     batches = BatchIterator(train, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                             device=device, channels_last=cfg.channels_last)
@@ -151,8 +155,7 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
         bar.close()
         if error:
             result.status = "failed"
-            result.error = (f"loss became {error[1]} at epoch {epoch}, step {error[0]}/{steps_per_epoch}; "
-                            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
+            result.error = divergence_message(error, epoch, steps_per_epoch, cfg, amp)
             result.train_seconds += time.perf_counter() - start
             result.steps = loop.count
             return result
@@ -189,6 +192,12 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
                 result.error = str(exc) or f"pruned after epoch {epoch}"
                 return result
     return result
+
+
+def divergence_message(error: tuple, epoch: int, steps_per_epoch: int, cfg: TrainConfig, amp: str) -> str:
+    """The one line a diverged run reports; ``error`` is (step within the epoch, loss value)."""
+    return (f"loss became {error[1]} at epoch {epoch}, step {error[0]}/{steps_per_epoch}; "
+            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
 
 
 class StepLoop:
