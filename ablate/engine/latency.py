@@ -10,6 +10,8 @@ not only between rounds, so one launch is one unit of the speed claims (issue 8,
   (spawn: new interpreter, allocator, thread pool and, on CUDA, context) that builds its models
   anew and warms them up. ``fresh_process=False`` keeps the launches in this process (fresh
   models + warm-up only), for tests and debugging; the rows say which (``launch_kind``).
+* ``measure_study_latency`` does that for a study's variants (the study's latency step and
+  ``ablate bench latency`` both use it).
 
 Modes (``latency.csv`` column ``mode``): ``eager``; ``compiled`` = ``torch.compile`` (on CUDA
 with ``mode="reduce-overhead"``, i.e. CUDA-graph capture of the compiled model); ``graph`` =
@@ -23,7 +25,7 @@ import time
 import numpy as np
 import torch
 
-from ablate.engine.train import autocast
+from ablate.engine.step import autocast_context
 
 DTYPES = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
 MODES = ("eager", "compiled", "graph")
@@ -183,7 +185,52 @@ def _autocast(device: str, amp: str, mode: str):
     if mode == "graph" and amp != "off":  # a graph must not capture autocast's per-call cast cache
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16,
                               cache_enabled=False)
-    return autocast(device, amp)
+    return autocast_context(device, amp)
+
+
+def study_models(study=None, configs: dict | None = None) -> dict:
+    """Each variant's model (random weights: weights do not change the arithmetic).
+
+    ``configs``: ``{variant: {"decoder": ..., "decoder_cfg": {...}}}`` (default: the study's settings).
+    """
+    from ablate.data import CAMVID_CLASSES
+    from ablate.models import build_model
+
+    configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
+    return {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
+                           **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
+
+
+def measure_study_latency(study, *, configs: dict | None = None, device: str = "auto", dtype: str | None = None,
+                          rounds: int | None = None, threads: int | None = None, image_sizes=None, batches=None,
+                          modes=None, launches: int | None = None, fresh_process: bool = True,
+                          build_models=None, progress=None) -> list[dict]:
+    """latency.csv rows for every variant over the study's launches, at each image size, batch and mode.
+
+    Defaults come from ``study.latency_settings()``: its launches, rounds, batches, dtype and
+    the mode claims use (``claim_setting["mode"]``). Every launch is a fresh process
+    (``fresh_process=False``: fresh models + warm-up in this process) timing each (size, batch,
+    mode) in turn. ``build_models`` (picklable, ``() -> {name: model}``; default: the variants,
+    ``study_models``) may add rows, e.g. the reference models of ``ablate bench latency``.
+    """
+    import functools
+
+    from ablate.engine.config import resolve_device
+
+    lat = study.latency_settings()
+    configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
+    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
+               for v, c in configs.items()}
+    threads = threads or lat["threads"] or torch.get_num_threads()
+    device = resolve_device(device)
+    modes = list(modes or [lat["claim_setting"]["mode"]])
+    settings = [dict(batch=int(batch), image_size=tuple(size), mode=mode, rounds=int(rounds or lat["rounds"]),
+                     warmup=int(lat["warmup"]), threads=int(threads), device=device, dtype=dtype or lat["dtype"])
+                for size in image_sizes or [study.image_size] for batch in batches or lat["batches"]
+                for mode in modes]
+    build = build_models or functools.partial(study_models, None, configs)
+    return measure_launches(build, launches=int(launches or lat["launches"]), settings=settings,
+                            fresh_process=fresh_process, progress=progress)
 
 
 def _sync(device: str) -> None:

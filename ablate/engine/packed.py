@@ -33,8 +33,14 @@ import torch
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
 from ablate.engine.noise import NoiseSource, draw_uniform, noise_generator, seed_stochastic_layers
-from ablate.engine.speed import autocast_context, make_optimizer, prepare_model_for_training
-from ablate.engine.train import FitResult, Pruned, divergence_message, evaluate, segmentation_loss
+from ablate.engine.step import (
+    autocast_context,
+    make_optimizer,
+    make_scheduler,
+    prepare_model_for_training,
+    segmentation_loss,
+)
+from ablate.engine.train import FitResult, Pruned, divergence_message, evaluate
 from ablate.errors import ConfigError
 
 __all__ = ["PackedModels", "check_packable", "fit_packed"]
@@ -154,7 +160,7 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
     optimizer = make_optimizer(pack.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer)
-    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total_steps, power=cfg.poly_power)
+    scheduler = make_scheduler(optimizer, total_steps=total_steps, power=cfg.poly_power)
 
     results = [FitResult(status="ok", error=None, history=[], train_seconds=0.0, epochs=0, amp=amp, packed=k_seeds)
                for _ in configs]

@@ -77,7 +77,7 @@ def _hold_steps(cfg_dict: dict, steps: int, ready, release) -> None:
     import torch
 
     from ablate.engine.config import TrainConfig, resolve_amp
-    from ablate.engine.speed import make_optimizer, prepare_model_for_training, train_step
+    from ablate.engine.step import make_optimizer, prepare_model_for_training, train_step
     from ablate.models import build_model
 
     cfg = TrainConfig.from_dict({**cfg_dict, "device": "cuda", "pretrained": "none"})
