@@ -144,3 +144,13 @@ def test_packed_ladder_decoders_match_one_by_one(tiny, decoder):
     models, got = packed(cfgs, train, val)
     for k in range(2):
         assert got[k].history[0]["train_loss"] == pytest.approx(ref[k].history[0]["train_loss"], rel=1e-5)
+
+
+def test_bench_train_packed_mode_counts_images_over_all_seeds(tmp_path):
+    from ablate.bench.train import run_bench
+
+    root = make_synthetic(tmp_path / "data", n_train=8, n_val=2, n_test=2, size=(40, 48), seed=2)
+    res = run_bench(root, decoder="all_mlp", rounds=1, steps_per_round=2, batch_size=2, image_size=32, threads=1,
+                    amp="off", device="cpu", warmup=1, reference=False, pack=3, cache_dir=tmp_path / "cache")
+    assert res["settings"]["ours"]["packed_seeds"] == 3 and res["ours_images_per_s"] > 0
+    assert res["last_loss"]["ours"] > 0

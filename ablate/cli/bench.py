@@ -66,9 +66,11 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps per side first.")
 @click.option("--workers", type=int, default=2, show_default=True, help="DataLoader workers of the reference.")
 @click.option("--cache-dir", default=None, help="Decode-once cache folder (default $ABLATE_CACHE or ~/.cache/ablate).")
+@click.option("--pack", type=click.IntRange(1), default=1, show_default=True,
+              help="Train this many seeds packed into one computation (images/s over all of them).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
-                        channels_last, fold_head, warmup, workers, cache_dir, as_json):
+                        channels_last, fold_head, warmup, workers, cache_dir, pack, as_json):
     """Training images/s of ablate vs a plain Hugging Face loop, interleaved in one process."""
     from ablate.bench.train import format_result, run_bench
     from ablate.data import resolve_data_root
@@ -77,5 +79,5 @@ def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, imag
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
     res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
                     image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
-                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo)
+                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo, pack=pack)
     click.echo(json.dumps(res, indent=None if as_json else 2) if as_json else format_result(res))

@@ -44,7 +44,7 @@ from ablate.engine.step import (
 from ablate.engine.train import FitResult, Pruned, divergence_message, evaluate
 from ablate.errors import ConfigError
 
-__all__ = ["PackedModels", "check_packable", "fit_packed"]
+__all__ = ["PackedModels", "check_packable", "fit_packed", "packed_step", "prepare_pack"]
 
 
 def check_packable(configs: list[TrainConfig]) -> None:
@@ -121,6 +121,38 @@ class PackedModels:
                     b.copy_(self.buffers[name][k])
 
 
+def packed_step(pack: PackedModels, optimizer, batches, *, device: str, amp: str, scheduler=None) -> torch.Tensor:
+    """One optimisation step of every packed seed (``train_step`` for K seeds); returns the detached losses [K].
+
+    ``batches``: one (images [B,3,H,W], labels [B,H,W]) per seed, from that seed's own iterator.
+    """
+    images = torch.stack([b[0] for b in batches])
+    labels = torch.stack([b[1] for b in batches])
+    noise = pack.draw_noise(images.shape[1:], device)
+    with autocast_context(device, amp):
+        per_seed = pack.losses(images, labels, noise)
+    optimizer.zero_grad(set_to_none=True)
+    per_seed.sum().backward()  # seeds share no parameter: each gets the gradient of its own loss
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return per_seed.detach()
+
+
+def prepare_pack(models: list[torch.nn.Module], configs: list[TrainConfig], device: str) -> PackedModels:
+    """fit's preparation of each model (speed-ups, seeded noise), then the stacked pack."""
+    noises = []
+    for model, c in zip(models, configs):
+        model.to(device)
+        # same speed-ups as fit, but contiguous: a stacked [K, B, C, H, W] batch has no channels_last
+        prepare_model_for_training(model, channels_last=False, fold_head=c.fold_head, fp32_attention=c.fp32_attention)
+        noise = NoiseSource(noise_generator(c.seed, device))
+        seed_stochastic_layers(model, noise)
+        model.train()
+        noises.append(noise)
+    return PackedModels(models, noises)
+
+
 def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainConfig], *, on_epoch=None,
                progress: bool = True, keep_best: bool = True) -> list[FitResult]:
     """Train ``models[k]`` with ``configs[k]`` for every k at once; one ``FitResult`` per seed, as ``fit`` gives.
@@ -140,16 +172,7 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
     k_seeds = len(configs)
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
-    noises = []
-    for model, c in zip(models, configs):
-        model.to(device)
-        # same speed-ups as fit, but contiguous: a stacked [K, B, C, H, W] batch has no channels_last
-        prepare_model_for_training(model, channels_last=False, fold_head=c.fold_head, fp32_attention=c.fp32_attention)
-        noise = NoiseSource(noise_generator(c.seed, device))
-        seed_stochastic_layers(model, noise)
-        model.train()
-        noises.append(noise)
-    pack = PackedModels(models, noises)
+    pack = prepare_pack(models, configs, device)
     iterators = [BatchIterator(train, c.batch_size, shuffle=True, augment=c.augment, seed=c.seed, device=device)
                  for c in configs]
     steps_per_epoch = len(iterators[0])
@@ -181,16 +204,7 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
         for i, batches in enumerate(zip(*iterators)):
             if i >= n_steps:
                 break
-            images = torch.stack([b[0] for b in batches])
-            labels = torch.stack([b[1] for b in batches])
-            noise = pack.draw_noise(images.shape[1:], device)
-            with autocast_context(device, amp):
-                per_seed = pack.losses(images, labels, noise)
-            optimizer.zero_grad(set_to_none=True)
-            per_seed.sum().backward()
-            optimizer.step()
-            scheduler.step()
-            losses[i] = per_seed.detach()
+            losses[i] = packed_step(pack, optimizer, batches, device=device, amp=amp, scheduler=scheduler)
             count += 1
             bar.update(1)
         bar.close()
