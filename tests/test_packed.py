@@ -154,3 +154,26 @@ def test_bench_train_packed_mode_counts_images_over_all_seeds(tmp_path):
                     amp="off", device="cpu", warmup=1, reference=False, pack=3, cache_dir=tmp_path / "cache")
     assert res["settings"]["ours"]["packed_seeds"] == 3 and res["ours_images_per_s"] > 0
     assert res["last_loss"]["ours"] > 0
+
+
+def test_train_runs_packed_gives_train_runs_rows(tmp_path):
+    from ablate.engine.packed import train_runs_packed
+    from ablate.engine.train import train_run
+
+    root = make_synthetic(tmp_path / "data", n_train=8, n_val=4, n_test=4, size=(40, 48), seed=3)
+    cfgs = configs([0, 1], batch_size=4, max_steps=2)
+    common = dict(data_root=root, eval_split="test", progress=False, cache_dir=tmp_path / "cache", study="s",
+                  variant="v", phase="seed")
+    rows = train_runs_packed(cfgs, out_dir=tmp_path / "packed", run_ids=["v-seed-0", "v-seed-1"], **common)
+    alone = train_run(cfgs[1], out_dir=tmp_path / "alone", run_id="v-seed-1", **common)
+    assert [r["seed"] for r in rows] == [0, 1] and all(r["status"] == "ok" for r in rows)
+    assert set(rows[1]) == set(alone)
+    assert rows[1]["miou"] == pytest.approx(alone["miou"], abs=2e-3)
+    assert (tmp_path / "packed" / "confusion" / "v-seed-1.npz").is_file()
+    assert '"packed_seeds": 2' in rows[1]["config"] and '"packed_seeds": 1' in alone["config"]
+
+
+def test_suggested_pack_size_is_one_on_cpu():
+    from ablate.engine.packed import suggested_pack_size
+
+    assert suggested_pack_size(configs([0])[0], seeds=10) == 1

@@ -44,7 +44,8 @@ from ablate.engine.step import (
 from ablate.engine.train import FitResult, Pruned, divergence_message, evaluate
 from ablate.errors import ConfigError
 
-__all__ = ["PackedModels", "check_packable", "fit_packed", "packed_step", "prepare_pack"]
+__all__ = ["PackedModels", "check_packable", "fit_packed", "packed_step", "prepare_pack", "suggested_pack_size",
+           "train_runs_packed"]
 
 
 def check_packable(configs: list[TrainConfig]) -> None:
@@ -253,3 +254,44 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
                     res.error = str(exc) or f"pruned after epoch {epoch}"
                     active[k] = False
     return results
+
+
+def train_runs_packed(configs: list[TrainConfig], *, data_root, out_dir, run_ids: list[str], eval_split: str = "val",
+                      on_epoch=None, progress: bool = True, cache_dir=None, study: str = "",
+                      variant: str | None = None, phase: str = "", trials=None) -> list[dict]:
+    """``train_run`` for K seeds of one variant trained packed: one results.csv row per seed, in order.
+
+    Data are loaded once; each seed's model is built, evaluated, and saved exactly as ``train_run``
+    does (``finish_run``); its row's config records ``packed_seeds`` = K, and its seconds are the
+    pack's divided by K. ``on_epoch(k, epoch, metrics)`` as in ``fit_packed``.
+    """
+    from ablate.engine.environment import utc_now
+    from ablate.engine.train import build_run_model, finish_run, load_run_data, run_cost
+
+    check_packable(configs)
+    if len(run_ids) != len(configs):
+        raise ConfigError(f"train_runs_packed got {len(run_ids)} run ids for {len(configs)} configurations")
+    started_at = utc_now()
+    data = load_run_data(configs[0], data_root=data_root, eval_split=eval_split, cache_dir=cache_dir,
+                         progress=progress)
+    models = [build_run_model(c, data[0].class_names) for c in configs]
+    costs = [run_cost(m, c) for m, c in zip(models, configs)]
+    fitted = fit_packed(models, data[0], data[1], configs, on_epoch=on_epoch, progress=progress)
+    trials = list(trials) if trials is not None else [None] * len(configs)
+    return [finish_run(c, m, f, data, cost=cost, data_root=data_root, out_dir=out_dir, run_id=run_id,
+                       eval_split=eval_split, started_at=started_at, study=study, variant=variant, phase=phase,
+                       trial=trial)
+            for c, m, f, cost, run_id, trial in zip(configs, models, fitted, costs, run_ids, trials)]
+
+
+def suggested_pack_size(cfg: TrainConfig, *, seeds: int, device: str | None = None, margin: float = 0.10) -> int:
+    """How many of ``seeds`` to pack into one process: 1 on CPU (packing there only saves Python overhead and the
+    one-by-one path keeps channels_last); on CUDA as many as free memory holds, by a measured per-seed footprint."""
+    device = resolve_device(device or cfg.device)
+    if device == "cpu" or seeds <= 1:
+        return 1
+    from ablate.engine.workers import measure_worker_footprint, workers_that_fit
+
+    free, total = torch.cuda.mem_get_info()
+    per_seed = measure_worker_footprint(cfg)  # one seed's whole process: an upper bound of its share in a pack
+    return min(int(seeds), workers_that_fit(free, total, per_seed, margin=margin))

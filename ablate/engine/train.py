@@ -214,32 +214,63 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
     Returns one results.csv row (the columns of ``ablate.rundir``) plus ``history`` (epochs.csv rows).
     The best-on-val weights are also evaluated on ``eval_split`` when it is not val,
     because the best epoch picked on the evaluation split itself is optimistically biased.
+    (``ablate.engine.packed.train_runs_packed`` is the same for K seeds trained packed.)
     """
-    import json
-    from pathlib import Path
-
-    from ablate.data import find_splits, load_split
-    from ablate.engine.environment import device_name, utc_now, versions
-    from ablate.models import build_model, count_gflops, count_params, decoder_encoder
+    from ablate.engine.environment import utc_now
 
     started_at = utc_now()
+    data = load_run_data(cfg, data_root=data_root, eval_split=eval_split, cache_dir=cache_dir, progress=progress)
+    model = build_run_model(cfg, data[0].class_names)
+    cost = run_cost(model, cfg)
+    fitted = fit(model, data[0], data[1], cfg, on_epoch=on_epoch, progress=progress)
+    return finish_run(cfg, model, fitted, data, cost=cost, data_root=data_root, out_dir=out_dir, run_id=run_id,
+                      eval_split=eval_split, started_at=started_at, study=study, variant=variant, phase=phase,
+                      trial=trial)
+
+
+def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache_dir=None, progress: bool = True):
+    """(train, val or None, evaluation split) at the run's image size; an unknown decoder fails first."""
+    from ablate.data import find_splits, load_split
+    from ablate.models import decoder_encoder
+
     decoder_encoder(cfg.decoder)  # an unknown decoder is a ConfigError before any data is read
-    device = resolve_device(cfg.device)
-    amp = resolve_amp(cfg.amp, device)
-    out_dir = Path(out_dir)
     load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress)
     train = load_split(data_root, "train", **load)
     val = load_split(data_root, "val", **load) if "val" in find_splits(data_root) else None
     evaluation = val if eval_split == "val" and val is not None else load_split(data_root, eval_split, **load)
-    class_names = list(train.class_names)
+    return train, val, evaluation
+
+
+def build_run_model(cfg: TrainConfig, class_names):
+    from ablate.models import build_model
 
     pretrained = None if cfg.pretrained in (None, "", "none") else cfg.pretrained
-    model = build_model(cfg.decoder, num_classes=len(class_names), pretrained=pretrained, seed=cfg.seed,
-                        **cfg.decoder_cfg)
-    params_m = count_params(model)
-    gflops = count_gflops(model, image_size=cfg.image_size)
+    return build_model(cfg.decoder, num_classes=len(class_names), pretrained=pretrained, seed=cfg.seed,
+                       **cfg.decoder_cfg)
 
-    fitted = fit(model, train, val, cfg, on_epoch=on_epoch, progress=progress)
+
+def run_cost(model, cfg: TrainConfig) -> tuple[float, float]:
+    """(params in millions, GFLOPs at the run's image size) of the model as defined."""
+    from ablate.models import count_gflops, count_params
+
+    return count_params(model), count_gflops(model, image_size=cfg.image_size)
+
+
+def finish_run(cfg: TrainConfig, model, fitted: FitResult, data, *, cost, data_root, out_dir, run_id: str,
+               eval_split: str, started_at: str, study: str = "", variant: str | None = None, phase: str = "",
+               trial: int | None = None) -> dict:
+    """Evaluate a fitted model, save its confusions and checkpoint, and return its results.csv row."""
+    import json
+    from pathlib import Path
+
+    from ablate.engine.environment import device_name, utc_now, versions
+
+    train, val, evaluation = data
+    class_names = list(train.class_names)
+    params_m, gflops = cost
+    device = resolve_device(cfg.device)
+    amp = resolve_amp(cfg.amp, device)
+    out_dir = Path(out_dir)
     nan = float("nan")
     metrics = {"miou": nan, "pixel_acc": nan, "mean_acc": nan, "fwiou": nan, "mean_dice": nan,
                "iou": dict.fromkeys(class_names, nan), "dice": dict.fromkeys(class_names, nan)}
@@ -265,7 +296,7 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
         "device_name": device_name(device), "threads": torch.get_num_threads(), "versions": versions(),
         "eval_split": eval_split, "data_root": str(data_root), "steps": fitted.steps,
         "val_seconds": round(fitted.val_seconds, 3), "eval_seconds": round(eval_seconds, 3),
-        "train_images": len(train), "eval_images": len(evaluation),
+        "train_images": len(train), "eval_images": len(evaluation), "packed_seeds": fitted.packed,
     }
     row = {
         "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder, "phase": phase,
