@@ -1,5 +1,10 @@
 """Training (fit), evaluation (evaluate) and one whole run (train_run).
 
+Reproducibility: on the CPU a seed's run is bit-for-bit the same within one configuration and
+machine (tests/test_packed.py). On CUDA it is not: the backward of bilinear upsampling (and of
+index_select) accumulates with atomic adds whose order varies, so weights drift at rounding level
+between two runs of a seed; data order, augmentation, dropout and drop-path draws stay identical.
+
 The step loop avoids per-step host syncs: losses stay on the device in a
 preallocated tensor and are read back once every ``cfg.log_every`` steps,
 which is also when a NaN/inf loss is detected (to the exact step).
@@ -118,6 +123,7 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
 
     result = FitResult(status="ok", error=None, history=[], train_seconds=0.0, epochs=0, amp=amp)
     loop = StepLoop(optimizer, scheduler, scaler, total_steps, device, amp)
+    step_model = compiled_for_training(model, device) if cfg.compile else model  # same parameters
     best = -math.inf
     for epoch in range(1, cfg.epochs + 1):
         if loop.count >= total_steps:
@@ -126,7 +132,7 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
         bar = tqdm(total=min(steps_per_epoch, total_steps - loop.count), desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="it", disable=not progress, leave=True, dynamic_ncols=True)
         start = time.perf_counter()
-        losses, done, error = loop.epoch(model, batches, bar, cfg.log_every)
+        losses, done, error = loop.epoch(step_model, batches, bar, cfg.log_every)
         bar.close()
         if error:
             result.status = "failed"
@@ -167,6 +173,17 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
                 result.error = str(exc) or f"pruned after epoch {epoch}"
                 return result
     return result
+
+
+def compiled_for_training(model, device: str):
+    """``torch.compile`` of the model for the training step; on CUDA mode "reduce-overhead" (CUDA graphs:
+    the fixed-shape forward and backward replay as graphs instead of hundreds of small launches).
+
+    Unmeasured on a GPU so far, hence off by default (``TrainConfig.compile``). The last, smaller
+    batch of an epoch gets a graph of its own. Evaluation uses the eager model.
+    """
+    mode = "reduce-overhead" if str(device).startswith("cuda") else "default"
+    return torch.compile(model, mode=mode, dynamic=False)
 
 
 def divergence_message(error: tuple, epoch: int, steps_per_epoch: int, cfg: TrainConfig, amp: str) -> str:
