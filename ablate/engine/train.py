@@ -1,9 +1,11 @@
 """Training (fit), evaluation (evaluate) and one whole run (train_run).
 
 Reproducibility: on the CPU a seed's run is bit-for-bit the same within one configuration and
-machine (tests/test_packed.py). On CUDA it is not: the backward of bilinear upsampling (and of
-index_select) accumulates with atomic adds whose order varies, so weights drift at rounding level
-between two runs of a seed; data order, augmentation, dropout and drop-path draws stay identical.
+machine (tests/test_packed.py). On CUDA it is not (unverified on a GPU here; PyTorch's
+reproducibility notes list these kernels as nondeterministic): the backward of bilinear
+upsampling accumulates with atomic adds, and cuDNN / fused-attention backward kernels may
+reduce in varying order, so weights can drift at rounding level between two runs of a seed;
+data order, augmentation, dropout and drop-path draws stay identical.
 
 The step loop avoids per-step host syncs: losses stay on the device in a
 preallocated tensor and are read back once every ``cfg.log_every`` steps,
