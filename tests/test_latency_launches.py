@@ -99,3 +99,18 @@ def test_captured_modes_on_cuda(mode):
     models = {"a": nn.Conv2d(3, 4, 3, padding=1)}
     rows = measure_latency(models, batch=2, image_size=16, rounds=2, warmup=2, device="cuda", mode=mode)
     assert all(r["mode"] == mode and r["ms_per_image"] > 0 for r in rows)
+
+
+@pytest.mark.parametrize("latency, field", [({"mode": "fast"}, "latency.mode"), ({"launches": 0}, "latency.launches")])
+def test_study_rejects_bad_latency_mode_or_launches_at_load(tmp_path, latency, field):
+    from ablate.errors import StudyError
+    from ablate.spec.study import load_study
+
+    path = tmp_path / "study_file.py"
+    path.write_text(f"""
+from ablate.spec import Study, Variant
+study = Study(name="t", image_size=(32, 32), pretrained=None, variants={{"all_mlp": Variant("all_mlp")}},
+              baseline="all_mlp", train={{"epochs": 1}}, trials=1, seeds=[0, 1], latency={latency!r})
+""")
+    with pytest.raises(StudyError, match=field):
+        load_study(path)

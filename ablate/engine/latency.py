@@ -25,10 +25,10 @@ import time
 import numpy as np
 import torch
 
+from ablate.engine.latency_stats import MODES
 from ablate.engine.step import autocast_context
 
 DTYPES = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
-MODES = ("eager", "compiled", "graph")
 
 
 def round_order(names, *, seed: int, launch: int, round_: int) -> list:

@@ -13,6 +13,7 @@ import math
 from collections import defaultdict
 
 SETTING_KEYS = ("mode", "dtype", "batch", "height", "width", "device")
+MODES = ("eager", "compiled", "graph")  # latency.csv "mode"; the study validator reads it here (no torch)
 
 
 def setting_of(row: dict) -> tuple:
