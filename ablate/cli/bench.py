@@ -28,8 +28,10 @@ from ablate.bench import TRAIN_DECODERS
               help="Launches, each a fresh process (default: the study's).")
 @click.option("--in-process", is_flag=True,
               help="Launches in this process (fresh models + warm-up) instead of fresh processes.")
+@click.option("--allow-emulated-bf16", is_flag=True,
+              help="Time bf16 on a CPU without native bf16 anyway (emulated: >10x slower than fp32).")
 def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
-                    reference, modes, launches, in_process):
+                    reference, modes, launches, in_process, allow_emulated_bf16):
     """Latency of each variant of STUDY_FILE over launches (random order per round), and throughput vs the baseline."""
     from ablate.bench.latency import format_summary, run_latency_bench
     from ablate.engine.config import parse_size
@@ -42,7 +44,7 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     result = run_latency_bench(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
                                image_sizes=sizes, batches=list(batches) or None, reference=reference,
                                modes=list(modes) or None, launches=launches, fresh_process=not in_process,
-                               progress=echo)
+                               allow_emulated_bf16=allow_emulated_bf16, progress=echo)
     click.echo(json.dumps(json_safe(result), indent=2) if as_json else format_summary(result))
 
 

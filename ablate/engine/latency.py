@@ -82,12 +82,13 @@ def prepare_for_mode(model, mode: str, *, device: str, example: torch.Tensor):
 def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, warmup: int = 5,
                     threads: int | None = None, device: str = "cpu", dtype: str = "fp32",
                     calls_per_round: int = 3, channels_last: bool = False, seed: int = 0, launch: int = 0,
-                    mode: str = "eager") -> list[dict]:
+                    mode: str = "eager", progress=None) -> list[dict]:
     """Rows of latency.csv for one launch: one per (variant, round), ms per image over ``calls_per_round`` calls.
 
     Each round times every model once, in ``round_order(seed, launch, round)``; ``warmup``
     untimed calls per model come first (they also compile / capture in the non-eager modes).
     torch's thread count is fixed for the whole measurement and restored afterwards.
+    ``progress(done, rounds)`` is called after each round.
     """
     from ablate.engine.config import parse_size
     from ablate.errors import ConfigError
@@ -134,6 +135,8 @@ def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, w
                     rows.append({"variant": name, "launch": launch, "round": r, "mode": mode, "batch": batch,
                                  "height": height, "width": width, "dtype": dtype, "threads": threads,
                                  "device": device, "ms_per_image": 1000.0 * seconds / (calls_per_round * batch)})
+                if progress is not None:
+                    progress(r + 1, rounds)
     finally:
         torch.set_num_threads(previous_threads)
         for model in models.values():
@@ -158,14 +161,14 @@ def measure_launches(build_models, *, launches: int, settings: list[dict], fresh
         check_mode(s.get("mode", "eager"), s.get("device", "cpu"))
     rows = []
     for launch in range(int(launches)):
-        if fresh_process:
+        if fresh_process:  # the child reports its rounds on its own stderr (a callback does not cross processes)
             import multiprocessing
 
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(1) as pool:
-                got = pool.apply(_one_launch, (build_models, launch, settings))
+                got = pool.apply(_one_launch, (build_models, launch, settings, None, progress is not None))
         else:
-            got = _one_launch(build_models, launch, settings)
+            got = _one_launch(build_models, launch, settings, progress)
         kind = "process" if fresh_process else "in-process"
         rows += [{**r, "launch_kind": kind} for r in got]
         if progress is not None:
@@ -173,11 +176,19 @@ def measure_launches(build_models, *, launches: int, settings: list[dict], fresh
     return rows
 
 
-def _one_launch(build_models, launch: int, settings: list[dict]) -> list[dict]:
+def _one_launch(build_models, launch: int, settings: list[dict], progress=None, to_stderr: bool = False) -> list[dict]:
+    import sys
+
+    if to_stderr:
+        progress = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     models = build_models()
     rows = []
     for s in settings:
-        rows += measure_latency(models, launch=launch, **s)
+        h, w = s["image_size"] if isinstance(s["image_size"], (tuple, list)) else (s["image_size"],) * 2
+        said = (lambda done, total, s=s, h=h, w=w: progress(
+            f"latency launch {launch + 1}, {h}x{w} batch {s['batch']} {s.get('mode', 'eager')}: round {done}/{total}")
+                ) if progress else None
+        rows += measure_latency(models, launch=launch, progress=said, **s)
     return rows
 
 
