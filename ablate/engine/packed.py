@@ -258,7 +258,8 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
 
 def train_runs_packed(configs: list[TrainConfig], *, data_root, out_dir, run_ids: list[str], eval_split: str = "val",
                       on_epoch=None, progress: bool = True, cache_dir=None, study: str = "",
-                      variant: str | None = None, phase: str = "", trials=None) -> list[dict]:
+                      variant: str | None = None, phase: str = "", trials=None,
+                      save_checkpoint: bool = True) -> list[dict]:
     """``train_run`` for K seeds of one variant trained packed: one results.csv row per seed, in order.
 
     Data are loaded once; each seed's model is built, evaluated, and saved exactly as ``train_run``
@@ -280,7 +281,7 @@ def train_runs_packed(configs: list[TrainConfig], *, data_root, out_dir, run_ids
     trials = list(trials) if trials is not None else [None] * len(configs)
     return [finish_run(c, m, f, data, cost=cost, data_root=data_root, out_dir=out_dir, run_id=run_id,
                        eval_split=eval_split, started_at=started_at, study=study, variant=variant, phase=phase,
-                       trial=trial)
+                       trial=trial, save_checkpoint=save_checkpoint)
             for c, m, f, cost, run_id, trial in zip(configs, models, fitted, costs, run_ids, trials)]
 
 

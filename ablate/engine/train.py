@@ -245,7 +245,7 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
     fitted = fit(model, data[0], data[1], cfg, on_epoch=on_epoch, progress=progress)
     return finish_run(cfg, model, fitted, data, cost=cost, data_root=data_root, out_dir=out_dir, run_id=run_id,
                       eval_split=eval_split, started_at=started_at, study=study, variant=variant, phase=phase,
-                      trial=trial)
+                      trial=trial, save_checkpoint=save_checkpoint)
 
 
 def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache_dir=None, progress: bool = True):
@@ -278,8 +278,8 @@ def run_cost(model, cfg: TrainConfig) -> tuple[float, float]:
 
 def finish_run(cfg: TrainConfig, model, fitted: FitResult, data, *, cost, data_root, out_dir, run_id: str,
                eval_split: str, started_at: str, study: str = "", variant: str | None = None, phase: str = "",
-               trial: int | None = None) -> dict:
-    """Evaluate a fitted model, save its confusions and checkpoint, and return its results.csv row."""
+               trial: int | None = None, save_checkpoint: bool = True) -> dict:
+    """Evaluate a fitted model, save its confusions (and checkpoint), and return its results.csv row."""
     import json
     from pathlib import Path
 
