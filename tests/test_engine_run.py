@@ -94,7 +94,7 @@ def test_measure_latency_interleaves_rounds_and_restores_threads():
     models = {"a": nn.Conv2d(3, 4, 3, padding=1), "b": nn.Conv2d(3, 4, 1)}
     threads = torch.get_num_threads()
     rows = measure_latency(models, batch=2, image_size=(8, 12), rounds=3, warmup=1, threads=1, dtype="bf16")
-    assert [r["variant"] for r in rows] == ["a", "b"] * 3
+    assert sorted(r["variant"] for r in rows) == ["a"] * 3 + ["b"] * 3  # order within a round is random
     assert [r["round"] for r in rows] == [0, 0, 1, 1, 2, 2]
     assert all(r["ms_per_image"] > 0 and r["threads"] == 1 and (r["height"], r["width"]) == (8, 12) for r in rows)
     assert torch.get_num_threads() == threads

@@ -64,7 +64,7 @@ def test_bench_latency_json(capsys):
 
     with pytest.raises(SystemExit) as exit_:
         main(["bench", "latency", str(STUDY), "--preset", "smoke", "--rounds", "3", "--batch", "1",
-              "--image-size", "32x32", "--threads", "1", "--json"])
+              "--image-size", "32x32", "--threads", "1", "--launches", "2", "--in-process", "--json"])
     assert exit_.value.code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["baseline"] == "all_mlp" and out["threads"] == 1
@@ -73,6 +73,8 @@ def test_bench_latency_json(capsys):
     assert set(by_variant) == {"all_mlp", "progressive", "skip_fused", "unet_r34", "hf_segformer_fp32",
                                "all_mlp_fast"}
     assert by_variant["all_mlp"]["ratio_vs_baseline"] == 1.0
+    assert out["launches"] == 2 and out["claim_mode"] == "eager"
+    assert all(len(v["ratio_per_launch"]) == 2 for n, v in by_variant.items() if n != "all_mlp")
     for v in by_variant.values():
         assert v["ms_ci"][0] <= v["ms_median"] <= v["ms_ci"][1] and (v["height"], v["width"], v["batch"]) == (32, 32, 1)
 

@@ -1,8 +1,10 @@
 """``ablate bench latency STUDY``: the reference rows beside a study's variants, and the summary table.
 
 The variants are measured by ``ablate.engine.latency.measure_study_latency`` (the same
-function the study's own latency step uses), interleaved round by round in one process,
-so the ratios compare like with like.
+function the study's own latency step uses) over several launches (fresh processes): rounds
+nested in launches, the variants' order random within each round. The table shows each
+launch's throughput ratio vs the baseline and their geometric mean
+(``ablate.engine.latency_stats``); the claims' interval is ``analysis``'s, from the launches.
 """
 
 from __future__ import annotations
@@ -26,27 +28,30 @@ def reference_models(baseline_model, *, num_classes: int) -> dict:
     return {"hf_segformer_fp32": FP32Only(hf_reference_model(num_classes)), "_fast": ChannelsLastInput(fast)}
 
 
+def bench_models(configs: dict, baseline: str, reference: bool) -> dict:
+    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it)."""
+    from ablate.engine.latency import study_models
+
+    models = study_models(None, configs)
+    if reference and baseline in models:
+        extra = reference_models(models[baseline], num_classes=_num_classes())
+        extra[f"{baseline}_fast"] = extra.pop("_fast")
+        models.update(extra)
+    return models
+
+
 def summarize(rows: list[dict], *, baseline: str, seed: int = 0) -> list[dict]:
-    """Per (size, batch, variant): ms/image median with CI; throughput ratio vs baseline with CI."""
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault((r["height"], r["width"], r["batch"]), {}).setdefault(r["variant"], {})[r["round"]] = \
-            r["ms_per_image"]
+    """Per (setting, variant): ms/image median over all rounds with a bootstrap CI, and throughput vs the
+    baseline per launch with their geometric mean (``launch_ratio_table``)."""
+    from ablate.engine.latency_stats import launch_ratio_table, setting_of
+
     out = []
-    for (h, w, batch), by_variant in groups.items():
-        base = by_variant.get(baseline, {})
-        for variant, ms in by_variant.items():
-            rounds = sorted(set(ms) & set(base))
-            v = np.array([ms[k] for k in rounds])
-            b = np.array([base[k] for k in rounds])
-            ratio = (_throughput_ratio(v, b, seed=seed) if variant != baseline
-                     else {"ratio": 1.0, "ci": [1.0, 1.0], "ci_method": "baseline"})
-            all_ms = np.array(list(ms.values()))
-            out.append({"variant": variant, "height": h, "width": w, "batch": batch, "rounds": len(all_ms),
-                        "ms_median": float(np.median(all_ms)), "ms_ci": _median_ci(all_ms, seed=seed),
-                        "fps": 1000.0 / float(np.median(all_ms)), "ratio_vs_baseline": ratio["ratio"],
-                        "ratio_ci": ratio["ci"], "rel_change": ratio["ratio"] - 1,
-                        "ci_method": ratio["ci_method"]})
+    for s in launch_ratio_table(rows, baseline):
+        key = (s["mode"], s["dtype"], s["batch"], s["height"], s["width"], s["device"])
+        ms = np.array([float(r["ms_per_image"]) for r in rows if r["variant"] == s["variant"] and setting_of(r) == key])
+        out.append({**s, "ms_ci": _median_ci(ms, seed=seed), "ratio_vs_baseline": s["ratio_geomean"],
+                    "rel_change": s["ratio_geomean"] - 1,
+                    "ratio_per_launch": [s["ratio_per_launch"][k] for k in sorted(s["ratio_per_launch"])]})
     return out
 
 
@@ -56,41 +61,32 @@ def _median_ci(x: np.ndarray, *, seed: int, n: int = 4000, alpha: float = 0.05) 
     return [float(np.quantile(medians, alpha / 2)), float(np.quantile(medians, 1 - alpha / 2))]
 
 
-def _throughput_ratio(v: np.ndarray, b: np.ndarray, *, seed: int) -> dict:
-    """fps ratio = baseline ms / variant ms, paired by round, with a percentile bootstrap over rounds.
-
-    A quick summary for the benchmark's table; the claims' statistics (and their intervals) are
-    ``analysis``'s, computed from latency.csv. ``ablate`` never imports ``analysis``.
-    """
-    if v.size < 2:
-        return {"ratio": float("nan"), "ci": [float("nan")] * 2, "ci_method": "too few rounds"}
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, v.size, size=(4000, v.size))
-    boot = b[idx].sum(axis=1) / v[idx].sum(axis=1)
-    return {"ratio": float(b.sum() / v.sum()), "ci": [float(np.quantile(boot, q)) for q in (0.025, 0.975)],
-            "ci_method": "percentile bootstrap over rounds"}
-
-
 def run_latency_bench(study, *, device: str = "cpu", dtype: str | None = None, rounds: int | None = None,
                       threads: int | None = None, image_sizes=None, batches=None, reference: bool = True,
+                      modes=None, launches: int | None = None, fresh_process: bool = True,
                       allow_emulated_bf16: bool = False, progress=None) -> dict:
     """Measure the study's variants (and the reference rows) and summarise: ``{meta..., "variants": [...]}``.
 
-    ``progress(message)`` hears of every round (the CLI prints it on stderr).
+    ``progress(message)`` hears of every launch and round (the CLI prints it on stderr).
     """
+    import functools
+
     from ablate.engine.config import resolve_device
-    from ablate.engine.latency import measure_study_latency, study_models
+    from ablate.engine.latency import measure_study_latency
 
     check_bf16(resolve_device(device), dtype or study.latency_settings()["dtype"], allow=allow_emulated_bf16)
-    models = study_models(study)
-    if reference and study.baseline in models:
-        extra = reference_models(models[study.baseline], num_classes=_num_classes())
-        extra[f"{study.baseline}_fast"] = extra.pop("_fast")
-        models.update(extra)
-    rows = measure_study_latency(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
-                                 image_sizes=image_sizes, batches=batches, models=models, progress=progress)
+
+    configs = {v: study.train_settings(v, {}, seed=0) for v in study.variants}
+    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
+               for v, c in configs.items()}
+    build = functools.partial(bench_models, configs, study.baseline, reference)
+    rows = measure_study_latency(study, configs=configs, device=device, dtype=dtype, rounds=rounds, threads=threads,
+                                 image_sizes=image_sizes, batches=batches, modes=modes, launches=launches,
+                                 fresh_process=fresh_process, build_models=build, progress=progress)
     return {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
             "threads": rows[0]["threads"], "dtype": rows[0]["dtype"],
+            "launches": 1 + max(r["launch"] for r in rows), "launch_kind": rows[0]["launch_kind"],
+            "claim_mode": study.latency_settings()["claim_setting"]["mode"],
             "variants": summarize(rows, baseline=study.baseline)}
 
 
@@ -116,12 +112,17 @@ def format_summary(result: dict) -> str:
     """The text table ``ablate bench latency`` prints."""
     summary = result["variants"]
     lines = [f"{result['study']}: baseline {result['baseline']}, {result['device']}, {result['threads']} threads, "
-             f"{result['dtype']}"]
+             f"{result['dtype']}, {result['launches']} launches ({result['launch_kind']}); "
+             f"claims use mode {result['claim_mode']}"]
     width = max(len("variant"), *(len(s["variant"]) for s in summary)) + 2
-    lines.append(f"{'variant':<{width}}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}{'fps ratio':>9}  95% CI")
+    lines.append(f"{'variant':<{width}}{'mode':>9}{'size':>9}{'batch':>6}{'ms/img':>9}  {'95% CI':<18}"
+                 f"{'fps ratio':>9}  per launch")
     for s in summary:
-        size, ci, rci = f"{s['height']}x{s['width']}", s["ms_ci"], s["ratio_ci"]
+        size, ci = f"{s['height']}x{s['width']}", s["ms_ci"]
         ms_ci = f"[{ci[0]:.2f}, {ci[1]:.2f}]"
-        lines.append(f"{s['variant']:<{width}}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  {ms_ci:<18}"
-                     f"{s['ratio_vs_baseline']:>9.3f}  [{rci[0]:.3f}, {rci[1]:.3f}]")
+        per_launch = " ".join(f"{r:.3f}" for r in s["ratio_per_launch"])
+        lines.append(f"{s['variant']:<{width}}{s['mode']:>9}{size:>9}{s['batch']:>6}{s['ms_median']:>9.2f}  "
+                     f"{ms_ci:<18}{s['ratio_vs_baseline']:>9.3f}  {per_launch}")
+    lines.append("fps ratio: geometric mean over launches of each launch's ratio (exp of its mean per-round log "
+                 "ratio); the interval claims use is computed by `ablate analyze` from the launches")
     return "\n".join(lines)

@@ -36,6 +36,7 @@ class OursLoop:
 
         from ablate.data import BatchIterator
         from ablate.engine.config import TrainConfig
+        from ablate.engine.noise import NoiseSource, noise_generator, seed_stochastic_layers
         from ablate.engine.step import make_optimizer, make_scheduler, prepare_model_for_training
         from ablate.models import build_model, count_gflops
 
@@ -48,6 +49,7 @@ class OursLoop:
         self.folded = False
         prepare_model_for_training(model, channels_last=channels_last, fold_head=fold_head)
         self.folded = fold_head and "forward" in vars(model.decoder)
+        seed_stochastic_layers(model, NoiseSource(noise_generator(seed, device)))  # as fit does
         model.train()
         self.model = model
         self.batches = BatchIterator(train, batch_size, shuffle=True, augment=True, seed=seed, device=device,
@@ -90,6 +92,67 @@ class OursLoop:
         self.last_loss = float(self.losses[self._i - 1]) if self._i else float("nan")
 
 
+class PackedLoop:
+    """``fit_packed``'s step: ``pack`` seeds of one decoder as one vmapped computation (images = pack x batch)."""
+
+    def __init__(self, train, *, decoder: str, batch_size: int, device: str, amp: str, fold_head: bool, pack: int):
+        import torch
+
+        from ablate.data import BatchIterator
+        from ablate.engine.config import TrainConfig
+        from ablate.engine.packed import check_packable, prepare_pack
+        from ablate.engine.step import make_optimizer, make_scheduler
+        from ablate.models import build_model, count_gflops
+
+        size = tuple(train.images.shape[-2:])
+        self.cfgs = [TrainConfig(decoder=decoder, batch_size=batch_size, amp=amp, channels_last=False,
+                                 fold_head=fold_head, seed=s, image_size=size, device=device) for s in range(pack)]
+        check_packable(self.cfgs)
+        models = [build_model(decoder, num_classes=len(train.class_names), pretrained=None, seed=c.seed)
+                  for c in self.cfgs]
+        self.gflops = count_gflops(models[0], size)
+        self.pack = prepare_pack(models, self.cfgs, device)
+        self.folded = fold_head and "forward" in vars(models[0].decoder)
+        cfg = self.cfgs[0]
+        self.iterators = [BatchIterator(train, batch_size, shuffle=True, augment=True, seed=c.seed, device=device)
+                          for c in self.cfgs]
+        self.optimizer = make_optimizer(self.pack.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                        kind=cfg.optimizer)
+        self.scheduler = make_scheduler(self.optimizer, total_steps=len(self.iterators[0]) * cfg.epochs,
+                                        power=cfg.poly_power)
+        self.device, self.amp = device, amp
+        self.epoch = 0
+        self._its = None
+        self.losses = torch.zeros(len(self.iterators[0]), pack, device=device)
+        self._i = 0
+        self.last_loss = float("nan")
+
+    def next_batches(self):
+        if self._its is None:
+            for it in self.iterators:
+                it.set_epoch(self.epoch)
+            self._its = [iter(it) for it in self.iterators]
+            self._i = 0
+        try:
+            return [next(it) for it in self._its]
+        except StopIteration:
+            self.epoch += 1
+            self._its = None
+            return self.next_batches()
+
+    def step(self) -> int:
+        from ablate.engine.packed import packed_step
+
+        batches = self.next_batches()
+        self.losses[self._i] = packed_step(self.pack, self.optimizer, batches, device=self.device, amp=self.amp,
+                                           scheduler=self.scheduler)
+        self._i += 1
+        return sum(b[0].shape[0] for b in batches)
+
+    def finish(self) -> None:
+        self.last_loss = float(self.losses[self._i - 1].mean()) if self._i else float("nan")
+
+
 # ----------------------------------------------------------------------------- timing
 
 
@@ -124,8 +187,11 @@ def _summary(values):
 def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per_round: int = 20,
               batch_size: int = 4, image_size=(256, 256), threads: int | str | None = None, amp: str = "auto",
               device: str = "auto", channels_last: bool = True, fold_head: bool = True, warmup: int = 2,
-              workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None) -> dict:
-    """Run the interleaved benchmark; returns the JSON-able result (see ``bench_train_command``)."""
+              workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None, pack: int = 1) -> dict:
+    """Run the interleaved benchmark; returns the JSON-able result (see ``bench_train_command``).
+
+    ``pack`` > 1: our side trains that many seeds packed (``ablate.engine.packed``), images/s over all of them.
+    """
     from ablate.data import load_split
     from ablate.engine.config import parse_size, resolve_amp, resolve_device
     from ablate.engine.environment import configure_threads, device_name, versions
@@ -149,8 +215,13 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     say = echo or (lambda *_: None)
 
     train = load_split(data_root, "train", size=size, cache_dir=cache_dir, progress=False)
-    ours = OursLoop(train, decoder=decoder, batch_size=batch_size, device=device, amp=amp,
-                    channels_last=channels_last, fold_head=fold_head)
+    if int(pack) > 1:  # images/s over all packed seeds
+        ours = PackedLoop(train, decoder=decoder, batch_size=batch_size, device=device, amp=amp,
+                          fold_head=fold_head, pack=int(pack))
+        channels_last = False
+    else:
+        ours = OursLoop(train, decoder=decoder, batch_size=batch_size, device=device, amp=amp,
+                        channels_last=channels_last, fold_head=fold_head)
     loops = {"ours": ours}
     gflops = {"ours": ours.gflops}
     if with_reference:
@@ -218,7 +289,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
             "data": str(data_root), "train_images": len(train), "rounds": rounds,
             "steps_per_round": steps_per_round, "warmup_steps": warmup, "batch_size": batch_size,
             "image_size": list(size), "threads": threads, "device": device, "device_name": device_name(device),
-            "ours": {"amp": amp, "channels_last": channels_last, "folded_head": ours.folded,
+            "ours": {"amp": amp, "channels_last": channels_last, "folded_head": ours.folded, "packed_seeds": int(pack),
                      "optimizer": type(ours.optimizer).__name__ + (" (fused)" if ours.optimizer.defaults.get("fused")
                                                                    else ""),
                      "augment": True, "data": "load_split (decode once, uint8) + BatchIterator"},
@@ -242,7 +313,9 @@ def format_result(res: dict) -> str:
         f"ablate bench train: {res['decoder']}, batch {s['batch_size']}, {s['image_size'][0]}x{s['image_size'][1]}, "
         f"{s['rounds']} rounds x {s['steps_per_round']} steps, {s['threads']} threads, {s['device_name']}",
         f"ours: amp {s['ours']['amp']}, channels_last {s['ours']['channels_last']}, "
-        f"folded head {s['ours']['folded_head']}, {s['ours']['optimizer']}",
+        f"folded head {s['ours']['folded_head']}, {s['ours']['optimizer']}"
+        + (f", {s['ours']['packed_seeds']} seeds packed (images/s over all of them)"
+           if s["ours"].get("packed_seeds", 1) > 1 else ""),
     ]
     g, c = res["forward_gflops_per_image"], res["cpu"]
     if res["ratio_median"] is not None:

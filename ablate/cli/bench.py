@@ -21,11 +21,18 @@ from ablate.bench import TRAIN_DECODERS
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), help="Batch; repeat (default: 1 and the study's).")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also time Hugging Face's SegFormer in fp32 and the baseline with ablate's inference speed-ups.")
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["eager", "compiled", "graph"]),
+              help="eager, compiled (torch.compile; CUDA: reduce-overhead = CUDA graphs) or graph (CUDA-graph "
+                   "capture, CUDA only); repeat to measure several (default: the mode claims use).")
+@click.option("--launches", type=click.IntRange(1), default=None,
+              help="Launches, each a fresh process (default: the study's).")
+@click.option("--in-process", is_flag=True,
+              help="Launches in this process (fresh models + warm-up) instead of fresh processes.")
 @click.option("--allow-emulated-bf16", is_flag=True,
               help="Time bf16 on a CPU without native bf16 anyway (emulated: >10x slower than fp32).")
 def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
-                    reference, allow_emulated_bf16):
-    """Latency of each variant of STUDY_FILE, interleaved round by round, and throughput vs the baseline."""
+                    reference, modes, launches, in_process, allow_emulated_bf16):
+    """Latency of each variant of STUDY_FILE over launches (random order per round), and throughput vs the baseline."""
     from ablate.bench.latency import format_summary, run_latency_bench
     from ablate.engine.config import parse_size
     from ablate.rundir import json_safe  # JSON has no NaN: null
@@ -33,10 +40,11 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
 
     study = load_study(study_file, preset=preset)
     sizes = [parse_size(s) for s in image_sizes] or None
+    echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays the result)
     result = run_latency_bench(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
                                image_sizes=sizes, batches=list(batches) or None, reference=reference,
-                               allow_emulated_bf16=allow_emulated_bf16,
-                               progress=lambda msg: click.echo(msg, err=True))  # stdout stays the table / JSON
+                               modes=list(modes) or None, launches=launches, fresh_process=not in_process,
+                               allow_emulated_bf16=allow_emulated_bf16, progress=echo)
     click.echo(json.dumps(json_safe(result), indent=2) if as_json else format_summary(result))
 
 
@@ -60,9 +68,11 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps per side first.")
 @click.option("--workers", type=int, default=2, show_default=True, help="DataLoader workers of the reference.")
 @click.option("--cache-dir", default=None, help="Decode-once cache folder (default $ABLATE_CACHE or ~/.cache/ablate).")
+@click.option("--pack", type=click.IntRange(1), default=1, show_default=True,
+              help="Train this many seeds packed into one computation (images/s over all of them).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
-                        channels_last, fold_head, warmup, workers, cache_dir, as_json):
+                        channels_last, fold_head, warmup, workers, cache_dir, pack, as_json):
     """Training images/s of ablate vs a plain Hugging Face loop, interleaved in one process."""
     from ablate.bench.train import format_result, run_bench
     from ablate.data import resolve_data_root
@@ -71,5 +81,5 @@ def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, imag
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
     res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
                     image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
-                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo)
+                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo, pack=pack)
     click.echo(json.dumps(res, indent=None if as_json else 2) if as_json else format_result(res))

@@ -16,6 +16,7 @@ _EXPORTS = {
     "segmentation_loss": "step", "train_step": "step", "make_optimizer": "step", "make_scheduler": "step",
     "autocast_context": "step", "prepare_model_for_training": "step",
     "measure_latency": "latency", "measure_study_latency": "latency", "study_models": "latency",
+    "measure_launches": "latency", "fit_packed": "packed", "suggested_workers": "workers",
 }
 
 __all__ = sorted(_EXPORTS)

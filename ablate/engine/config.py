@@ -36,6 +36,7 @@ class TrainConfig:
     channels_last: bool = True
     fold_head: bool = True  # all_mlp only: fold linear_fuse into the projections (same math, ~1.5x step)
     fp32_attention: bool = True  # MiT attention in fp32 under CPU bf16 autocast (faster on this CPU)
+    compile: bool = False  # torch.compile the model for the step (CUDA: mode reduce-overhead = CUDA graphs)
     eval_batch_size: int = 8
     grouped: bool = True
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests, benchmarks)

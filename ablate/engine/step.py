@@ -29,6 +29,13 @@ A/B, per training step (ablate's step, CPU ms at 1 thread, medians; x = speed-up
   another dtype / RNG (the mask draw is RNG-bound: ~9 % of the step, left as is: it is what is
   learned), ``torch.compile`` (slower, per the issue).
 * threads (``configure_threads``): on the loaded machine 1 thread was 2-9x faster than 2.
+* fp32 path, re-profiled for issue 11 (same CPU, load 4-6 on 2 cores, CPU ms at 1 thread, 4-5
+  interleaved rounds of 2 steps), none adopted: ``torch.compile`` of the whole model 651-719 vs
+  eager 464-589 (x0.75, and the first compile took 403 s wall); eager attention 409-471 vs SDPA
+  415-461 (noise); classifier as a token-layout ``F.linear`` instead of the 1x1 conv 494-668 vs
+  496-568 (noise); the BN -> ReLU -> dropout tail keeps one memory format fwd and bwd (checked),
+  and the seeded dropout (``ablate.engine.noise``) costs less than ``F.dropout`` (fwd+bwd on
+  [4,256,64,64]: 51-56 vs 64-70 ms).
 
 What is left in our step (bf16, folded, 1 thread, ~420 ms): Linear matmuls ~20 %, attention
 fwd+bwd ~15 % (before the fp32 switch), dropout mask 9 %, conv backward (patch embeddings,

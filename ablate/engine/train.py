@@ -1,5 +1,12 @@
 """Training (fit), evaluation (evaluate) and one whole run (train_run).
 
+Reproducibility: on the CPU a seed's run is bit-for-bit the same within one configuration and
+machine (tests/test_packed.py). On CUDA it is not (unverified on a GPU here; PyTorch's
+reproducibility notes list these kernels as nondeterministic): the backward of bilinear
+upsampling accumulates with atomic adds, and cuDNN / fused-attention backward kernels may
+reduce in varying order, so weights can drift at rounding level between two runs of a seed;
+data order, augmentation, dropout and drop-path draws stay identical.
+
 The step loop avoids per-step host syncs: losses stay on the device in a
 preallocated tensor and are read back once every ``cfg.log_every`` steps,
 which is also when a NaN/inf loss is detected (to the exact step).
@@ -16,6 +23,7 @@ import torch
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
 from ablate.engine.metrics import batch_confusion, metrics_from_confusion
+from ablate.engine.noise import NoiseSource, noise_generator, seed_stochastic_layers
 from ablate.engine.step import (
     autocast_context,
     make_optimizer,
@@ -42,6 +50,7 @@ class FitResult:
     best_epoch: int | None = None  # epoch with the highest val mIoU
     best_val_miou: float = float("nan")
     best_state: dict | None = field(default=None, repr=False)  # CPU copy of that epoch's weights
+    packed: int = 1  # seeds trained together in one computation (ablate.engine.packed); seconds are the pack's / K
 
 
 @dataclass
@@ -91,12 +100,14 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
 
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
-    torch.manual_seed(cfg.seed)  # dropout / drop-path draws; data order and init have their own seeds
+    torch.manual_seed(cfg.seed)
     model.to(device)
     # math-preserving speed-ups (ablate.engine.step): folded all_mlp head, fp32 attention under
     # CPU autocast, channels_last; each is a TrainConfig switch recorded with the result
     prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
                                fp32_attention=cfg.fp32_attention)
+    # dropout / drop-path draw from the run's own stream (seed packing replays it: ablate.engine.noise)
+    seed_stochastic_layers(model, NoiseSource(noise_generator(cfg.seed, device)))
     model.train()
     batches = BatchIterator(train, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
                             device=device, channels_last=cfg.channels_last)
@@ -114,6 +125,7 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
 
     result = FitResult(status="ok", error=None, history=[], train_seconds=0.0, epochs=0, amp=amp)
     loop = StepLoop(optimizer, scheduler, scaler, total_steps, device, amp)
+    step_model = compiled_for_training(model, device) if cfg.compile else model  # same parameters
     best = -math.inf
     for epoch in range(1, cfg.epochs + 1):
         if loop.count >= total_steps:
@@ -122,12 +134,11 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
         bar = tqdm(total=min(steps_per_epoch, total_steps - loop.count), desc=f"epoch {epoch}/{cfg.epochs}",
                    unit="it", disable=not progress, leave=True, dynamic_ncols=True)
         start = time.perf_counter()
-        losses, done, error = loop.epoch(model, batches, bar, cfg.log_every)
+        losses, done, error = loop.epoch(step_model, batches, bar, cfg.log_every)
         bar.close()
         if error:
             result.status = "failed"
-            result.error = (f"loss became {error[1]} at epoch {epoch}, step {error[0]}/{steps_per_epoch}; "
-                            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
+            result.error = divergence_message(error, epoch, steps_per_epoch, cfg, amp)
             result.train_seconds += time.perf_counter() - start
             result.steps = loop.count
             return result
@@ -164,6 +175,23 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
                 result.error = str(exc) or f"pruned after epoch {epoch}"
                 return result
     return result
+
+
+def compiled_for_training(model, device: str):
+    """``torch.compile`` of the model for the training step; on CUDA mode "reduce-overhead" (CUDA graphs:
+    the fixed-shape forward and backward replay as graphs instead of hundreds of small launches).
+
+    Unmeasured on a GPU so far, hence off by default (``TrainConfig.compile``). The last, smaller
+    batch of an epoch gets a graph of its own. Evaluation uses the eager model.
+    """
+    mode = "reduce-overhead" if str(device).startswith("cuda") else "default"
+    return torch.compile(model, mode=mode, dynamic=False)
+
+
+def divergence_message(error: tuple, epoch: int, steps_per_epoch: int, cfg: TrainConfig, amp: str) -> str:
+    """The one line a diverged run reports; ``error`` is (step within the epoch, loss value)."""
+    return (f"loss became {error[1]} at epoch {epoch}, step {error[0]}/{steps_per_epoch}; "
+            f"training stopped. Lower --lr (now {cfg.lr:g}) or use --amp off (now {amp}).")
 
 
 class StepLoop:
@@ -206,32 +234,63 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
     Returns one results.csv row (the columns of ``ablate.rundir``) plus ``history`` (epochs.csv rows).
     The best-on-val weights are also evaluated on ``eval_split`` when it is not val,
     because the best epoch picked on the evaluation split itself is optimistically biased.
+    (``ablate.engine.packed.train_runs_packed`` is the same for K seeds trained packed.)
     """
-    import json
-    from pathlib import Path
-
-    from ablate.data import find_splits, load_split
-    from ablate.engine.environment import device_name, utc_now, versions
-    from ablate.models import build_model, count_gflops, count_params, decoder_encoder
+    from ablate.engine.environment import utc_now
 
     started_at = utc_now()
+    data = load_run_data(cfg, data_root=data_root, eval_split=eval_split, cache_dir=cache_dir, progress=progress)
+    model = build_run_model(cfg, data[0].class_names)
+    cost = run_cost(model, cfg)
+    fitted = fit(model, data[0], data[1], cfg, on_epoch=on_epoch, progress=progress)
+    return finish_run(cfg, model, fitted, data, cost=cost, data_root=data_root, out_dir=out_dir, run_id=run_id,
+                      eval_split=eval_split, started_at=started_at, study=study, variant=variant, phase=phase,
+                      trial=trial, save_checkpoint=save_checkpoint)
+
+
+def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache_dir=None, progress: bool = True):
+    """(train, val or None, evaluation split) at the run's image size; an unknown decoder fails first."""
+    from ablate.data import find_splits, load_split
+    from ablate.models import decoder_encoder
+
     decoder_encoder(cfg.decoder)  # an unknown decoder is a ConfigError before any data is read
-    device = resolve_device(cfg.device)
-    amp = resolve_amp(cfg.amp, device)
-    out_dir = Path(out_dir)
     load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress)
     train = load_split(data_root, "train", **load)
     val = load_split(data_root, "val", **load) if "val" in find_splits(data_root) else None
     evaluation = val if eval_split == "val" and val is not None else load_split(data_root, eval_split, **load)
-    class_names = list(train.class_names)
+    return train, val, evaluation
+
+
+def build_run_model(cfg: TrainConfig, class_names):
+    from ablate.models import build_model
 
     pretrained = None if cfg.pretrained in (None, "", "none") else cfg.pretrained
-    model = build_model(cfg.decoder, num_classes=len(class_names), pretrained=pretrained, seed=cfg.seed,
-                        **cfg.decoder_cfg)
-    params_m = count_params(model)
-    gflops = count_gflops(model, image_size=cfg.image_size)
+    return build_model(cfg.decoder, num_classes=len(class_names), pretrained=pretrained, seed=cfg.seed,
+                       **cfg.decoder_cfg)
 
-    fitted = fit(model, train, val, cfg, on_epoch=on_epoch, progress=progress)
+
+def run_cost(model, cfg: TrainConfig) -> tuple[float, float]:
+    """(params in millions, GFLOPs at the run's image size) of the model as defined."""
+    from ablate.models import count_gflops, count_params
+
+    return count_params(model), count_gflops(model, image_size=cfg.image_size)
+
+
+def finish_run(cfg: TrainConfig, model, fitted: FitResult, data, *, cost, data_root, out_dir, run_id: str,
+               eval_split: str, started_at: str, study: str = "", variant: str | None = None, phase: str = "",
+               trial: int | None = None, save_checkpoint: bool = True) -> dict:
+    """Evaluate a fitted model, save its confusions (and checkpoint), and return its results.csv row."""
+    import json
+    from pathlib import Path
+
+    from ablate.engine.environment import device_name, utc_now, versions
+
+    train, val, evaluation = data
+    class_names = list(train.class_names)
+    params_m, gflops = cost
+    device = resolve_device(cfg.device)
+    amp = resolve_amp(cfg.amp, device)
+    out_dir = Path(out_dir)
     nan = float("nan")
     metrics = {"miou": nan, "pixel_acc": nan, "mean_acc": nan, "fwiou": nan, "mean_dice": nan,
                "iou": dict.fromkeys(class_names, nan), "dice": dict.fromkeys(class_names, nan)}
@@ -257,7 +316,7 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
         "device_name": device_name(device), "threads": torch.get_num_threads(), "versions": versions(),
         "eval_split": eval_split, "data_root": str(data_root), "steps": fitted.steps,
         "val_seconds": round(fitted.val_seconds, 3), "eval_seconds": round(eval_seconds, 3),
-        "train_images": len(train), "eval_images": len(evaluation),
+        "train_images": len(train), "eval_images": len(evaluation), "packed_seeds": fitted.packed,
     }
     row = {
         "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder, "phase": phase,

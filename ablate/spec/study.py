@@ -313,6 +313,12 @@ def _validate_latency(study: Study, path: Path) -> None:
         _fail(path, "latency.rounds", "a whole number >= 2", lat["rounds"])
     if lat["dtype"] not in ("fp32", "bf16"):
         _fail(path, "latency.dtype", "fp32 or bf16", lat["dtype"])
+    if not isinstance(lat["launches"], int) or lat["launches"] < 1:
+        _fail(path, "latency.launches", "a whole number >= 1 (each launch is a fresh process)", lat["launches"])
+    from ablate.engine.latency_stats import MODES  # torch-free
+
+    if lat["mode"] not in MODES:
+        _fail(path, "latency.mode", f"one of {', '.join(MODES)}", lat["mode"])
 
 
 def train_config_fields() -> set[str]:

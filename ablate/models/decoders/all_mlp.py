@@ -116,7 +116,8 @@ def _folded_weights(linear_fuse: nn.Conv2d, projections) -> list[tuple[torch.Ten
     fuse = linear_fuse.weight.reshape(out_ch, n, embed)
     folded = []
     # fold in the parameters' precision even under autocast: rounded to bf16 once, not twice
-    with torch.autocast(device_type=fuse.device.type, enabled=False):
+    kind = fuse.device.type if fuse.device.type in ("cpu", "cuda") else "cpu"  # meta: shape-only runs
+    with torch.autocast(device_type=kind, enabled=False):
         for i, proj in enumerate(projections):
             w_i = fuse[:, n - 1 - i, :]
             lin = proj.proj

@@ -1,0 +1,66 @@
+"""Per-launch throughput ratios from latency.csv rows (torch-free: the bench prints them, analysis may reuse them).
+
+A launch is the unit of a speed comparison (rounds are nested in launches). Within one launch
+the paired quantity is the mean over rounds of ``log(baseline ms / variant ms)`` (rounds paired
+by index: both models were timed in the same round); a launch's throughput ratio is its exp.
+Across launches the summary here is the geometric mean; the interval and the test that claims
+use are analysis's (t on these per-launch log ratios).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+SETTING_KEYS = ("mode", "dtype", "batch", "height", "width", "device")
+MODES = ("eager", "compiled", "graph")  # latency.csv "mode"; the study validator reads it here (no torch)
+
+
+def setting_of(row: dict) -> tuple:
+    """The latency setting a row belongs to; rows written before launches/modes read as eager, launch 0."""
+    return (row.get("mode") or "eager", row["dtype"], int(row["batch"]), int(row["height"]), int(row["width"]),
+            row.get("device", ""))
+
+
+def per_launch_log_ratios(rows: list[dict], variant: str, baseline: str) -> dict[int, float]:
+    """``{launch: mean over paired rounds of log(baseline ms / variant ms)}`` for rows of ONE setting.
+
+    > 0 means the variant is faster than the baseline. Launches where either model has no round are left out.
+    """
+    times: dict = defaultdict(dict)
+    for r in rows:
+        if r["variant"] in (variant, baseline):
+            times[(int(r.get("launch") or 0), int(r["round"]))][r["variant"]] = float(r["ms_per_image"])
+    by_launch: dict = defaultdict(list)
+    for (launch, _), pair in times.items():
+        if variant in pair and baseline in pair and pair[variant] > 0 and pair[baseline] > 0:
+            by_launch[launch].append(math.log(pair[baseline] / pair[variant]))
+    return {launch: sum(v) / len(v) for launch, v in sorted(by_launch.items())}
+
+
+def launch_ratio_table(rows: list[dict], baseline: str) -> list[dict]:
+    """Per (setting, variant): median ms/image, per-launch throughput ratios vs ``baseline`` and their geometric mean."""
+    groups: dict = defaultdict(list)
+    for r in rows:
+        groups[setting_of(r)].append(r)
+    out = []
+    for setting, group in groups.items():
+        mode, dtype, batch, height, width, device = setting
+        for variant in sorted({r["variant"] for r in group}, key=lambda v: (v != baseline, v)):
+            ms = sorted(float(r["ms_per_image"]) for r in group if r["variant"] == variant)
+            logs = per_launch_log_ratios(group, variant, baseline) if variant != baseline else {}
+            per_launch = {k: math.exp(v) for k, v in logs.items()}
+            geo = math.exp(sum(logs.values()) / len(logs)) if logs else (1.0 if variant == baseline else math.nan)
+            out.append({"variant": variant, "mode": mode, "dtype": dtype, "batch": batch, "height": height,
+                        "width": width, "device": device, "rounds": len(ms), "launches": len(logs),
+                        "ms_median": _median(ms), "fps": 1000.0 / _median(ms) if ms else math.nan,
+                        "ratio_per_launch": per_launch, "ratio_geomean": geo})
+    return out
+
+
+def _median(sorted_values: list[float]) -> float:
+    n = len(sorted_values)
+    if not n:
+        return math.nan
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])
