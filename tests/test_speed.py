@@ -1,4 +1,4 @@
-"""The speed-ups of ablate.engine.speed compute the same thing as the plain path; the bench runs.
+"""The speed-ups of ablate.engine.step (and all_mlp's folded head) compute the same thing as the plain path; the bench runs.
 
 Tolerances: folding the all_mlp head is exact algebra, checked in float64 (1e-10); bf16 autocast
 vs fp32 loss on a fixed batch: relative 2e-2; fused vs default Adam: parameters equal within
@@ -14,7 +14,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ablate.engine import speed  # noqa: E402
+from ablate.bench import reference  # noqa: E402
+from ablate.bench import train as bench_train  # noqa: E402
+from ablate.engine import environment, step  # noqa: E402
+from ablate.models.decoders import all_mlp as all_mlp_decoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,24 +38,24 @@ def _batch(b=2, h=64, w=96, seed=0):
 def test_folded_head_is_the_same_function(all_mlp):
     plain = copy.deepcopy(all_mlp).double().eval()
     fast = copy.deepcopy(plain)
-    assert speed.fold_all_mlp_head(fast.decoder)
+    assert all_mlp_decoder.fold_all_mlp_head(fast.decoder)
     x, _ = _batch()
     with torch.no_grad():
         a, b = plain(x.double()), fast(x.double())
     assert a.shape == b.shape == (2, 11, 64, 96)
     assert torch.allclose(a, b, rtol=0, atol=1e-10 * a.abs().max().item())
     assert set(fast.state_dict()) == set(plain.state_dict())
-    speed.unfold_all_mlp_head(fast.decoder)
+    all_mlp_decoder.unfold_all_mlp_head(fast.decoder)
     assert "forward" not in vars(fast.decoder)
 
 
 def test_folded_head_same_gradients(all_mlp):
-    from ablate.engine.train import segmentation_loss
+    from ablate.engine.step import segmentation_loss
 
     plain = copy.deepcopy(all_mlp).double().train()
     plain.decoder.dropout.p = 0.0  # BN uses batch statistics in both; drop-path draws are re-seeded
     fast = copy.deepcopy(plain)
-    speed.fold_all_mlp_head(fast.decoder)
+    all_mlp_decoder.fold_all_mlp_head(fast.decoder)
     x, y = _batch()
     for m in (plain, fast):
         torch.manual_seed(0)
@@ -67,38 +70,38 @@ def test_fold_skips_other_decoders():
 
     for name in ("progressive", "skip_fused"):
         dec = build_decoder(name, (32, 64, 160, 256), 11)
-        assert not speed.fold_all_mlp_head(dec)
+        assert not all_mlp_decoder.fold_all_mlp_head(dec)
         assert "forward" not in vars(dec)
 
 
 def test_fast_path_loss_matches_plain_fp32(all_mlp):
     """Folded head + fp32 attention + bf16 autocast + channels_last vs the plain fp32 model: loss within 2e-2."""
-    from ablate.engine.train import segmentation_loss
+    from ablate.engine.step import segmentation_loss
 
     plain = copy.deepcopy(all_mlp).eval()
-    fast = speed.prepare_model_for_training(copy.deepcopy(all_mlp), channels_last=True).eval()
-    assert fast.encoder.model.config._attn_implementation == speed.FP32_ATTENTION
+    fast = step.prepare_model_for_training(copy.deepcopy(all_mlp), channels_last=True).eval()
+    assert fast.encoder.model.config._attn_implementation == step.FP32_ATTENTION
     assert "forward" in vars(fast.decoder)
     x, y = _batch()
     with torch.no_grad():
         ref = segmentation_loss(plain(x), y).item()
-        with speed.autocast_context("cpu", "bf16"):
+        with step.autocast_context("cpu", "bf16"):
             logits = fast(x.contiguous(memory_format=torch.channels_last))
         got = segmentation_loss(logits, y).item()
-        with speed.autocast_context("cpu", "off"):
+        with step.autocast_context("cpu", "off"):
             same = segmentation_loss(fast(x), y).item()
     assert abs(got - ref) <= 2e-2 * abs(ref)
     assert abs(same - ref) <= 1e-5 * abs(ref)
 
 
 def test_fused_adam_matches_default(all_mlp):
-    from ablate.engine.train import segmentation_loss
+    from ablate.engine.step import segmentation_loss
 
     x, y = _batch(h=32, w=32)
     models, opts = [], []
     for fused in (True, False):
         m = copy.deepcopy(all_mlp).eval()  # eval: no dropout, deterministic
-        opt = speed.make_optimizer(m.parameters(), lr=1e-3) if fused else torch.optim.Adam(m.parameters(), lr=1e-3)
+        opt = step.make_optimizer(m.parameters(), lr=1e-3) if fused else torch.optim.Adam(m.parameters(), lr=1e-3)
         for _ in range(2):
             opt.zero_grad(set_to_none=True)
             segmentation_loss(m(x), y).backward()
@@ -111,13 +114,13 @@ def test_fused_adam_matches_default(all_mlp):
 
 
 def test_train_step_is_fits_step(all_mlp):
-    from ablate.engine.train import segmentation_loss
+    from ablate.engine.step import segmentation_loss
 
     x, y = _batch(h=32, w=32)
     a, b = copy.deepcopy(all_mlp).eval(), copy.deepcopy(all_mlp).eval()
     opt_a = torch.optim.Adam(a.parameters(), lr=1e-3)
     opt_b = torch.optim.Adam(b.parameters(), lr=1e-3)
-    loss = speed.train_step(a, opt_a, x, y, device="cpu", amp="off")
+    loss = step.train_step(a, opt_a, x, y, device="cpu", amp="off")
     ref = segmentation_loss(b(x), y)
     opt_b.zero_grad(set_to_none=True)
     ref.backward()
@@ -128,22 +131,22 @@ def test_train_step_is_fits_step(all_mlp):
 
 
 def test_hf_reference_model_logits_at_input_size():
-    m = speed.hf_reference_model(11).eval()
+    m = reference.hf_reference_model(11).eval()
     with torch.no_grad():
         out = m(torch.randn(1, 3, 64, 96))
     assert out.shape == (1, 11, 64, 96)
 
 
 def test_peak_rss_readable():
-    speed.reset_peak_rss()
-    mb = speed.peak_rss_mb()
+    bench_train.reset_peak_rss()
+    mb = bench_train.peak_rss_mb()
     assert mb is None or mb > 0
 
 
 def test_bench_train_end_to_end(synthetic_root, tmp_path):
     from click.testing import CliRunner
 
-    from ablate.engine.bench_train import bench_train_command
+    from ablate.cli.bench import bench_train_command
 
     args = ["--data", str(synthetic_root), "--rounds", "1", "--steps-per-round", "1", "--image-size", "32",
             "--batch-size", "2", "--warmup", "1", "--threads", "1", "--cache-dir", str(tmp_path), "--json"]
@@ -158,7 +161,7 @@ def test_bench_train_end_to_end(synthetic_root, tmp_path):
 
 
 def test_bench_train_other_decoder_has_no_reference(synthetic_root, tmp_path):
-    from ablate.engine.bench_train import run_bench
+    from ablate.bench.train import run_bench
 
     out = run_bench(synthetic_root, decoder="skip_fused", rounds=1, steps_per_round=1, batch_size=2,
                     image_size=32, threads=1, warmup=0, cache_dir=tmp_path)
@@ -169,9 +172,9 @@ def test_bench_train_other_decoder_has_no_reference(synthetic_root, tmp_path):
 def test_configure_threads_auto_and_explicit():
     before = torch.get_num_threads()
     try:
-        assert speed.configure_threads(1) == 1
-        n = speed.configure_threads("auto")
+        assert environment.configure_threads(1) == 1
+        n = environment.configure_threads("auto")
         assert 1 <= n <= max(1, __import__("os").cpu_count() or 1)
-        assert speed.configure_threads(None) == n
+        assert environment.configure_threads(None) == n
     finally:
         torch.set_num_threads(before)

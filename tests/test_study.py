@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from ablate.errors import StudyError
-from ablate.study import Claim, Study, load_study, resolved_study
+from ablate.spec.study import Claim, Study, load_study, resolved_study
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "progressive_decoder.py"
 
 GOOD = """
 from optuna.distributions import FloatDistribution
-from ablate.study import Claim, Study, Variant
+from ablate.spec import Claim, Study, Variant
 study = Study(
     name="t", image_size=(32, 32), pretrained=None,
     variants={"all_mlp": Variant("all_mlp"), "skip_fused": Variant("skip_fused")},

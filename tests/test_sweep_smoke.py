@@ -81,7 +81,7 @@ def test_bench_latency_reference_rows_keep_their_precision():
     """HF's row stays fp32 inside a bf16 run; the fast baseline computes what the baseline computes."""
     import torch
 
-    from ablate.bench_latency import reference_models
+    from ablate.bench.latency import reference_models
     from ablate.models import build_model
 
     base = build_model("all_mlp", num_classes=11, seed=0).eval()

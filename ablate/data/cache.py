@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -60,21 +59,20 @@ def load_cached(path: Path) -> dict | None:
 
 
 def save_cached(path: Path, payload: dict) -> None:
-    """Write atomically (temp file + rename); a cache that cannot be written only costs a warning."""
+    """Write atomically (``ablate.rundir.write_atomic_bytes``); a cache that cannot be written only costs a warning."""
+    import io
+
     import torch
 
-    tmp = None
+    from ablate.rundir import write_atomic_bytes
+
+    buf = io.BytesIO()
+    torch.save(payload, buf)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        write_atomic_bytes(path, buf.getvalue())
     except OSError as exc:
         warnings.warn(
             f"could not write the data cache {path} ({exc}); set $ABLATE_CACHE to a writable folder",
             stacklevel=3,
         )
-    finally:
-        if tmp and os.path.exists(tmp):
-            os.remove(tmp)

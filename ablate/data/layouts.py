@@ -1,6 +1,6 @@
 """Find which CamVid layout a folder holds and pair each split's images with labels.
 
-Three layouts (see DESIGN.md, Data):
+Three layouts (the README names them too):
   segnet        train/ trainannot/ val/ valannot/ [test/ testannot/], [train.txt ...]; index labels 0-10, void 11
   class_dict    train/ train_labels/ ... + class_dict.csv (name,r,g,b); colour labels <stem>_L.png
   label_colors  LabeledApproved_full/<stem>_L.png + label_colors.txt ("R G B<tab>Name") + an image folder

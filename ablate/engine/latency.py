@@ -1,7 +1,7 @@
 """Inference latency of several models, measured interleaved so drift hits all alike.
 
-Only ``measure_latency`` lives here for now; the ``ablate bench latency`` command
-(``latency_command``) is added by the study runner.
+``measure_latency`` times a dict of models; ``measure_study_latency`` builds a study's
+variants and times them (the study's latency step and ``ablate bench latency`` both use it).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from ablate.engine.train import autocast
+from ablate.engine.step import autocast_context
 
 DTYPES = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
 
@@ -54,7 +54,7 @@ def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, w
 
     rows = []
     try:
-        with torch.inference_mode(), autocast(device, DTYPES[dtype]):
+        with torch.inference_mode(), autocast_context(device, DTYPES[dtype]):
             for _ in range(max(warmup, 0)):
                 for model in models.values():
                     timed(model, 1)
@@ -68,6 +68,39 @@ def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, w
         torch.set_num_threads(previous_threads)
         for model in models.values():
             model.train(modes[id(model)])
+    return rows
+
+
+def study_models(study, configs: dict | None = None) -> dict:
+    """Each variant's model (random weights: weights do not change the arithmetic)."""
+    from ablate.data import CAMVID_CLASSES
+    from ablate.models import build_model
+
+    configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
+    return {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
+                           **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
+
+
+def measure_study_latency(study, *, configs: dict | None = None, device: str = "auto",
+                          dtype: str | None = None, rounds: int | None = None, threads: int | None = None,
+                          image_sizes=None, batches=None, models: dict | None = None) -> list[dict]:
+    """latency.csv rows for every variant, at each image size and batch (study's by default).
+
+    ``models`` (default ``study_models(study, configs)``) may hold extra rows, e.g. the
+    reference models ``ablate bench latency`` adds.
+    """
+    from ablate.engine.config import resolve_device
+
+    lat = study.latency_settings()
+    threads = threads or lat["threads"] or torch.get_num_threads()
+    device = resolve_device(device)
+    models = models if models is not None else study_models(study, configs)
+    rows = []
+    for size in image_sizes or [study.image_size]:
+        for batch in batches or lat["batches"]:
+            rows += measure_latency(models, batch=int(batch), image_size=size, rounds=rounds or lat["rounds"],
+                                    warmup=lat["warmup"], threads=threads, device=device,
+                                    dtype=dtype or lat["dtype"])
     return rows
 
 

@@ -7,18 +7,22 @@ which is also when a NaN/inf loss is detected (to the exact step).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
-from ablate.engine.metrics import IGNORE_INDEX, batch_confusion, metrics_from_confusion
-from ablate.engine.speed import prepare_model_for_training, train_step
+from ablate.engine.metrics import batch_confusion, metrics_from_confusion
+from ablate.engine.step import (
+    autocast_context,
+    make_optimizer,
+    make_scheduler,
+    prepare_model_for_training,
+    train_step,
+)
 
 
 class Pruned(Exception):
@@ -48,35 +52,6 @@ class EvalResult:
     names: list[str]
 
 
-def autocast(device: str, amp: str):
-    """Autocast context for the resolved precision ('bf16', 'fp16' or 'off')."""
-    if amp == "off":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device, dtype=dtype)
-
-
-def segmentation_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy averaged over labelled pixels.
-
-    Equals ``F.cross_entropy(..., ignore_index=255)`` except that a batch with no
-    labelled pixel gives 0 instead of NaN (0/0), so it is not mistaken for divergence.
-    """
-    labelled = (labels != IGNORE_INDEX).sum().clamp(min=1)
-    summed = F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_INDEX, reduction="sum")
-    return summed / labelled
-
-
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    params = [p for p in model.parameters() if p.requires_grad]
-    # the fused kernel does one pass over all parameters instead of ~10 small ops each
-    try:
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-
-
 def evaluate(model, data, *, batch_size: int = 8, device: str = "cpu", amp: str = "off",
              channels_last: bool = False) -> EvalResult:
     """Batched forward + argmax under inference_mode; per-image confusions by one bincount per batch."""
@@ -92,7 +67,7 @@ def evaluate(model, data, *, batch_size: int = 8, device: str = "cpu", amp: str 
     model.eval()
     chunks = []
     try:
-        with torch.inference_mode(), autocast(device, amp):
+        with torch.inference_mode(), autocast_context(device, amp):
             for images, labels in batches:
                 pred = model(images).argmax(1)
                 chunks.append(batch_confusion(pred, labels, num_classes))
@@ -118,7 +93,7 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
     amp = resolve_amp(cfg.amp, device)
     torch.manual_seed(cfg.seed)  # dropout / drop-path draws; data order and init have their own seeds
     model.to(device)
-    # math-preserving speed-ups (ablate.engine.speed): folded all_mlp head, fp32 attention under
+    # math-preserving speed-ups (ablate.engine.step): folded all_mlp head, fp32 attention under
     # CPU autocast, channels_last; each is a TrainConfig switch recorded with the result
     prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
                                fp32_attention=cfg.fp32_attention)
@@ -133,8 +108,8 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:
         total_steps = min(total_steps, cfg.max_steps)
-    optimizer = make_optimizer(model, cfg)
-    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total_steps, power=cfg.poly_power)
+    optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer)
+    scheduler = make_scheduler(optimizer, total_steps=total_steps, power=cfg.poly_power)
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
 
     result = FitResult(status="ok", error=None, history=[], train_seconds=0.0, epochs=0, amp=amp)
@@ -227,7 +202,7 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
               phase: str = "", trial: int | None = None) -> dict:
     """Load data, build the model, fit, evaluate on ``eval_split``, save confusions and a checkpoint.
 
-    Returns one results.csv row (DESIGN.md columns) plus ``history`` (epochs.csv rows).
+    Returns one results.csv row (the columns of ``ablate.rundir``) plus ``history`` (epochs.csv rows).
     The best-on-val weights are also evaluated on ``eval_split`` when it is not val,
     because the best epoch picked on the evaluation split itself is optimistically biased.
     """
@@ -304,13 +279,15 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
 
 
 def save_outputs(out_dir, run_id: str, ev: EvalResult, split: str, model, cfg: TrainConfig, epochs: int) -> None:
-    """confusion/<run_id>.npz (per-image matrices for the analysis) and checkpoints/<run_id>.pt."""
+    """confusion/<run_id>.npz (per-image matrices for the analysis) and checkpoints/<run_id>.pt, atomically."""
+    import io
+
+    from ablate.rundir import save_checkpoint, save_confusion
+
     class_names = list(ev.metrics["iou"])
-    (out_dir / "confusion").mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out_dir / "confusion" / f"{run_id}.npz", per_image=ev.per_image, names=np.array(ev.names),
-                        class_names=np.array(class_names), split=np.array(split))
-    (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    save_confusion(out_dir, run_id, per_image=ev.per_image, names=ev.names, class_names=class_names, split=split)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    buf = io.BytesIO()
     torch.save({"state_dict": state, "config": cfg.to_dict(), "model": getattr(model, "config", {}),
-                "class_names": class_names, "run_id": run_id, "epochs": epochs},
-               out_dir / "checkpoints" / f"{run_id}.pt")
+                "class_names": class_names, "run_id": run_id, "epochs": epochs}, buf)
+    save_checkpoint(out_dir, run_id, buf.getvalue())

@@ -1,4 +1,7 @@
-"""Encoders: MiT-B0 from ``transformers`` and ResNet34 from ``timm``, both as lists of feature maps.
+"""Encoders, registered by name (smp's ``get_encoder``): MiT-B0 from ``transformers`` and ResNet34
+from ``timm``, both as lists of feature maps. A new encoder is a function ``(pretrained) ->
+(module, decode_head_state | None)`` decorated with ``@register_encoder("name")``; a decoder
+names the encoder it is built for (``register_decoder(..., encoder=...)``).
 
 ``pretrained`` is ``None``/``"none"`` (random init, only when asked for), ``"imagenet"``
 (``nvidia/mit-b0`` or timm's default ResNet34 tag), a Hugging Face id, or a local path. Nothing may be downloadable, so every loading failure becomes one
@@ -15,12 +18,33 @@ from torch import nn
 
 from ablate.errors import ConfigError
 
-ENCODERS = ("mit_b0", "resnet34")
+_ENCODERS: dict = {}
 _RANDOM = {"", "none", "random", "scratch"}
 # "imagenet" means each encoder's standard ImageNet weights, so one CLI value fits both
 _IMAGENET = {"imagenet", "timm", "true", "default"}
 MIT_B0_IMAGENET = "nvidia/mit-b0"
 _HUB_ID = re.compile(r"^(hf-hub:)?[\w.-]+(/[\w.-]+)?$")
+
+
+def register_encoder(name: str):
+    """Decorator: ``@register_encoder("mit_b0")`` makes ``get_encoder("mit_b0")`` build it."""
+
+    def wrap(fn):
+        _ENCODERS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_encoders() -> list[str]:
+    return sorted(_ENCODERS)
+
+
+def get_encoder(name: str, *, pretrained: str | None = None) -> tuple[nn.Module, dict | None]:
+    """(encoder, decode-head state dict of a full checkpoint or None); ConfigError listing valid names."""
+    if name not in _ENCODERS:
+        raise ConfigError(f"unknown encoder {name!r}: choose one of {', '.join(list_encoders())}")
+    return _ENCODERS[name](pretrained)
 
 
 def normalize_pretrained(pretrained: str | None) -> str | None:
@@ -81,6 +105,7 @@ class TimmEncoder(nn.Module):
         return list(self.model(x))
 
 
+@register_encoder("mit_b0")
 def load_mit(pretrained: str | None) -> tuple[MiTEncoder, dict | None]:
     """MiT encoder and, for a full ``SegformerForSemanticSegmentation`` checkpoint, its decode-head state dict."""
     from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerModel
@@ -144,10 +169,11 @@ def load_resnet34(pretrained: str | None) -> TimmEncoder:
     return TimmEncoder(model)
 
 
+@register_encoder("resnet34")
+def _resnet34(pretrained: str | None) -> tuple[TimmEncoder, None]:
+    return load_resnet34(pretrained), None
+
+
 def build_encoder(name: str, *, pretrained: str | None = None) -> nn.Module:
     """An encoder by name; ``forward(x) -> list[Tensor]``, attributes ``.channels`` and ``.strides``."""
-    if name == "mit_b0":
-        return load_mit(pretrained)[0]
-    if name == "resnet34":
-        return load_resnet34(pretrained)
-    raise ConfigError(f"unknown encoder {name!r}: choose one of {', '.join(ENCODERS)}")
+    return get_encoder(name, pretrained=pretrained)[0]

@@ -9,8 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .decoders import build_decoder, decoder_defaults, decoder_encoder
-from .decoders.all_mlp import head_fits, load_hf_decode_head
-from .encoders import load_mit, load_resnet34, normalize_pretrained
+from .encoders import get_encoder, normalize_pretrained
 
 # Offset for the decoder's seed: decoders get their own stream, so changing a decoder
 # never changes the encoder init, and the encoder init never depends on the decoder.
@@ -50,28 +49,23 @@ def build_model(
     """Build encoder + named decoder.
 
     ``pretrained``: None/"none" (random init, recorded as "none"), a Hugging Face id, or a local
-    path. A full ``SegformerForSemanticSegmentation`` checkpoint also fills ``all_mlp``'s weights
-    when its head fits (same num_classes and width). ``seed`` seeds the encoder init (identical
+    path. A full ``SegformerForSemanticSegmentation`` checkpoint also fills the decoder's weights
+    when the decoder has ``load_pretrained_head`` (``all_mlp``) and the head fits (same num_classes and width). ``seed`` seeds the encoder init (identical
     across decoders) and, through a fixed offset, the decoder init.
     """
     encoder_name = decoder_encoder(decoder)  # ConfigError for unknown names, before any work
     source = normalize_pretrained(pretrained)
     torch.manual_seed(seed)
-    head_state = None
-    if encoder_name == "mit_b0":
-        encoder, head_state = load_mit(source)
-    else:
-        encoder = load_resnet34(source)
+    encoder, head_state = get_encoder(encoder_name, pretrained=source)
     torch.manual_seed(seed + DECODER_SEED_OFFSET)
     dec = build_decoder(decoder, encoder.channels, num_classes, **decoder_cfg)
     head_loaded = False
-    if head_state is not None and decoder == "all_mlp":
-        if head_fits(dec, head_state):
-            load_hf_decode_head(dec, head_state)
-            head_loaded = True
-        else:
+    load_head = getattr(dec, "load_pretrained_head", None)  # a decoder that can take a checkpoint's head
+    if head_state is not None and callable(load_head):
+        head_loaded = load_head(head_state)
+        if not head_loaded:
             warnings.warn(
-                f"{source}: decode head does not fit all_mlp (num_classes/embed_dim differ); "
+                f"{source}: decode head does not fit {decoder} (num_classes/embed_dim differ); "
                 "loaded the encoder only",
                 stacklevel=2,
             )

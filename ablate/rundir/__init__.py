@@ -76,7 +76,7 @@ class RunDir:
 
     def confusion_payload(self, key: str) -> dict:
         """``{"confusion_npz_b64": ...}`` of the run's per-image confusions (empty when it has none)."""
-        npz = self.root / "confusion" / f"{key}.npz"
+        npz = confusion_path(self.root, key)
         return {"confusion_npz_b64": base64.b64encode(npz.read_bytes()).decode()} if npz.is_file() else {}
 
     def import_record(self, key: str, record: dict) -> None:
@@ -84,7 +84,7 @@ class RunDir:
         record = dict(record)
         payload = record.pop("confusion_npz_b64", None)
         if payload:
-            write_atomic_bytes(self.root / "confusion" / f"{key}.npz", base64.b64decode(payload))
+            write_atomic_bytes(confusion_path(self.root, key), base64.b64decode(payload))
         write_atomic(self.record_path(key), json.dumps(record, default=_json_default))
 
     def save_latency(self, rows: list[dict]) -> None:
@@ -124,13 +124,42 @@ class RunDir:
             write_atomic(self.latency_csv, to_csv(latency, LATENCY_COLUMNS))
 
 
+def confusion_path(root, key: str) -> Path:
+    """``<root>/confusion/<key>.npz``: a run's per-image confusion matrices."""
+    return Path(root) / "confusion" / f"{key}.npz"
+
+
+def checkpoint_path(root, key: str) -> Path:
+    """``<root>/checkpoints/<key>.pt``: a run's final weights."""
+    return Path(root) / "checkpoints" / f"{key}.pt"
+
+
+def save_confusion(root, key: str, *, per_image, names, class_names, split: str) -> Path:
+    """Write a run's per-image confusions (npz: per_image [N,C,C], names, class_names, split) atomically."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, per_image=per_image, names=np.array(names), class_names=np.array(class_names),
+                        split=np.array(split))
+    path = confusion_path(root, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic_bytes(path, buf.getvalue())
+    return path
+
+
+def save_checkpoint(root, key: str, data: bytes) -> Path:
+    """Write a run's serialised checkpoint (the caller's ``torch.save`` bytes) atomically."""
+    path = checkpoint_path(root, key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic_bytes(path, data)
+    return path
+
+
 def sqlite_url(path) -> str:
     """The Optuna storage URL of a SQLite file (the run directory's default storage)."""
     return f"sqlite:///{Path(path).resolve()}"
 
 
 def results_columns(rows: list[dict]) -> list[str]:
-    """DESIGN's stable order: head, iou_<class> in first-seen order, tail, then any extras."""
+    """The stable column order: head, iou_<class> in first-seen order, tail, then any extras."""
     seen = list(dict.fromkeys(k for r in rows for k in r))
     ious = [k for k in seen if k.startswith("iou_")]
     fixed = set(RESULTS_HEAD) | set(RESULTS_TAIL) | set(ious)

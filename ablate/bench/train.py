@@ -3,13 +3,13 @@
 Both sides run in one process, interleaved (reference slice, ours, reference, ours, ...), so
 both see the same machine load; the ratio of each round pairs two neighbouring slices.
 
-Reference (issue 5): HF ``SegformerForSemanticSegmentation`` (MiT-B0, random init, fp32), a
+Reference (``ablate.bench.reference``): HF ``SegformerForSemanticSegmentation`` (MiT-B0, random init, fp32), a
 ``torch.utils.data.DataLoader`` (2 workers, shuffle) over a Dataset that opens, converts and
 resizes the PNGs with PIL at every step (image bilinear, label nearest, void 11 -> 255,
 ImageNet normalisation), plain ``torch.optim.Adam`` (lr 1e-4), loss from
 ``model(pixel_values, labels=...)``.
 
-Ours: ``fit``'s step (``ablate.engine.speed.train_step``) on ``build_model(decoder)`` with
+Ours: ``fit``'s step (``ablate.engine.step.train_step``) on ``build_model(decoder)`` with
 decode-once uint8 data (``load_split``), ``BatchIterator`` augmentation, autocast per ``--amp``
 (auto = bf16 where the CPU has native bf16), channels_last, fused Adam, poly LR, and the folded
 all_mlp head (``prepare_model_for_training``).
@@ -17,119 +17,12 @@ all_mlp head (``prepare_model_for_training``).
 
 from __future__ import annotations
 
-import json
+import os
 import statistics
 import time
 
-import click
-import numpy as np
-
-DECODERS = ("all_mlp", "skip_fused", "progressive")
-
-
-# ----------------------------------------------------------------------------- the reference
-
-
-class PILSegNetDataset:
-    """Opens, converts and resizes one SegNet-layout PNG pair per item with PIL (no caching)."""
-
-    def __init__(self, pairs, size: tuple[int, int]):
-        self.pairs = list(pairs)
-        self.size = (int(size[0]), int(size[1]))  # (H, W)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, i: int):
-        import torch
-        from PIL import Image
-
-        from ablate.data import IMAGENET_MEAN, IMAGENET_STD
-
-        pair = self.pairs[i]
-        h, w = self.size
-        image = Image.open(pair.image).convert("RGB").resize((w, h), Image.BILINEAR)
-        label = Image.open(pair.label).resize((w, h), Image.NEAREST)
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
-        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-        x = (x - mean) / std
-        y = np.array(label)
-        if y.ndim == 3:
-            y = y[..., 0]
-        y = torch.from_numpy(y.astype(np.int64))
-        y[y >= 11] = 255  # void (11) -> ignore
-        return x.contiguous(), y
-
-
-class ReferenceLoop:
-    """The plain HF training loop of issue 5, one step at a time."""
-
-    def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2, seed: int = 0):
-        import torch
-
-        from ablate.data.layouts import detect_layout
-        from ablate.engine.speed import hf_reference_model
-        from ablate.errors import DataError
-
-        layout = detect_layout(root)
-        if layout.kind != "segnet":
-            raise DataError(
-                f"the HF reference loop reads the SegNet layout (train/ + trainannot/), {layout.root} is "
-                f"{layout.kind!r}; point --data at a SegNet-layout CamVid, or bench another decoder"
-            )
-        dataset = PILSegNetDataset(layout.pairs("train"), size)
-        generator = torch.Generator().manual_seed(seed)
-        self.loader = torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, shuffle=True, num_workers=workers, generator=generator,
-            persistent_workers=workers > 0,
-        )
-        self.wrapper = hf_reference_model(num_classes, seed=seed).to(device)
-        self.model = self.wrapper.hf.train()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
-        self.device = device
-        self._it = None
-        self.last_loss = float("nan")
-
-    def next_batch(self):
-        if self._it is None:
-            self._it = iter(self.loader)
-        try:
-            return next(self._it)
-        except StopIteration:
-            self._it = iter(self.loader)
-            return next(self._it)
-
-    def step(self) -> int:
-        images, labels = self.next_batch()
-        images, labels = images.to(self.device), labels.to(self.device)
-        loss = self.model(pixel_values=images, labels=labels).loss
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        self._loss = loss.detach()
-        return images.shape[0]
-
-    def finish(self) -> None:
-        self.last_loss = float(self._loss)
-
-    def worker_cpu_seconds(self) -> float:
-        """CPU seconds used so far by the live DataLoader workers (0 without workers or off Linux)."""
-        workers = getattr(self._it, "_workers", None) or []
-        return sum(_proc_cpu_seconds(w.pid) for w in workers)
-
-
-def _proc_cpu_seconds(pid) -> float:
-    """utime + stime of a process from /proc/<pid>/stat; 0.0 when unreadable."""
-    import os
-
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
+from ablate.bench import TRAIN_DECODERS
+from ablate.bench.reference import ReferenceLoop
 
 # ----------------------------------------------------------------------------- ours
 
@@ -143,7 +36,7 @@ class OursLoop:
 
         from ablate.data import BatchIterator
         from ablate.engine.config import TrainConfig
-        from ablate.engine.speed import make_optimizer, prepare_model_for_training
+        from ablate.engine.step import make_optimizer, make_scheduler, prepare_model_for_training
         from ablate.models import build_model, count_gflops
 
         self.cfg = TrainConfig(decoder=decoder, batch_size=batch_size, amp=amp, channels_last=channels_last,
@@ -161,9 +54,8 @@ class OursLoop:
                                      channels_last=channels_last)
         self.optimizer = make_optimizer(model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay,
                                         kind=self.cfg.optimizer)
-        total = max(1, len(self.batches) * self.cfg.epochs)
-        self.scheduler = torch.optim.lr_scheduler.PolynomialLR(self.optimizer, total_iters=total,
-                                                               power=self.cfg.poly_power)
+        self.scheduler = make_scheduler(self.optimizer, total_steps=len(self.batches) * self.cfg.epochs,
+                                        power=self.cfg.poly_power)
         self.scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
         self.device, self.amp = device, amp
         self.epoch = 0
@@ -185,7 +77,7 @@ class OursLoop:
             return self.next_batch()
 
     def step(self) -> int:
-        from ablate.engine.speed import train_step
+        from ablate.engine.step import train_step
 
         images, labels = self.next_batch()
         loss = train_step(self.model, self.optimizer, images, labels, device=self.device, amp=self.amp,
@@ -210,8 +102,6 @@ def _sync(device: str) -> None:
 
 def _timed_slice(loop, steps: int, device: str) -> tuple[float, float, float | None]:
     """images/s (wall), images per CPU-second (this process + DataLoader workers) and peak RSS (MiB)."""
-    from ablate.engine.speed import peak_rss_mb, reset_peak_rss
-
     workers = getattr(loop, "worker_cpu_seconds", lambda: 0.0)
     reset_peak_rss()
     _sync(device)
@@ -238,12 +128,11 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     """Run the interleaved benchmark; returns the JSON-able result (see ``bench_train_command``)."""
     from ablate.data import load_split
     from ablate.engine.config import parse_size, resolve_amp, resolve_device
-    from ablate.engine.environment import device_name, versions
-    from ablate.engine.speed import configure_threads
+    from ablate.engine.environment import configure_threads, device_name, versions
     from ablate.errors import ConfigError
 
-    if decoder not in DECODERS:
-        raise ConfigError(f"unknown decoder {decoder!r} for bench train; use one of {', '.join(DECODERS)}")
+    if decoder not in TRAIN_DECODERS:
+        raise ConfigError(f"unknown decoder {decoder!r} for bench train; use one of {', '.join(TRAIN_DECODERS)}")
     for name, value in (("rounds", rounds), ("steps-per-round", steps_per_round), ("batch-size", batch_size)):
         if int(value) < 1:
             raise ConfigError(f"--{name} must be at least 1, got {value}")
@@ -385,35 +274,30 @@ def format_result(res: dict) -> str:
     return "\n".join(lines)
 
 
-@click.command("train")
-@click.option("--data", "data", default=None, help="Dataset folder (default: $ABLATE_DATA or the download cache).")
-@click.option("--decoder", type=click.Choice(DECODERS), default="all_mlp", show_default=True,
-              help="Our decoder; the HF reference runs only for all_mlp.")
-@click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved rounds.")
-@click.option("--steps-per-round", type=int, default=20, show_default=True, help="Training steps per side per round.")
-@click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--image-size", default="256", show_default=True, help="N or HxW.")
-@click.option("--threads", default=None,
-              help="torch intra-op threads for both sides: N, or 'auto' (cores not busy by load average); "
-                   "default: torch's choice.")
-@click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto", show_default=True,
-              help="Our precision; the reference is always fp32.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--channels-last/--no-channels-last", default=True, show_default=True)
-@click.option("--fold-head/--no-fold-head", default=True, show_default=True,
-              help="Fold all_mlp's 1x1 fuse into the projections (same function, ~2x faster step).")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps per side first.")
-@click.option("--workers", type=int, default=2, show_default=True, help="DataLoader workers of the reference.")
-@click.option("--cache-dir", default=None, help="Decode-once cache folder (default $ABLATE_CACHE or ~/.cache/ablate).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
-                        channels_last, fold_head, warmup, workers, cache_dir, as_json):
-    """Training images/s of ablate vs a plain Hugging Face loop, interleaved in one process."""
-    from ablate.data import resolve_data_root
+def reset_peak_rss() -> bool:
+    """Reset this process's peak resident set (VmHWM) to the current RSS (Linux; False elsewhere)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
-    root = resolve_data_root(data)
-    echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
-    res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
-                    image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
-                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo)
-    click.echo(json.dumps(res, indent=None if as_json else 2) if as_json else format_result(res))
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident set since the last reset, MiB (``VmHWM``); None off Linux.
+
+    DataLoader worker processes are not included.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    if os.name == "posix":
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return None

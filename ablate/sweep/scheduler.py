@@ -8,7 +8,7 @@ latency step are queued with ``enqueue_trial``; workers pop WAITING trials
 plus ``RetryHeartbeatStaleTrialCallback`` re-queue the run of a killed worker.
 The few races Optuna leaves open (two workers queueing the same seed, or
 starting the last tuning slot together) are settled by trial number, see
-ablate/trials.py. Each worker calls ``optimize(n_trials=1)`` in a loop and
+ablate/sweep/trials.py. Each worker calls ``optimize(n_trials=1)`` in a loop and
 re-reads the storage in between, so any number of workers can join or leave.
 """
 
@@ -17,20 +17,17 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import socket
-import tempfile
+import sys
 import time
 import traceback
-import warnings
 from pathlib import Path
 
-import click
-
-from ablate import trials as T
-from ablate.errors import AblateError, ConfigError, StudyError
+from ablate.errors import AblateError, StudyError
 from ablate.rundir import RunDir
-from ablate.study import Study, load_study, resolved_study, run_dir_name
+from ablate.spec.study import Study, resolved_study, run_dir_name
+from ablate.sweep import trials as T
+from ablate.sweep.storage import make_storage, optuna_name
 
 
 class RunFailed(Exception):
@@ -38,7 +35,7 @@ class RunFailed(Exception):
 
 
 class Skip(Exception):
-    """This worker stands down: another one owns the work (see ablate/trials.py)."""
+    """This worker stands down: another one owns the work (see ablate/sweep/trials.py)."""
 
 
 def load_backend():
@@ -47,51 +44,10 @@ def load_backend():
     if name:
         module = importlib.import_module(name)
         return module.train_run, module.measure_study_latency
-    from ablate.bench_latency import measure_study_latency
     from ablate.engine import train_run
+    from ablate.engine.latency import measure_study_latency
 
     return train_run, measure_study_latency
-
-
-def make_storage(url: str, *, heartbeat: int):
-    import optuna
-
-    url = with_db_driver(url)
-
-    engine_kwargs = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    for attempt in range(6):
-        try:
-            with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna, relied on here
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
-                )
-        except ImportError:
-            raise
-        except Exception:  # workers starting together on a fresh database race to create its tables
-            if attempt == 5:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-
-
-def with_db_driver(url: str) -> str:
-    """postgresql:// means psycopg 3 to recent SQLAlchemy; use psycopg2 when only that is installed."""
-    import importlib.util
-
-    if not url.startswith(("postgresql://", "postgres://")):
-        return url
-    rest = url.split("://", 1)[1]
-    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
-        if importlib.util.find_spec(module):
-            return f"postgresql+{driver}://{rest}"
-    raise ConfigError("--storage postgresql:// needs a driver: pip install psycopg2-binary (or ablate[postgres])")
-
-
-def optuna_name(study: Study, variant: str | None, phase: str) -> str:
-    # prefixed like the run directory, so presets never share Optuna studies in one storage
-    prefix = run_dir_name(study)
-    return f"{prefix}/latency" if phase == "latency" else f"{prefix}/{variant}/{phase}"
 
 
 class Sweep:
@@ -361,7 +317,7 @@ class Sweep:
         except Exception as exc:  # recorded as a failed run; the study goes on
             row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
                    "finished_at": utc_now()}
-            click.echo(f"run {key} failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}", err=True)
+            _say(f"run {key} failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}")
         history = row.pop("epochs_history", None) or row.pop("history", None) or []
         row.pop("history", None)
         row = {**base, **{k: v for k, v in row.items() if v is not None or k not in base}}
@@ -376,12 +332,9 @@ class Sweep:
     # --- data and settings -------------------------------------------------------------------
     def data_root(self) -> Path:
         if self._data_root is None:
-            if self.study.data["kind"] == "synthetic":
-                self._data_root = synthetic_data(self.run_dir.root / "data", self.study.data)
-            else:
-                from ablate.data import resolve_data_root
+            from ablate.data.registry import dataset_root
 
-                self._data_root = Path(resolve_data_root(self.data_arg))
+            self._data_root = dataset_root(self.study.data, data=self.data_arg, workdir=self.run_dir.root)
         return self._data_root
 
     def eval_split(self) -> str:
@@ -416,34 +369,10 @@ def _guarded(objective, fatal: list):
             raise
         except Exception as exc:
             trial.set_user_attr("error", _one_line(exc))
-            click.echo(f"trial failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}", err=True)
+            _say(f"trial failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}")
             raise
 
     return run
-
-
-def synthetic_data(root: Path, spec: dict) -> Path:
-    """Synthetic scenes generated once per run directory; built aside and renamed so workers never clash."""
-    from ablate.data import make_synthetic
-
-    if root.is_dir():
-        return _dataset_in(root)
-    opts = {k: (tuple(v) if k == "size" else v) for k, v in spec.items() if k != "kind"}
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".data-"))
-    make_synthetic(tmp, **opts)
-    try:
-        os.rename(tmp, root)
-    except OSError:  # another worker got there first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return _dataset_in(root)
-
-
-def _dataset_in(root: Path) -> Path:
-    """make_synthetic may write into a subfolder: the dataset is where train/ lives."""
-    if (root / "train").is_dir():
-        return root
-    found = sorted(p.parent for p in root.rglob("train") if p.is_dir())
-    return found[0] if found else root
 
 
 def suggest(trial, name: str, dist):
@@ -456,6 +385,10 @@ def suggest(trial, name: str, dist):
     if isinstance(dist, CategoricalDistribution):
         return trial.suggest_categorical(name, dist.choices)
     raise StudyError(f"search space {name}: unsupported distribution {type(dist).__name__}")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -476,42 +409,3 @@ def prepare_run_dir(study: Study, out: str) -> RunDir:
     else:
         run_dir.write_study(resolved)
     return run_dir
-
-
-@click.command("run")
-@click.argument("study_file", type=click.Path(dir_okay=False))
-@click.option("--preset", default=None, help="A preset of the study: smoke, cpu or paper (or its own).")
-@click.option("--data", default=None, help="Dataset root (else $ABLATE_DATA, else the download cache).")
-@click.option("--out", default="runs", show_default=True, help="Parent of the run directory.")
-@click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run directory).")
-@click.option("--list", "list_only", is_flag=True, help="Show what is done, running, failed, to do; run nothing.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Override the device.")
-@click.option("--heartbeat", type=click.IntRange(1), default=10, show_default=True,
-              help="Seconds between heartbeats; a run silent for 3x this long is retried.")
-@click.option("--threads", type=click.IntRange(1), default=None,
-              help="torch CPU threads for training (recorded with each run); default: the study's, else torch's.")
-@click.option("--pretrained", default=None, metavar="none|ID|DIR",
-              help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
-def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, pretrained,
-                no_progress):
-    """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
-    several machines with one --storage to share the work."""
-    study = load_study(study_file, preset=preset)
-    if pretrained is not None:  # recorded in study.json and with every run
-        study.pretrained = None if pretrained.strip().lower() in ("", "none") else pretrained
-    if list_only:
-        from ablate.sweep_list import print_table
-
-        print_table(study, out=out, storage=storage)
-        return
-    run_dir = prepare_run_dir(study, out)
-    threads = threads or study.threads
-    if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls
-        import torch
-
-        torch.set_num_threads(threads)
-    sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
-                  progress=not no_progress)
-    sweep.run()
-    click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")

@@ -1,7 +1,8 @@
 """The ``ablate`` command line: run, analyze, train, bench, data.
 
-Subcommands live next to the code they drive and are imported lazily, so
-``ablate --help`` and ``ablate analyze`` never import torch.
+One thin click file per command (``run``, ``train``, ``bench``, ``data``) over a library that
+returns values; ``analyze`` lives with ``analysis`` (``analysis.cli``). Subcommands are imported
+lazily, so ``ablate --help`` and ``ablate analyze`` never import torch.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ class LazyGroup(click.Group):
 @click.group(
     cls=LazyGroup,
     lazy_commands={
-        "run": ("ablate.sweep:run_command", "Run a study: Optuna sweeps, repeated seeds, latency."),
+        "run": ("ablate.cli.run:run_command", "Run a study: Optuna sweeps, repeated seeds, latency."),
         "analyze": ("analysis.cli:analyze_command", "Claim verdicts, tests, plots and a report for a run."),
-        "train": ("ablate.engine.cli:train_command", "Train and evaluate one model; write a JSON result."),
-        "data": ("ablate.data.cli:data_group", "Check, download or synthesise datasets."),
+        "train": ("ablate.cli.train:train_command", "Train and evaluate one model; write a JSON result."),
+        "data": ("ablate.cli.data:data_group", "Check, download or synthesise datasets."),
     },
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -57,8 +58,8 @@ def cli():
 @cli.group(
     cls=LazyGroup,
     lazy_commands={
-        "latency": ("ablate.bench_latency:latency_command", "Inference latency of a study's variants."),
-        "train": ("ablate.engine.bench_train:bench_train_command", "Training speed vs a plain Hugging Face loop."),
+        "latency": ("ablate.cli.bench:latency_command", "Inference latency of a study's variants."),
+        "train": ("ablate.cli.bench:bench_train_command", "Training speed vs a plain Hugging Face loop."),
     },
 )
 def bench():

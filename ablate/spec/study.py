@@ -20,7 +20,6 @@ from ablate.spec.claims import Claim
 __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 
 PRESETS = ("smoke", "cpu", "paper")
-DATA_KINDS = ("camvid", "synthetic")
 # Study fields a preset may override; dict-valued ones are merged key by key.
 PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency",
                  "threads")
@@ -224,8 +223,11 @@ def _validate(study: Study, path: Path) -> None:
 
 
 def _validate_data(study: Study, path: Path) -> None:
-    if not isinstance(study.data, dict) or study.data.get("kind") not in DATA_KINDS:
-        _fail(path, "data.kind", f"one of {', '.join(DATA_KINDS)}", study.data)
+    from ablate.data.registry import list_datasets
+
+    kinds = list_datasets()
+    if not isinstance(study.data, dict) or study.data.get("kind") not in kinds:
+        _fail(path, "data.kind", f"one of {', '.join(kinds)}", study.data)
     if study.eval_split not in ("test", "val"):
         _fail(path, "eval_split", "'test' or 'val'", study.eval_split)
 

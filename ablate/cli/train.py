@@ -1,4 +1,4 @@
-"""``ablate train``: train and evaluate one model, write ``<out>/result.json``, print a short table."""
+"""``ablate train``: train and evaluate one model (``ablate.engine.train_run``), write ``<out>/result.json``."""
 
 from __future__ import annotations
 
@@ -108,7 +108,9 @@ def _result_json(row: dict, out_dir) -> dict:
     result = {k: v for k, v in row.items() if k != "epochs_history" and not k.startswith("iou_")}
     result["config"] = json.loads(row["config"])
     result["iou"] = {k[len("iou_"):]: v for k, v in row.items() if k.startswith("iou_")}
-    confusion = out_dir / "confusion" / f"{row['run_id']}.npz"
+    from ablate.rundir import checkpoint_path, confusion_path
+
+    confusion = confusion_path(out_dir, row["run_id"])
     if row["status"] == "ok" and confusion.exists():
         from ablate.engine.metrics import metrics_from_confusion
 
@@ -117,15 +119,14 @@ def _result_json(row: dict, out_dir) -> dict:
         result["dice"] = metrics["dice"]
         result["acc"] = metrics["acc"]
         result["confusion"] = str(confusion)
-        result["checkpoint"] = str(out_dir / "checkpoints" / f"{row['run_id']}.pt")
+        result["checkpoint"] = str(checkpoint_path(out_dir, row["run_id"]))
     return result
 
 
 def _write_json(path, obj) -> None:
     import json
 
-    from ablate.rundir import write_atomic
-    from ablate.rundir import json_safe  # JSON has no NaN: null
+    from ablate.rundir import json_safe, write_atomic  # JSON has no NaN: null
 
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(json_safe(obj), indent=2) + "\n")

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
-
-from ablate import trials as T
-from ablate.study import Study, run_dir_name
+from ablate.rundir import sqlite_url
+from ablate.spec.study import Study, run_dir_name
+from ablate.sweep import trials as T
+from ablate.sweep.storage import optuna_name, with_db_driver
 
 COLUMNS = ("variant", "phase", "done", "running", "failed", "pruned", "to do")
 
 
 def state_table(study: Study, storage_url: str | None) -> list[dict]:
-    from ablate.sweep import optuna_name
-
     rows = []
     for v in study.variants:
         if study.tunes(v):
@@ -35,16 +33,15 @@ def state_table(study: Study, storage_url: str | None) -> list[dict]:
     return rows
 
 
-def print_table(study: Study, *, out: str, storage: str | None) -> None:
+def status_table(study: Study, *, out: str, storage: str | None) -> str:
+    """The state table as aligned text (what ``ablate run --list`` prints)."""
     db = Path(out) / run_dir_name(study) / "study.db"
-    from ablate.sweep import with_db_driver
-
-    url = with_db_driver(storage) if storage else (f"sqlite:///{db.resolve()}" if db.exists() else None)
+    url = with_db_driver(storage) if storage else (sqlite_url(db) if db.exists() else None)
     rows = state_table(study, url)
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
-    click.echo("  ".join(c.ljust(widths[c]) for c in COLUMNS))
-    for r in rows:
-        click.echo("  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS))
+    lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS) for r in rows]
+    return "\n".join(lines)
 
 
 def _seed_state(trials, value, name: str = "seed") -> str:

@@ -1,0 +1,169 @@
+"""The Hugging Face reference of ``ablate bench train`` and ``ablate bench latency``.
+
+The reference is deliberately plain: HF ``SegformerForSemanticSegmentation``
+(MiT-B0, random init, fp32), a ``torch.utils.data.DataLoader`` (2 workers, shuffle) over a
+Dataset that opens, converts and resizes the PNGs with PIL at every step, plain
+``torch.optim.Adam`` (lr 1e-4), loss from ``model(pixel_values, labels=...)``. It reuses
+ablate's layout reader and constants only; its data path and optimiser are what ablate's
+own are compared against, so they stay its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class FP32Only(nn.Module):
+    """Runs the wrapped model in fp32 even inside a bf16 autocast region (a reference row)."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return self.model(x.float())
+
+
+class ChannelsLastInput(nn.Module):
+    """Feeds NHWC images to a model prepared with ``channels_last=True``."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+class HFSegformerLogits(nn.Module):
+    """HF ``SegformerForSemanticSegmentation`` as ``forward(x) -> logits [B,C,H,W]`` at input size.
+
+    The upsampling is HF's own (bilinear, align_corners=False, as in its loss). ``.hf`` is the
+    wrapped model, e.g. for ``model.hf(pixel_values=x, labels=y).loss``.
+    """
+
+    def __init__(self, hf_model: nn.Module):
+        super().__init__()
+        self.hf = hf_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.hf(pixel_values=x).logits
+        if logits.shape[-2:] != x.shape[-2:]:
+            logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return logits
+
+
+def hf_reference_model(num_classes: int = 11, *, seed: int = 0, attn: str = "sdpa") -> HFSegformerLogits:
+    """Hugging Face's own SegFormer/MiT-B0 (random init, fp32, HF defaults) returning logits at input size.
+
+    The reference of ``ablate bench train`` and the HF row of ``ablate bench latency``.
+    ``SegformerConfig()`` is MiT-B0; ``semantic_loss_ignore_index`` is 255 (ablate's void).
+    """
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation
+
+    torch.manual_seed(seed)
+    config = SegformerConfig(num_labels=int(num_classes), semantic_loss_ignore_index=255)
+    config._attn_implementation = attn
+    model = SegformerForSemanticSegmentation(config)
+    return HFSegformerLogits(model).train()
+
+
+class PILSegNetDataset:
+    """Opens, converts and resizes one SegNet-layout PNG pair per item with PIL (no caching)."""
+
+    def __init__(self, pairs, size: tuple[int, int]):
+        self.pairs = list(pairs)
+        self.size = (int(size[0]), int(size[1]))  # (H, W)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        from ablate.data import IMAGENET_MEAN, IMAGENET_STD
+
+        pair = self.pairs[i]
+        h, w = self.size
+        image = Image.open(pair.image).convert("RGB").resize((w, h), Image.BILINEAR)
+        label = Image.open(pair.label).resize((w, h), Image.NEAREST)
+        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        x = (x - mean) / std
+        y = np.array(label)
+        if y.ndim == 3:
+            y = y[..., 0]
+        y = torch.from_numpy(y.astype(np.int64))
+        y[y >= 11] = 255  # void (11) -> ignore
+        return x.contiguous(), y
+
+
+class ReferenceLoop:
+    """The plain HF training loop (see the module docstring), one step at a time."""
+
+    def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2, seed: int = 0):
+        from ablate.data.layouts import detect_layout
+        from ablate.errors import DataError
+
+        layout = detect_layout(root)
+        if layout.kind != "segnet":
+            raise DataError(
+                f"the HF reference loop reads the SegNet layout (train/ + trainannot/), {layout.root} is "
+                f"{layout.kind!r}; point --data at a SegNet-layout CamVid, or bench another decoder"
+            )
+        dataset = PILSegNetDataset(layout.pairs("train"), size)
+        generator = torch.Generator().manual_seed(seed)
+        self.loader = torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, shuffle=True, num_workers=workers, generator=generator,
+            persistent_workers=workers > 0,
+        )
+        self.wrapper = hf_reference_model(num_classes, seed=seed).to(device)
+        self.model = self.wrapper.hf.train()
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4)
+        self.device = device
+        self._it = None
+        self.last_loss = float("nan")
+
+    def next_batch(self):
+        if self._it is None:
+            self._it = iter(self.loader)
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._it = iter(self.loader)
+            return next(self._it)
+
+    def step(self) -> int:
+        images, labels = self.next_batch()
+        images, labels = images.to(self.device), labels.to(self.device)
+        loss = self.model(pixel_values=images, labels=labels).loss
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        self._loss = loss.detach()
+        return images.shape[0]
+
+    def finish(self) -> None:
+        self.last_loss = float(self._loss)
+
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds used so far by the live DataLoader workers (0 without workers or off Linux)."""
+        workers = getattr(self._it, "_workers", None) or []
+        return sum(_proc_cpu_seconds(w.pid) for w in workers)
+
+
+def _proc_cpu_seconds(pid) -> float:
+    """utime + stime of a process from /proc/<pid>/stat; 0.0 when unreadable."""
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -1,0 +1,71 @@
+"""``ablate bench latency|train``: thin click commands over ``ablate.bench``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ablate.bench import TRAIN_DECODERS
+
+
+@click.command("latency")
+@click.argument("study_file", type=click.Path(dir_okay=False))
+@click.option("--preset", default=None, help="A preset of the study (its image size and rounds).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: per variant ms/image and ratio vs baseline.")
+@click.option("--dtype", type=click.Choice(["fp32", "bf16"]), default=None, help="Inference precision.")
+@click.option("--rounds", type=click.IntRange(2), default=None, help="Timed rounds (default: the study's).")
+@click.option("--threads", type=click.IntRange(1), default=None, help="torch threads (default: all).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--image-size", "image_sizes", multiple=True, help="HxW; repeat for several (default: the study's).")
+@click.option("--batch", "batches", multiple=True, type=click.IntRange(1), help="Batch; repeat (default: 1 and the study's).")
+@click.option("--reference/--no-reference", default=True, show_default=True,
+              help="Also time Hugging Face's SegFormer in fp32 and the baseline with ablate's inference speed-ups.")
+def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
+                    reference):
+    """Latency of each variant of STUDY_FILE, interleaved round by round, and throughput vs the baseline."""
+    from ablate.bench.latency import format_summary, run_latency_bench
+    from ablate.engine.config import parse_size
+    from ablate.rundir import json_safe  # JSON has no NaN: null
+    from ablate.spec.study import load_study
+
+    study = load_study(study_file, preset=preset)
+    sizes = [parse_size(s) for s in image_sizes] or None
+    result = run_latency_bench(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
+                               image_sizes=sizes, batches=list(batches) or None, reference=reference)
+    click.echo(json.dumps(json_safe(result), indent=2) if as_json else format_summary(result))
+
+
+@click.command("train")
+@click.option("--data", "data", default=None, help="Dataset folder (default: $ABLATE_DATA or the download cache).")
+@click.option("--decoder", type=click.Choice(TRAIN_DECODERS), default="all_mlp", show_default=True,
+              help="Our decoder; the HF reference runs only for all_mlp.")
+@click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved rounds.")
+@click.option("--steps-per-round", type=int, default=20, show_default=True, help="Training steps per side per round.")
+@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--image-size", default="256", show_default=True, help="N or HxW.")
+@click.option("--threads", default=None,
+              help="torch intra-op threads for both sides: N, or 'auto' (cores not busy by load average); "
+                   "default: torch's choice.")
+@click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto", show_default=True,
+              help="Our precision; the reference is always fp32.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True)
+@click.option("--fold-head/--no-fold-head", default=True, show_default=True,
+              help="Fold all_mlp's 1x1 fuse into the projections (same function, ~2x faster step).")
+@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed steps per side first.")
+@click.option("--workers", type=int, default=2, show_default=True, help="DataLoader workers of the reference.")
+@click.option("--cache-dir", default=None, help="Decode-once cache folder (default $ABLATE_CACHE or ~/.cache/ablate).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
+                        channels_last, fold_head, warmup, workers, cache_dir, as_json):
+    """Training images/s of ablate vs a plain Hugging Face loop, interleaved in one process."""
+    from ablate.bench.train import format_result, run_bench
+    from ablate.data import resolve_data_root
+
+    root = resolve_data_root(data)
+    echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
+    res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
+                    image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
+                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo)
+    click.echo(json.dumps(res, indent=None if as_json else 2) if as_json else format_result(res))

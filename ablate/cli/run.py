@@ -1,0 +1,45 @@
+"""``ablate run``: a thin click command over ``ablate.sweep`` (load, prepare, run or list)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("run")
+@click.argument("study_file", type=click.Path(dir_okay=False))
+@click.option("--preset", default=None, help="A preset of the study: smoke, cpu or paper (or its own).")
+@click.option("--data", default=None, help="Dataset root (else $ABLATE_DATA, else the download cache).")
+@click.option("--out", default="runs", show_default=True, help="Parent of the run directory.")
+@click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run directory).")
+@click.option("--list", "list_only", is_flag=True, help="Show what is done, running, failed, to do; run nothing.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Override the device.")
+@click.option("--heartbeat", type=click.IntRange(1), default=10, show_default=True,
+              help="Seconds between heartbeats; a run silent for 3x this long is retried.")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch CPU threads for training (recorded with each run); default: the study's, else torch's.")
+@click.option("--pretrained", default=None, metavar="none|ID|DIR",
+              help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, pretrained,
+                no_progress):
+    """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
+    several machines with one --storage to share the work."""
+    from ablate.spec.study import load_study
+    from ablate.sweep import Sweep, prepare_run_dir, status_table
+
+    study = load_study(study_file, preset=preset)
+    if pretrained is not None:  # recorded in study.json and with every run
+        study.pretrained = None if pretrained.strip().lower() in ("", "none") else pretrained
+    if list_only:
+        click.echo(status_table(study, out=out, storage=storage))
+        return
+    run_dir = prepare_run_dir(study, out)
+    threads = threads or study.threads
+    if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls
+        from ablate.engine.environment import configure_threads
+
+        configure_threads(threads)
+    sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
+                  progress=not no_progress)
+    sweep.run()
+    click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")

@@ -1,0 +1,74 @@
+"""Dataset kinds a study can name in ``data={"kind": ...}``, registered by name (timm style).
+
+A kind is a function ``(spec, *, data, workdir) -> Path`` returning the dataset root:
+``spec`` is the study's ``data`` dict, ``data`` the user's ``--data`` (or None), ``workdir``
+a folder the kind may write into (the run directory). To add a dataset, register a function
+here (or in your own module) that returns a folder ``ablate.data.load_split`` can read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ablate.errors import StudyError
+
+_DATASETS: dict = {}
+
+
+def register_dataset(kind: str):
+    """Decorator: ``@register_dataset("camvid")`` makes ``data={"kind": "camvid"}`` resolvable."""
+
+    def wrap(fn):
+        _DATASETS[kind] = fn
+        return fn
+
+    return wrap
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def dataset_root(spec: dict, *, data: str | None = None, workdir: Path) -> Path:
+    """The root folder of the study's dataset; StudyError naming the known kinds for an unknown one."""
+    kind = spec.get("kind")
+    if kind not in _DATASETS:
+        raise StudyError(f"data.kind: expected one of {', '.join(list_datasets())}, got {kind!r}")
+    return Path(_DATASETS[kind](spec, data=data, workdir=Path(workdir)))
+
+
+@register_dataset("camvid")
+def camvid(spec: dict, *, data: str | None, workdir: Path) -> Path:
+    """CamVid from --data, $ABLATE_DATA or the download cache (``resolve_data_root``)."""
+    from ablate.data.download import resolve_data_root
+
+    return resolve_data_root(data)
+
+
+@register_dataset("synthetic")
+def synthetic(spec: dict, *, data: str | None, workdir: Path) -> Path:
+    """Synthetic scenes generated once per run directory; built aside and renamed so workers never clash."""
+    from ablate.data.synthetic import make_synthetic
+
+    root = workdir / "data"
+    if root.is_dir():
+        return _dataset_in(root)
+    opts = {k: (tuple(v) if k == "size" else v) for k, v in spec.items() if k != "kind"}
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".data-"))
+    make_synthetic(tmp, **opts)
+    try:
+        os.rename(tmp, root)
+    except OSError:  # another worker got there first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _dataset_in(root)
+
+
+def _dataset_in(root: Path) -> Path:
+    """make_synthetic may write into a subfolder: the dataset is where train/ lives."""
+    if (root / "train").is_dir():
+        return root
+    found = sorted(p.parent for p in root.rglob("train") if p.is_dir())
+    return found[0] if found else root
