@@ -462,35 +462,50 @@ def hypothesis_looks(claim_effects: dict[str, np.ndarray], bands: dict[str, tupl
 # --------------------------------------------------------------------------- simulation (vectorised)
 
 
-def simulate_sequential(effects: np.ndarray, band, design: SequentialDesign, *, se_fixed: float = 0.0) -> dict:
-    """Vectorised :func:`decide_sequence` over many studies: ``effects`` is [studies, max_seeds].
+def simulate_hypothesis(effects, bands, design: SequentialDesign, *, se_fixed=None) -> dict:
+    """Vectorised :func:`hypothesis_looks` over many studies.
 
-    Returns ``decision`` (array of str: supported / refuted / inconclusive), ``n_used`` (seeds at
-    the stopping look) and ``stop_look`` (index into ``design.looks``).
+    ``effects``: [claims, studies, max_seeds] paired effects (one claim: [studies, max_seeds] is accepted),
+    ``bands``: one band per claim, ``se_fixed``: one per claim (or None). Returns ``decision`` (array
+    of str: supported / refuted / inconclusive), ``n_used`` (seeds at the stopping look),
+    ``stop_look`` (index into ``design.looks``) and ``claims`` ([claims, studies] each claim's decision).
+    A design with one look and ``t_method="level"`` is the fixed-n rule.
     """
     x = np.asarray(effects, dtype=float)
-    n_studies, n_max = x.shape
+    if x.ndim == 2:
+        x, bands = x[None], [bands]
+    m, n_studies, n_max = x.shape
     if n_max < design.looks[-1]:
         raise ValueError(f"need {design.looks[-1]} effects per study, got {n_max}")
-    csum = np.cumsum(x, axis=1)
-    csq = np.cumsum(x * x, axis=1)
-    low, upp = band
+    se_fixed = np.zeros(m) if se_fixed is None else np.broadcast_to(np.asarray(se_fixed, dtype=float), (m,))
+    csum, csq = np.cumsum(x, axis=2), np.cumsum(x * x, axis=2)
+    low = np.array([b[0] for b in bands], dtype=float)[:, None]
+    upp = np.array([b[1] for b in bands], dtype=float)[:, None]
+    claim = np.full((m, n_studies), "continue", dtype=object)
     decision = np.full(n_studies, "inconclusive", dtype=object)
     stop = np.full(n_studies, len(design.looks) - 1)
     running = np.ones(n_studies, dtype=bool)
     for k, n in enumerate(design.looks):
         c_support, c_refute = design.critical_values(look=k)
-        mean = csum[:, n - 1] / n
-        var = np.maximum(csq[:, n - 1] - n * mean ** 2, 0.0) / (n - 1)
-        se = np.sqrt(var / n + se_fixed ** 2)
-        sup = running & (mean - c_support * se >= low) & (mean + c_support * se <= upp)
-        ref = running & ~sup & ((mean - c_refute * se > upp) | (mean + c_refute * se < low))
-        decision[sup] = "supported"
-        decision[ref] = "refuted"
-        stop[sup | ref] = k
-        running &= ~(sup | ref)
-    looks = np.asarray(design.looks)
-    return {"decision": decision, "n_used": looks[stop], "stop_look": stop}
+        mean = csum[:, :, n - 1] / n
+        var = np.maximum(csq[:, :, n - 1] - n * mean ** 2, 0.0) / (n - 1)
+        se = np.sqrt(var / n + se_fixed[:, None] ** 2)
+        open_ = running[None, :] & (claim == "continue")
+        sup = open_ & (mean - c_support * se >= low) & (mean + c_support * se <= upp)
+        ref = open_ & ~sup & ((mean - c_refute * se > upp) | (mean + c_refute * se < low))
+        claim[sup], claim[ref] = "supported", "refuted"
+        h_ref = running & np.any(claim == "refuted", axis=0)
+        h_sup = running & ~h_ref & np.all(claim == "supported", axis=0)
+        decision[h_ref], decision[h_sup] = "refuted", "supported"
+        stop[h_ref | h_sup] = k
+        running &= ~(h_ref | h_sup)
+    claim[claim == "continue"] = "inconclusive"
+    return {"decision": decision, "n_used": np.asarray(design.looks)[stop], "stop_look": stop, "claims": claim}
+
+
+def simulate_sequential(effects: np.ndarray, band, design: SequentialDesign, *, se_fixed: float = 0.0) -> dict:
+    """Vectorised :func:`decide_sequence` over many studies: ``effects`` is [studies, max_seeds]."""
+    return simulate_hypothesis(effects, band, design, se_fixed=[se_fixed])
 
 
 def simulate_fixed_retest(effects: np.ndarray, band, *, alpha: float = 0.05, first: int = 3) -> np.ndarray:

@@ -197,3 +197,30 @@ def test_a_fixed_test_set_error_keeps_the_design_conservative():
     oc = seq.operating_characteristics(BAND[0], sd=0.006, band=BAND, design=design, se_fixed=0.002,
                                        n_sim=20_000, random_state=5)
     assert oc["supported"] <= 0.05 + 0.01, oc
+
+
+def test_vectorised_hypothesis_simulation_equals_the_slow_path():
+    design = seq.SequentialDesign.every(max_seeds=12, look_every=3)
+    rng = np.random.default_rng(8)
+    bands = {"miou": BAND, "acc": (0.0, 0.02)}
+    effects = np.stack([rng.normal(0.024, 0.006, size=(300, 12)) + rng.normal(0, 0.01, size=(300, 1)),
+                        rng.normal(0.012, 0.01, size=(300, 12)) + rng.normal(0, 0.01, size=(300, 1))])
+    fast = seq.simulate_hypothesis(effects, list(bands.values()), design)
+    for i in range(300):
+        h = seq.hypothesis_looks({"miou": effects[0, i], "acc": effects[1, i]}, bands, design, variant="v")
+        final = h.decision if h.decision != "continue" else "inconclusive"
+        assert fast["decision"][i] == final and fast["n_used"][i] == h.ns[-1]
+    assert set(fast["decision"]) == {"supported", "refuted", "inconclusive"}
+
+
+def test_one_level_look_is_the_fixed_n_rule_of_analysis_power():
+    # the fixed-n verdict rule, simulated through the sequential machinery, against analysis.power's exact values
+    from analysis import power
+
+    rng = np.random.default_rng(9)
+    for effect, sd, n in [(0.025, 0.004, 8), (0.021, 0.01, 20), (0.04, 0.01, 5)]:
+        design = seq.SequentialDesign((n,), t_method="level")
+        sim = seq.simulate_sequential(effect + sd * rng.standard_normal((40_000, n)), BAND, design)
+        exact = power.verdict_probabilities(effect, sd=sd, n=n, band=BAND)
+        for verdict in ("supported", "refuted"):
+            assert np.mean(sim["decision"] == verdict) == pytest.approx(exact[verdict], abs=0.01)
