@@ -140,3 +140,25 @@ def test_two_hypotheses_are_planned_at_bonferroni_alpha(tmp_path):
     by_variant = {h.variant: h for h in plan.hypotheses}
     assert by_variant["skip_fused"].hours["budget"] == pytest.approx(6 * 240 / 3600)
     assert by_variant["progressive"].hours["budget"] == pytest.approx(6 * 220 / 3600)
+
+
+def test_plan_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    from test_sweep import tiny_study
+
+    study = tiny_study(tmp_path, name="tiny", trials=0)
+    missing = subprocess.run([sys.executable, "-m", "ablate", "plan", str(study), "--out", str(tmp_path / "runs")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "ablate run STUDY --preset pilot" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    pilot = write_pilot(tmp_path / "runs" / "tiny-pilot", n_seeds=3)
+    from click.testing import CliRunner
+
+    from ablate.cli import cli
+
+    done = CliRunner().invoke(cli, ["plan", str(study), "--out", str(tmp_path / "runs"), "--seeds", "6", "--json"])
+    assert done.exit_code == 0, done.output
+    plan = json.loads(done.output)
+    assert plan["pilot"] == str(pilot) and plan["seeds"] == 6 and plan["claims"][0]["claim"].startswith("skip_fused miou")

@@ -20,8 +20,14 @@ import click
 @click.option("--pretrained", default=None, metavar="none|ID|DIR",
               help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--until-settled", is_flag=True,
+              help="Add seed pairs in groups until every hypothesis is settled (group-sequential, alpha spending).")
+@click.option("--max-seeds", type=click.IntRange(3), default=None,
+              help="--until-settled: most complete seed pairs to train (default: 40).")
+@click.option("--look-every", type=click.IntRange(1), default=1, show_default=True,
+              help="--until-settled: seeds added between two looks.")
 def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, pretrained,
-                no_progress):
+                no_progress, until_settled, max_seeds, look_every):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
     from ablate.spec.study import load_study
@@ -30,6 +36,11 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     study = load_study(study_file, preset=preset)
     if pretrained is not None:  # recorded in study.json and with every run
         study.pretrained = None if pretrained.strip().lower() in ("", "none") else pretrained
+    gate = None
+    if until_settled:
+        gate = _seed_gate(study, max_seeds=max_seeds or 40, look_every=look_every)
+    elif max_seeds is not None:
+        raise click.UsageError("--max-seeds goes with --until-settled")
     if list_only:
         click.echo(status_table(study, out=out, storage=storage))
         return
@@ -40,6 +51,31 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
 
         configure_threads(threads)
     sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
-                  progress=not no_progress)
+                  progress=not no_progress, seed_gate=gate)
     sweep.run()
+    if gate is not None:
+        from analysis.until_settled import read_looks
+
+        looks = read_looks(run_dir.root) or {}
+        decisions = ", ".join(f"{v} {d}" for v, d in (looks.get("decisions") or {}).items())
+        click.echo(f"until settled: {looks.get('stop_reason', 'no look recorded')}"
+                   + (f" ({decisions})" if decisions else "") + f"; looks in {run_dir.root / 'looks.json'}")
     click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")
+
+
+def _seed_gate(study, *, max_seeds: int, look_every: int):
+    """Extend the study's seeds to --max-seeds (plus spares for failed runs) and build the analysis' gate.
+
+    The decision is the analysis' (imported lazily, like `ablate analyze`); the sweep only asks it.
+    """
+    from analysis.until_settled import make_gate
+
+    spares = max(2, max_seeds // 5)  # a failed run costs its seed; the next one takes its place
+    seeds = list(study.seeds[: max_seeds + spares])
+    candidate = 0
+    while len(seeds) < max_seeds + spares:
+        if candidate not in seeds:
+            seeds.append(candidate)
+        candidate += 1
+    study.seeds = seeds
+    return make_gate(study, max_seeds=max_seeds, look_every=look_every)
