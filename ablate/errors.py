@@ -20,3 +20,22 @@ class StudyError(AblateError):
 
 class ConfigError(AblateError):
     """Unknown decoder, bad option value, bad checkpoint."""
+
+
+class OutputError(AblateError):
+    """An output location (--out) that is not a writable folder: checked before any work."""
+
+
+class DiskFullError(AblateError):
+    """The disk under the run directory (or the storage) is full: the study stops, finished runs are kept.
+
+    Not the user's input, but theirs to fix (free space, rerun): exit code 1.
+    """
+
+    exit_code = 1
+
+
+class SystematicFailure(AblateError):
+    """Every run of a variant failed the same way: retrying it as is would fail again. Exit code 1."""
+
+    exit_code = 1

@@ -3,7 +3,9 @@
 Selected with ABLATE_TRAINER=fake_trainer (tests/ on PYTHONPATH). Each epoch sleeps
 $ABLATE_FAKE_EPOCH_SECONDS so a test can kill a worker mid-run. mIoU is a
 deterministic function of (decoder, seed, lr); a seed listed in $ABLATE_FAKE_FAIL_SEEDS fails;
-$ABLATE_FAKE_USER_ERROR makes every run raise that ConfigError (a user error, e.g. missing weights).
+$ABLATE_FAKE_USER_ERROR makes every run raise that ConfigError (a user error, e.g. missing weights);
+$ABLATE_FAKE_ERROR makes every run raise that RuntimeError (a systematic bug). Keyword arguments
+it is given are kept in CALLS (in-process tests inspect them).
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ def _score(*parts) -> float:
     return 0.4 + 0.2 * digest[0] / 255
 
 
-def train_run(cfg, *, data_root, out_dir, run_id, eval_split="val", on_epoch=None, progress=True, **_):
+CALLS: list[dict] = []
+
+
+def train_run(cfg, *, data_root, out_dir, run_id, eval_split="val", on_epoch=None, progress=True, **kw):
+    CALLS.append({"run_id": run_id, "progress": progress, **kw})
+    if os.environ.get("ABLATE_FAKE_ERROR"):
+        raise RuntimeError(os.environ["ABLATE_FAKE_ERROR"])
     if os.environ.get("ABLATE_FAKE_USER_ERROR"):
         from ablate.errors import ConfigError
 

@@ -139,7 +139,8 @@ def test_list_and_refusal_of_another_study(tmp_path):
     assert lines[1].split() == ["all_mlp", "tune", "0", "0", "0", "0", "2"]
     subprocess.run(ablate_run(study, out), env=fake_env(), check=True, capture_output=True)
     listing = subprocess.run(ablate_run(study, out, "--list"), env=fake_env(), capture_output=True, text=True)
-    assert [line.split()[-1] for line in listing.stdout.splitlines()[1:]] == ["0"] * 5
+    assert [line.split()[-1] for line in listing.stdout.splitlines()[1:-1]] == ["0"] * 5
+    assert listing.stdout.splitlines()[-1].startswith(f"run directory {out / 'tiny'}: ")  # and its size
     study.write_text(study.read_text().replace("trials=2", "trials=3"))
     other = subprocess.run(ablate_run(study, out), env=fake_env(), capture_output=True, text=True)
     assert other.returncode == 2 and "holds a different study" in other.stderr

@@ -72,20 +72,38 @@ def _throughput_ratio(v: np.ndarray, b: np.ndarray, *, seed: int) -> dict:
 
 
 def run_latency_bench(study, *, device: str = "cpu", dtype: str | None = None, rounds: int | None = None,
-                      threads: int | None = None, image_sizes=None, batches=None, reference: bool = True) -> dict:
-    """Measure the study's variants (and the reference rows) and summarise: ``{meta..., "variants": [...]}``."""
+                      threads: int | None = None, image_sizes=None, batches=None, reference: bool = True,
+                      allow_emulated_bf16: bool = False, progress=None) -> dict:
+    """Measure the study's variants (and the reference rows) and summarise: ``{meta..., "variants": [...]}``.
+
+    ``progress(message)`` hears of every round (the CLI prints it on stderr).
+    """
+    from ablate.engine.config import resolve_device
     from ablate.engine.latency import measure_study_latency, study_models
 
+    check_bf16(resolve_device(device), dtype or study.latency_settings()["dtype"], allow=allow_emulated_bf16)
     models = study_models(study)
     if reference and study.baseline in models:
         extra = reference_models(models[study.baseline], num_classes=_num_classes())
         extra[f"{study.baseline}_fast"] = extra.pop("_fast")
         models.update(extra)
     rows = measure_study_latency(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
-                                 image_sizes=image_sizes, batches=batches, models=models)
+                                 image_sizes=image_sizes, batches=batches, models=models, progress=progress)
     return {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
             "threads": rows[0]["threads"], "dtype": rows[0]["dtype"],
             "variants": summarize(rows, baseline=study.baseline)}
+
+
+def check_bf16(device: str, dtype: str, *, allow: bool) -> None:
+    """Refuse bf16 latency on a CPU without native bf16: emulated, it is >10x slower than fp32
+    (measured on an AVX2-only EPYC: > 300 s a round vs 24 s) and measures nothing a deployment runs."""
+    from ablate.engine.config import cpu_has_native_bf16
+    from ablate.errors import ConfigError
+
+    if device == "cpu" and dtype == "bf16" and not allow and not cpu_has_native_bf16():
+        raise ConfigError("this CPU has no native bf16 (no avx512_bf16 or amx_bf16 in its flags), so bf16 is "
+                          "emulated, >10x slower than fp32 and unlike any deployment; use --dtype fp32, or "
+                          "--allow-emulated-bf16 to time it anyway")
 
 
 def _num_classes() -> int:

@@ -21,8 +21,10 @@ from ablate.bench import TRAIN_DECODERS
 @click.option("--batch", "batches", multiple=True, type=click.IntRange(1), help="Batch; repeat (default: 1 and the study's).")
 @click.option("--reference/--no-reference", default=True, show_default=True,
               help="Also time Hugging Face's SegFormer in fp32 and the baseline with ablate's inference speed-ups.")
+@click.option("--allow-emulated-bf16", is_flag=True,
+              help="Time bf16 on a CPU without native bf16 anyway (emulated: >10x slower than fp32).")
 def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
-                    reference):
+                    reference, allow_emulated_bf16):
     """Latency of each variant of STUDY_FILE, interleaved round by round, and throughput vs the baseline."""
     from ablate.bench.latency import format_summary, run_latency_bench
     from ablate.engine.config import parse_size
@@ -32,7 +34,9 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     study = load_study(study_file, preset=preset)
     sizes = [parse_size(s) for s in image_sizes] or None
     result = run_latency_bench(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
-                               image_sizes=sizes, batches=list(batches) or None, reference=reference)
+                               image_sizes=sizes, batches=list(batches) or None, reference=reference,
+                               allow_emulated_bf16=allow_emulated_bf16,
+                               progress=lambda msg: click.echo(msg, err=True))  # stdout stays the table / JSON
     click.echo(json.dumps(json_safe(result), indent=2) if as_json else format_summary(result))
 
 

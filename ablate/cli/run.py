@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 
@@ -17,19 +19,28 @@ import click
               help="Seconds between heartbeats; a run silent for 3x this long is retried.")
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch CPU threads for training (recorded with each run); default: the study's, else torch's.")
+@click.option("--workers", default="auto", show_default=True, metavar="N|auto",
+              help="Worker processes on this machine sharing the study (auto: 1 on CPU, as GPU memory allows "
+                   "on CUDA).")
 @click.option("--pretrained", default=None, metavar="none|ID|DIR",
               help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--retry-failed", is_flag=True, help="Re-queue runs that failed, then run.")
+@click.option("--keep-checkpoints", type=click.Choice(["seeds", "all", "none"]), default="seeds", show_default=True,
+              help="Which runs keep their final weights: seed runs, all (tuning trials too) or none.")
+@click.option("-v", "--verbose", is_flag=True, help="Off a terminal, also one line per epoch.")
+@click.option("--no-progress", is_flag=True, help="No progress bars or lines.")
 @click.option("--until-settled", is_flag=True,
               help="Add seed pairs in groups until every hypothesis is settled (group-sequential, alpha spending).")
 @click.option("--max-seeds", type=click.IntRange(3), default=None,
               help="--until-settled: most complete seed pairs to train (default: 40).")
 @click.option("--look-every", type=click.IntRange(1), default=1, show_default=True,
               help="--until-settled: seeds added between two looks.")
-def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, pretrained,
-                no_progress, until_settled, max_seeds, look_every):
+def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, workers,
+                pretrained, retry_failed, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
+                look_every):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
+    from ablate.errors import ConfigError
     from ablate.spec.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir, status_table
 
@@ -44,6 +55,8 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     if list_only:
         click.echo(status_table(study, out=out, storage=storage))
         return
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        raise ConfigError(f"--workers must be a whole number >= 1 or auto, got {workers!r}")
     run_dir = prepare_run_dir(study, out)
     threads = threads or study.threads
     if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls
@@ -51,8 +64,34 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
 
         configure_threads(threads)
     sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
-                  progress=not no_progress, seed_gate=gate)
-    sweep.run()
+                  progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints, seed_gate=gate)
+    if retry_failed:
+        click.echo(f"re-queued {sweep.retry_failed()} failed run(s)", err=True)
+    n = _workers(workers, device or study.train.get("device", "auto"))
+    if n > 1:
+        from ablate.sweep.workers import run_workers
+
+        sweep.data_root()  # a missing dataset is one error line here, not one per worker
+        argv = ["run", study_file, "--out", out, "--heartbeat", str(heartbeat), "--workers", "1",
+                "--keep-checkpoints", keep_checkpoints]
+        for flag, value in (("--preset", preset), ("--data", data), ("--storage", storage), ("--device", device),
+                            ("--threads", threads), ("--pretrained", pretrained)):
+            argv += [flag, str(value)] if value is not None else []
+        argv += (["--verbose"] if verbose else []) + (["--no-progress"] if no_progress else [])
+        if until_settled:  # every worker builds the same gate; looks depend only on the recorded runs
+            argv += ["--until-settled", "--max-seeds", str(max_seeds or 40), "--look-every", str(look_every)]
+        click.echo(f"{n} workers on {run_dir.root}", err=True)
+        code = run_workers(n, argv)
+        sweep.import_shared()
+        run_dir.rebuild_tables()
+        if code:
+            sys.exit(code)  # each worker said why on stderr
+    else:
+        sweep.run()
+    failed = sweep.failed_runs()
+    if failed:
+        click.echo(f"{len(failed)} run(s) failed ({', '.join(failed[:4])}{', ...' if len(failed) > 4 else ''}): "
+                   f"see the error column of results.csv; --retry-failed runs them again", err=True)
     if gate is not None:
         from analysis.until_settled import read_looks
 
@@ -79,3 +118,12 @@ def _seed_gate(study, *, max_seeds: int, look_every: int):
         candidate += 1
     study.seeds = seeds
     return make_gate(study, max_seeds=max_seeds, look_every=look_every)
+
+
+def _workers(workers: str, device: str) -> int:
+    if workers != "auto":
+        return int(workers)
+    from ablate.engine.config import resolve_device
+    from ablate.sweep.workers import default_workers
+
+    return default_workers(resolve_device(device))

@@ -53,11 +53,14 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Decoder setting, repeatable.")
 @click.option("--out", default="runs/try", show_default=True, metavar="DIR")
 @click.option("--cache-dir", default=None, metavar="DIR", help="Decoded-data cache (default $ABLATE_CACHE).")
+@click.option("--threads", type=click.IntRange(1), default=None,
+              help="torch CPU threads (default: torch's choice). On a shared machine pass 1.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data, decoder, pretrained, epochs, image_size, batch_size, lr, weight_decay, optimizer, seed,
-                  amp, device, channels_last, augment, poly_power, eval_split, max_steps, sets, out, cache_dir, quiet):
+                  amp, device, channels_last, augment, poly_power, eval_split, max_steps, sets, out, cache_dir, threads,
+                  quiet):
     """Train and evaluate one model; write OUT/result.json and print a short table."""
-    from pathlib import Path
+    from ablate.rundir import ensure_writable_dir
 
     cfg = TrainConfig(decoder=decoder, pretrained=pretrained, image_size=parse_size(image_size),
                       batch_size=batch_size, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
@@ -67,13 +70,19 @@ def train_command(data, decoder, pretrained, epochs, image_size, batch_size, lr,
     from ablate.engine.config import resolve_amp, resolve_device
 
     resolve_amp(cfg.amp, resolve_device(cfg.device))  # option errors before any data is read
+    out_dir = ensure_writable_dir(out)  # before any work: a finished run is never lost to a bad --out
     root = _data_root(data)
-    out_dir = Path(out)
+    if threads:
+        from ablate.engine.environment import configure_threads
+
+        configure_threads(threads)
 
     from ablate.engine.train import train_run
 
+    bars = not quiet and sys.stderr.isatty()  # off a terminal (logs): one line per epoch instead of bars
+    on_epoch = None if quiet or bars else _epoch_line
     row = train_run(cfg, data_root=root, out_dir=out_dir, run_id="train", eval_split=eval_split,
-                    progress=not quiet, cache_dir=cache_dir)
+                    progress=bars, cache_dir=cache_dir, on_epoch=on_epoch)
     result = _result_json(row, out_dir)
     path = out_dir / "result.json"
     _write_json(path, result)
@@ -82,6 +91,11 @@ def train_command(data, decoder, pretrained, epochs, image_size, batch_size, lr,
     if row["status"] != "ok":
         click.echo(f"error: run {row['status']}: {row['error']}", err=True)
         sys.exit(1)
+
+
+def _epoch_line(epoch, metrics) -> None:
+    click.echo(f"epoch {epoch}: train loss {metrics.get('train_loss', float('nan')):.4f}, "
+               f"val mIoU {metrics.get('miou', float('nan')):.4f}", err=True)
 
 
 def _data_root(data):

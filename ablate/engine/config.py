@@ -60,6 +60,8 @@ class TrainConfig:
             raise ConfigError(f"max_steps must be at least 1, got {self.max_steps}")
         if not self.poly_power >= 0:
             raise ConfigError(f"poly_power must be >= 0 (0 = constant LR), got {self.poly_power}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be a whole number from 0 to 2**32-1, got {self.seed!r}")
         if not self.lr > 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
 

@@ -17,11 +17,13 @@ DTYPES = {"fp32": "off", "bf16": "bf16", "fp16": "fp16"}
 
 def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, warmup: int = 5,
                     threads: int | None = None, device: str = "cpu", dtype: str = "fp32",
-                    calls_per_round: int = 3, channels_last: bool = False, seed: int = 0) -> list[dict]:
+                    calls_per_round: int = 3, channels_last: bool = False, seed: int = 0,
+                    progress=None) -> list[dict]:
     """Rows of latency.csv: one per (variant, round), ms per image averaged over ``calls_per_round`` calls.
 
     Rounds go A B C A B C ... after ``warmup`` untimed calls per model; torch's thread
-    count is fixed for the whole measurement (and restored afterwards).
+    count is fixed for the whole measurement (and restored afterwards). ``progress(done, rounds)``
+    is called after each round.
     """
     from ablate.engine.config import parse_size
     from ablate.errors import ConfigError
@@ -64,6 +66,8 @@ def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, w
                     rows.append({"variant": name, "round": r, "batch": batch, "height": height, "width": width,
                                  "dtype": dtype, "threads": threads, "device": device,
                                  "ms_per_image": 1000.0 * seconds / (calls_per_round * batch)})
+                if progress is not None:
+                    progress(r + 1, rounds)
     finally:
         torch.set_num_threads(previous_threads)
         for model in models.values():
@@ -83,11 +87,11 @@ def study_models(study, configs: dict | None = None) -> dict:
 
 def measure_study_latency(study, *, configs: dict | None = None, device: str = "auto",
                           dtype: str | None = None, rounds: int | None = None, threads: int | None = None,
-                          image_sizes=None, batches=None, models: dict | None = None) -> list[dict]:
+                          image_sizes=None, batches=None, models: dict | None = None, progress=None) -> list[dict]:
     """latency.csv rows for every variant, at each image size and batch (study's by default).
 
     ``models`` (default ``study_models(study, configs)``) may hold extra rows, e.g. the
-    reference models ``ablate bench latency`` adds.
+    reference models ``ablate bench latency`` adds. ``progress(message)`` hears of each round.
     """
     from ablate.engine.config import resolve_device
 
@@ -98,9 +102,12 @@ def measure_study_latency(study, *, configs: dict | None = None, device: str = "
     rows = []
     for size in image_sizes or [study.image_size]:
         for batch in batches or lat["batches"]:
+            h, w = size
+            said = (lambda done, total, h=h, w=w, batch=batch:
+                    progress(f"latency {h}x{w} batch {batch}: round {done}/{total}")) if progress else None
             rows += measure_latency(models, batch=int(batch), image_size=size, rounds=rounds or lat["rounds"],
                                     warmup=lat["warmup"], threads=threads, device=device,
-                                    dtype=dtype or lat["dtype"])
+                                    dtype=dtype or lat["dtype"], progress=said)
     return rows
 
 

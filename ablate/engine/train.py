@@ -199,8 +199,9 @@ class StepLoop:
 
 def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: str = "val", on_epoch=None,
               progress: bool = True, cache_dir=None, study: str = "", variant: str | None = None,
-              phase: str = "", trial: int | None = None) -> dict:
-    """Load data, build the model, fit, evaluate on ``eval_split``, save confusions and a checkpoint.
+              phase: str = "", trial: int | None = None, save_checkpoint: bool = True) -> dict:
+    """Load data, build the model, fit, evaluate on ``eval_split``, save confusions (and a checkpoint
+    unless ``save_checkpoint=False``).
 
     Returns one results.csv row (the columns of ``ablate.rundir``) plus ``history`` (epochs.csv rows).
     The best-on-val weights are also evaluated on ``eval_split`` when it is not val,
@@ -241,7 +242,7 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
         ev = evaluate(model, evaluation, batch_size=cfg.eval_batch_size, device=device, amp=amp,
                       channels_last=cfg.channels_last)
         metrics = ev.metrics
-        save_outputs(out_dir, run_id, ev, evaluation.split, model, cfg, fitted.epochs)
+        save_outputs(out_dir, run_id, ev, evaluation.split, model, cfg, fitted.epochs, checkpoint=save_checkpoint)
         if fitted.best_state is not None:
             if evaluation is val:
                 miou_at_best_val = fitted.best_val_miou
@@ -278,7 +279,8 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
     return row
 
 
-def save_outputs(out_dir, run_id: str, ev: EvalResult, split: str, model, cfg: TrainConfig, epochs: int) -> None:
+def save_outputs(out_dir, run_id: str, ev: EvalResult, split: str, model, cfg: TrainConfig, epochs: int, *,
+                 checkpoint: bool = True) -> None:
     """confusion/<run_id>.npz (per-image matrices for the analysis) and checkpoints/<run_id>.pt, atomically."""
     import io
 
@@ -286,6 +288,8 @@ def save_outputs(out_dir, run_id: str, ev: EvalResult, split: str, model, cfg: T
 
     class_names = list(ev.metrics["iou"])
     save_confusion(out_dir, run_id, per_image=ev.per_image, names=ev.names, class_names=class_names, split=split)
+    if not checkpoint:
+        return
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     buf = io.BytesIO()
     torch.save({"state_dict": state, "config": cfg.to_dict(), "model": getattr(model, "config", {}),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import errno
 import io
 import json
 import math
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ablate.errors import DiskFullError, OutputError
+
 RESULTS_HEAD = ["study", "variant", "decoder", "phase", "run_id", "trial", "seed", "split",
                 "miou", "pixel_acc", "mean_acc", "fwiou"]
 RESULTS_TAIL = ["params_m", "gflops", "train_seconds", "epochs", "pretrained", "image_size", "config",
@@ -36,6 +39,8 @@ EPOCH_COLUMNS = ["study", "variant", "phase", "run_id", "trial", "seed", "epoch"
                  "seconds"]
 LATENCY_COLUMNS = ["variant", "round", "batch", "height", "width", "dtype", "threads", "device", "ms_per_image"]
 PHASE_ORDER = {"tune": 0, "seed": 1}
+# numeric per-run metrics a claim may test besides the per-class iou_<class> columns (and fps from latency.csv)
+RESULT_METRICS = ["miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice"]
 
 
 class RunDir:
@@ -151,6 +156,42 @@ def save_checkpoint(root, key: str, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic_bytes(path, data)
     return path
+
+
+def ensure_writable_dir(path, *, option: str = "--out") -> Path:
+    """Create ``path`` (and parents) and prove it takes a file; OutputError naming the fix otherwise.
+
+    Called before any work, so a finished run is never lost to an unusable output folder.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{option} {path} is a file, not a folder; pass {option} with a folder path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(f"the disk holding {path} is full; free space, then run the same command again") \
+                from None
+        reason = exc.strerror or type(exc).__name__
+        raise OutputError(f"{option} {path} cannot be written ({reason}); pass {option} with a writable folder") \
+            from None
+    return path
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is a full disk or quota: ENOSPC, EDQUOT or SQLite's 'disk is full'."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "database or disk is full" in str(exc) or "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ if exc.__cause__ is not None or exc.__suppress_context__ else exc.__context__
+    return False
 
 
 def sqlite_url(path) -> str:

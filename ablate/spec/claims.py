@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from ablate.errors import StudyError
 
 
-
 @dataclass(frozen=True)
 class Claim:
     """``variant``'s ``metric`` differs from the baseline's by an amount inside ``band``.
@@ -124,3 +123,22 @@ def as_claim(c) -> Claim:
         validate_claim(claim)
         return claim
     return parse_claim(c)
+
+
+def validate_claim_against(claim: Claim, *, variants, metrics) -> None:
+    """``validate_claim`` plus: variant and baseline among ``variants``, metric among ``metrics``.
+
+    ``metrics`` may hold a pattern entry ``"iou_<class>"``: then any ``iou_...`` metric passes.
+    Raises :class:`ClaimError` naming the valid choices.
+    """
+    validate_claim(claim)
+    what = format_claim(claim)
+    variants = list(variants)
+    for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
+        if name is not None and name not in variants:
+            raise ClaimError(f"claim {what}: unknown {role} {name!r}; valid: {', '.join(variants)}")
+    metrics = list(metrics)
+    any_iou = "iou_<class>" in metrics and str(claim.metric).startswith("iou_")
+    if claim.metric not in metrics and not any_iou:
+        raise ClaimError(f"claim {what}: unknown metric {claim.metric!r}; valid: {', '.join(metrics)}")
+

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import StudyError
-from ablate.spec.claims import Claim
+from ablate.spec.claims import Claim, ClaimError, validate_claim_against
 
 __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 
@@ -211,8 +211,9 @@ def _validate(study: Study, path: Path) -> None:
     if not isinstance(study.trials, int) or study.trials < 0:
         _fail(path, "trials", "a whole number >= 0 (trials per variant)", study.trials)
     seeds = study.seeds
-    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) for s in seeds):
-        _fail(path, "seeds", "a non-empty list of integers", seeds)
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        _fail(path, "seeds", "a non-empty list of whole numbers from 0 to 2**32-1", seeds)
     if len(set(seeds)) != len(seeds):
         _fail(path, "seeds", "distinct seeds", seeds)
     study.seeds = list(seeds)
@@ -271,21 +272,34 @@ def _validate_space(space, path: Path, where: str) -> None:
 
 
 def _validate_claims(study: Study, path: Path) -> None:
+    """Every claim through the one validator (``ablate.spec.claims``): band, variant, baseline, metric."""
+    if not isinstance(study.claims, (list, tuple)):
+        _fail(path, "claims", "a list of Claim(variant, metric, band=(lo, hi))", study.claims)
+    metrics = claim_metrics(study)
     for i, claim in enumerate(study.claims):
         where = f"claims[{i}]"
         if not isinstance(claim, Claim):
             _fail(path, where, "Claim(variant, metric, band=(lo, hi))", claim)
-        for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
-            if name is not None and name not in study.variants:
-                _fail(path, f"{where}.{role}", f"one of the variants ({', '.join(study.variants)})", name)
         try:
             lo, hi = (float(b) for b in claim.band)
         except (TypeError, ValueError):
             _fail(path, f"{where}.band", "(lo, hi) numbers", claim.band)
-        if lo > hi:
-            _fail(path, f"{where}.band", "lo <= hi", claim.band)
-        if not isinstance(claim.metric, str) or not claim.metric:
-            _fail(path, f"{where}.metric", "a metric name such as 'miou' or 'fps'", claim.metric)
+        try:
+            validate_claim_against(Claim(claim.variant, claim.metric, (lo, hi), claim.relative, claim.baseline),
+                                   variants=list(study.variants), metrics=metrics)
+        except ClaimError as exc:
+            raise StudyError(f"{path}: {where}: {exc}") from None
+
+
+def claim_metrics(study: Study) -> list[str]:
+    """What a claim of this study may test: miou, fps and the results.csv metric columns
+    (pixel_acc, mean_acc, fwiou, mean_dice, iou_<class> for the study's classes)."""
+    from ablate.data.classes import CAMVID_CLASSES
+    from ablate.rundir import RESULT_METRICS
+
+    grouped = study.train.get("grouped", True)
+    classes = [f"iou_{c}" for c in CAMVID_CLASSES] if grouped else ["iou_<class>"]
+    return ["fps", *RESULT_METRICS, *classes]
 
 
 def _validate_latency(study: Study, path: Path) -> None:

@@ -23,11 +23,13 @@ import time
 import traceback
 from pathlib import Path
 
-from ablate.errors import AblateError, StudyError
-from ablate.rundir import RunDir
+from ablate.errors import AblateError, DiskFullError, StudyError, SystematicFailure
+from ablate.rundir import RunDir, ensure_writable_dir, is_disk_full
 from ablate.spec.study import Study, resolved_study, run_dir_name
 from ablate.sweep import trials as T
 from ablate.sweep.storage import make_storage, optuna_name
+
+KEEP_CHECKPOINTS = ("seeds", "all", "none")
 
 
 class RunFailed(Exception):
@@ -51,17 +53,30 @@ def load_backend():
 
 
 class Sweep:
-    """One worker of a study. ``run()`` returns when every run is settled (or taken by others)."""
+    """One worker of a study. ``run()`` returns when every run is settled (or taken by others).
+
+    Progress: bars on a terminal; off a terminal (logs, CI) one line per finished run on stderr,
+    and one per epoch with ``verbose``. ``keep_checkpoints``: ``seeds`` (the final weights of each
+    seed run, default), ``all`` (tuning trials too) or ``none``.
+    """
 
     def __init__(self, study: Study, run_dir: RunDir, *, storage_url: str | None = None, data: str | None = None,
                  device: str | None = None, heartbeat: int = 10, poll: float | None = None,
-                 progress: bool = True, backend=None, seed_gate=None):
+                 progress: bool = True, verbose: bool = False, keep_checkpoints: str = "seeds", backend=None,
+                 seed_gate=None):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our bar and rows say it better
+        if keep_checkpoints not in KEEP_CHECKPOINTS:
+            raise StudyError(f"keep_checkpoints: expected one of {', '.join(KEEP_CHECKPOINTS)}, got {keep_checkpoints!r}")
         self.study, self.run_dir = study, run_dir
         self.storage = make_storage(storage_url or run_dir.storage_url(), heartbeat=heartbeat)
-        self.data_arg, self.device, self.progress = data, device, progress
+        self.data_arg, self.device = data, device
+        # nested bars only where a terminal redraws them; workers of `--workers N` share one terminal: lines
+        self.bars = progress and sys.stderr.isatty() and not os.environ.get("ABLATE_WORKER")
+        self.lines = progress and not self.bars
+        self.progress = self.bars  # what train_run is told: its own bars
+        self.verbose, self.keep_checkpoints = verbose, keep_checkpoints
         self.poll = poll if poll is not None else max(1.0, heartbeat / 2)
         self.train_run, self.measure_latency = backend or load_backend()
         self._studies: dict[str, optuna.Study] = {}
@@ -87,7 +102,36 @@ class Sweep:
         return self._studies[name]
 
     def trials(self, variant: str | None, phase: str):
-        return self.optuna_study(variant, phase).get_trials(deepcopy=False)
+        """The phase's trials, less failed ones that ``retry_failed`` re-queued."""
+        study = self.optuna_study(variant, phase)
+        return T.without_retried(study.get_trials(deepcopy=False), study.user_attrs)
+
+    def phases(self):
+        """(variant, phase) of every Optuna study this study uses, latency last."""
+        for v in self.study.variants:
+            yield from ((v, p) for p in (("tune", "seed") if self.study.tunes(v) else ("seed",)))
+        yield None, "latency"
+
+    def retry_failed(self) -> int:
+        """Re-queue every failed run: it no longer counts as settled, and its record is removed."""
+        count = 0
+        for variant, phase in self.phases():
+            study = self.optuna_study(variant, phase)
+            failed = [t for t in self.trials(variant, phase) if T.kind(t) == "failed"]
+            if not failed:
+                continue
+            T.mark_retried(study, [t.number for t in failed])
+            for t in failed:
+                key = t.user_attrs.get("run_id") or ("latency" if phase == "latency" else None)
+                if key:
+                    self.run_dir.record_path(key).unlink(missing_ok=True)
+            count += len(failed)
+        self.run_dir.rebuild_tables()
+        return count
+
+    def failed_runs(self) -> list[str]:
+        return [t.user_attrs.get("run_id") or phase for v, phase in self.phases()
+                for t in self.trials(v, phase) if T.kind(t) == "failed"]
 
     # --- the loop -----------------------------------------------------------------------
     def total_runs(self) -> int:
@@ -108,33 +152,53 @@ class Sweep:
         from tqdm.auto import tqdm
 
         self.data_root()  # a missing dataset is the user's to fix: fail now, not once per run
-        bar = tqdm(total=self.total_runs(), desc=self.study.name, unit="run", disable=not self.progress,
+        bar = tqdm(total=self.total_runs(), desc=self.study.name, unit="run", disable=not self.bars,
                    dynamic_ncols=True, position=0)
         try:
-            while True:
-                bar.n = self.done_runs()
-                bar.refresh()
-                step = self.next_step()
-                if step is None:  # runs of killed workers become WAITING again: look once more
-                    self.fail_stale()
-                    step = self.next_step()
-                if step is not None:
-                    bar.set_postfix_str(step[0])
-                    self._skipped = False
-                    step[1]()
-                    if self._skipped:  # another worker owns that work: give it a moment to show up as such
-                        time.sleep(min(self.poll, 1.0))
-                    continue
-                if not self.others_running():
-                    break
-                bar.set_postfix_str("waiting for runs held by other workers")
-                time.sleep(self.poll)
+            self._loop(bar)
+        except AblateError:
+            raise
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise self._disk_full(exc) from None
+            raise
         finally:
             bar.close()
+            failing = sys.exc_info()[0] is not None
             try:  # runs done on other machines (one --storage, a run directory each)
                 self.import_shared()
-            finally:
                 self.run_dir.rebuild_tables()
+            except Exception as exc:
+                if not failing:  # else the first error is the one to report
+                    if is_disk_full(exc):
+                        raise self._disk_full(exc) from None
+                    raise
+
+    def _disk_full(self, exc: BaseException) -> DiskFullError:
+        where = getattr(exc, "filename", None)
+        where = Path(where).parent if where else self.run_dir.root
+        return DiskFullError(f"disk full: could not write under {where}; free space there and run the same "
+                             f"command again (every run recorded so far is kept)")
+
+    def _loop(self, bar) -> None:
+        while True:
+            bar.n = self.done_runs()
+            bar.refresh()
+            step = self.next_step()
+            if step is None:  # runs of killed workers become WAITING again: look once more
+                self.fail_stale()
+                step = self.next_step()
+            if step is not None:
+                bar.set_postfix_str(step[0])
+                self._skipped = False
+                step[1]()
+                if self._skipped:  # another worker owns that work: give it a moment to show up as such
+                    time.sleep(min(self.poll, 1.0))
+                continue
+            if not self.others_running():
+                break
+            bar.set_postfix_str("waiting for runs held by other workers")
+            time.sleep(self.poll)
 
     def next_step(self):
         """(label, action) for the next piece of work this worker can take, or None."""
@@ -211,9 +275,32 @@ class Sweep:
             offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
             study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
         fatal: list[AblateError] = []
-        study.optimize(_guarded(objective, fatal), n_trials=1, catch=(Exception,))
+        try:
+            study.optimize(_guarded(objective, fatal), n_trials=1, catch=(Exception,))
+        except Exception:
+            if fatal:  # e.g. a full disk also failed Optuna's own bookkeeping: report the cause
+                raise fatal[0] from None
+            raise
         if fatal:  # the user's to fix (no weights, bad data, bad setting): stop; the run is redone on resume
             raise fatal[0]
+        if variant is not None:
+            self._stop_if_systematic(variant)
+
+    def _stop_if_systematic(self, variant: str) -> None:
+        """Every run of ``variant`` so far failed with one and the same error (at least two runs, or
+        its only one): running its other runs would fail the same way, so stop and say why."""
+        errors, ok = [], 0
+        for phase in ("tune", "seed") if self.study.tunes(variant) else ("seed",):
+            for t in self.trials(variant, phase):
+                kind = T.kind(t)
+                ok += kind in ("done", "pruned")
+                if kind == "failed":
+                    errors.append(t.user_attrs.get("error") or "failed")
+        planned = (self.study.trials if self.study.tunes(variant) else 0) + len(self.study.seeds)
+        if ok == 0 and len(errors) >= min(2, planned) and len(set(errors)) == 1:
+            raise SystematicFailure(
+                f"every run of {variant} failed the same way ({len(errors)} of {planned}): {errors[0]}; fix the "
+                f"cause, then run the same command with --retry-failed")
 
     def _enqueue_seed(self, variant: str, seed: int) -> None:
         best = T.best_trial(self.trials(variant, "tune")) if self.study.tunes(variant) else None
@@ -224,7 +311,7 @@ class Sweep:
     def _tune_objective(self, variant: str):
         def objective(trial):
             me = trial.study._storage.get_trial(trial._trial_id)
-            if T.tune_excess(trial.study.get_trials(deepcopy=False), me, self.study.trials):
+            if T.tune_excess(self.trials(variant, "tune"), me, self.study.trials):
                 trial.set_user_attr("skipped", "tuning budget already taken")
                 raise self._skip()
             params = {k: suggest(trial, k, d) for k, d in self.study.space(variant).items()}
@@ -253,7 +340,7 @@ class Sweep:
                 trial.set_user_attr("skipped", "no queued seed left")
                 raise self._skip()
             seed = trial.suggest_categorical("seed", self.study.seeds)
-            if T.slot_taken(trial.study.get_trials(deepcopy=False), me, "seed", seed):
+            if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
                 trial.set_user_attr("skipped", f"seed {seed} is taken by another trial")
                 raise self._skip()
             return self._run(trial, variant=variant, phase="seed", key=f"{variant}-seed-{seed}", trial_no=None,
@@ -265,7 +352,7 @@ class Sweep:
     def _latency_objective(self, trial):
         me = trial.study._storage.get_trial(trial._trial_id)
         if "fixed_params" not in me.system_attrs or T.slot_taken(
-                trial.study.get_trials(deepcopy=False), me, "round_set", 0):
+                self.trials(None, "latency"), me, "round_set", 0):
             trial.set_user_attr("skipped", "latency is measured by another worker")
             raise self._skip()
         trial.suggest_categorical("round_set", [0])
@@ -274,8 +361,14 @@ class Sweep:
         except Exception as exc:
             trial.set_user_attr("error", _one_line(exc))
             raise RunFailed(str(exc)) from exc
-        self.run_dir.save_latency(rows)
+        try:
+            self.run_dir.save_latency(rows)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise self._disk_full(exc) from None
+            raise
         trial.set_user_attr("latency_rows", json.loads(json.dumps(rows, default=float)))
+        self._line(f"latency: {len(rows)} rounds measured")
         return 0.0
 
     # --- sharing through the storage --------------------------------------------------------
@@ -314,6 +407,9 @@ class Sweep:
         else:
             row = record["row"]
         self._share(trial, key)
+        miou = row.get("miou")
+        miou = "-" if miou is None or miou != miou else f"{float(miou):.4f}"
+        self._line(f"{key}: {row['status']}, mIoU {miou}" + (f" ({row.get('error')})" if row.get("error") else ""))
         if row["status"] == "failed":
             trial.set_user_attr("error", row.get("error") or "failed")
             raise RunFailed(row.get("error"))
@@ -334,16 +430,23 @@ class Sweep:
         base = {"study": self.study.name, "variant": variant, "decoder": settings["decoder"], "phase": phase,
                 "run_id": key, "trial": trial_no, "seed": seed, "split": eval_split,
                 "config": json.dumps(settings, sort_keys=True, default=str)}
+        if self.verbose and self.lines:
+            on_epoch = self._epoch_lines(key, on_epoch)
+        checkpoint = self.keep_checkpoints == "all" or (self.keep_checkpoints == "seeds" and phase == "seed")
+        failure = None
         try:
             row = self.train_run(TrainConfig.from_dict(settings), data_root=self._data_root, out_dir=self.run_dir.root,
                                  run_id=key, eval_split=eval_split, on_epoch=on_epoch, progress=self.progress,
-                                 study=self.study.name, variant=variant, phase=phase, trial=trial_no)
+                                 study=self.study.name, variant=variant, phase=phase, trial=trial_no,
+                                 save_checkpoint=checkpoint)
         except AblateError:
             raise
-        except Exception as exc:  # recorded as a failed run; the study goes on
+        except Exception as exc:  # recorded as a failed run (below); the study goes on
+            if is_disk_full(exc):
+                raise self._disk_full(exc) from None
             row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
                    "finished_at": utc_now()}
-            _say(f"run {key} failed (recorded; the study goes on):\n{traceback.format_exc(limit=-3)}")
+            failure = traceback.format_exc(limit=-3)
         history = row.pop("epochs_history", None) or row.pop("history", None) or []
         row.pop("history", None)
         row = {**base, **{k: v for k, v in row.items() if v is not None or k not in base}}
@@ -352,8 +455,30 @@ class Sweep:
         row.setdefault("finished_at", utc_now())
         epochs = [{"study": self.study.name, "variant": variant, "phase": phase, "run_id": key, "trial": trial_no,
                    "seed": seed, **h} for h in history]
-        self.run_dir.save_run(key, row, epochs)
+        try:
+            self.run_dir.save_run(key, row, epochs)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise self._disk_full(exc) from None
+            raise
+        if failure:  # said only now that it is recorded
+            _say(f"run {key} failed (recorded; the study goes on):\n{failure}")
         return row
+
+    def _line(self, message: str) -> None:
+        """One progress line off a terminal (on a terminal the bar says it)."""
+        if self.lines:
+            worker = os.environ.get("ABLATE_WORKER")
+            _say(f"[{worker}] {message}" if worker else message)
+
+    def _epoch_lines(self, key: str, on_epoch):
+        def logged(epoch, metrics):
+            loss, miou = metrics.get("train_loss", float("nan")), metrics.get("miou", float("nan"))
+            self._line(f"{key} epoch {epoch}: train loss {loss:.4f}, val mIoU {miou:.4f}")
+            if on_epoch is not None:
+                on_epoch(epoch, metrics)
+
+        return logged
 
     # --- data and settings -------------------------------------------------------------------
     def data_root(self) -> Path:
@@ -423,8 +548,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 def prepare_run_dir(study: Study, out: str) -> RunDir:
-    """The run directory; refuses one that holds a different study (mixing would corrupt pairing)."""
-    run_dir = RunDir(Path(out) / run_dir_name(study))
+    """The run directory; refuses one that holds a different study (mixing would corrupt pairing)
+    and an --out that cannot be written (before any work)."""
+    run_dir = RunDir(ensure_writable_dir(Path(out) / run_dir_name(study)))
     resolved = resolved_study(study)
     if run_dir.study_json.exists():
         old = json.loads(run_dir.study_json.read_text())

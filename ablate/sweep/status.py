@@ -41,7 +41,23 @@ def status_table(study: Study, *, out: str, storage: str | None) -> str:
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS) for r in rows]
+    lines.append(size_line(Path(out) / run_dir_name(study)))
     return "\n".join(lines)
+
+
+def size_line(root: Path) -> str:
+    """``run directory <root>: 12.3 MB (checkpoints 9.8 MB in 6 files)`` (or that it does not exist yet)."""
+    if not root.is_dir():
+        return f"run directory {root}: not created yet"
+    files = [p for p in root.rglob("*") if p.is_file()]
+    ckpt = [p for p in files if p.parent.name == "checkpoints"]
+    total, ckpt_bytes = sum(p.stat().st_size for p in files), sum(p.stat().st_size for p in ckpt)
+    return (f"run directory {root}: {_mb(total)} (checkpoints {_mb(ckpt_bytes)} in {len(ckpt)} files; "
+            f"--keep-checkpoints all|seeds|none)")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
 
 
 def _seed_state(trials, value, name: str = "seed") -> str:
@@ -59,6 +75,7 @@ def _trials(url: str | None, name: str):
         return []
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+        loaded = optuna.load_study(study_name=name, storage=url)
     except KeyError:  # that phase has not started yet
         return []
+    return T.without_retried(loaded.get_trials(deepcopy=False), loaded.user_attrs)

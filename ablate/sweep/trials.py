@@ -6,7 +6,8 @@ so every worker on every machine agrees on what is done.
 A trial's *kind*:
   done     COMPLETE
   pruned   PRUNED by the median rule (tune phase)
-  failed   FAIL with a recorded error: the run itself failed; never retried
+  failed   FAIL with a recorded error: the run itself failed; retried only by ``--retry-failed``
+           (which lists it in the Optuna study's user attribute "retried": then it is ignored)
   skipped  FAIL marked "skipped": a worker found the work already taken (see claim rules)
   lost     FAIL without error: the worker was killed or interrupted; the run is redone
   running  RUNNING (may be stale until the heartbeat grace period has passed)
@@ -33,6 +34,20 @@ def kind(t: FrozenTrial) -> str:
     if "skipped" in t.user_attrs:
         return "skipped"
     return "failed" if "error" in t.user_attrs else "lost"
+
+
+RETRIED = "retried"
+
+
+def without_retried(trials: list[FrozenTrial], study_user_attrs: dict) -> list[FrozenTrial]:
+    """The trials less the failed ones that were re-queued (``mark_retried``)."""
+    retried = set(study_user_attrs.get(RETRIED) or ())
+    return [t for t in trials if t.number not in retried] if retried else trials
+
+
+def mark_retried(study: optuna.Study, numbers: list[int]) -> None:
+    """Failed trials no longer settle their slot; finished trials cannot be edited, so the study holds the list."""
+    study.set_user_attr(RETRIED, sorted(set(study.user_attrs.get(RETRIED) or ()) | set(numbers)))
 
 
 def origin(t: FrozenTrial) -> int:
