@@ -171,3 +171,32 @@ def make_gate(study, *, max_seeds: int, look_every: int = 1, alpha: float = 0.05
     """The gate for a loaded study (``ablate.spec.study.Study``), its seed list already extended."""
     return SeedGate(claims=list(study.claims), baseline=study.baseline, seeds=list(study.seeds),
                     max_seeds=max_seeds, look_every=look_every, alpha=alpha, spending=spending)
+
+
+def format_looks(record: dict) -> str:
+    """looks.json as Markdown for the report: the design, one row per look, the stopping decision."""
+    design = record["design"]
+    variants = list(record["hypotheses"])
+    lines = [f"**Adaptive seeding (`--until-settled`)**: {record['stop_reason']}.",
+             "",
+             f"Design: looks at {', '.join(map(str, design['looks']))} complete seed pairs; {design['method']}; "
+             f"alpha {record['alpha_family']} split over {len(variants)} hypothesis(es) (Bonferroni).",
+             "",
+             "| pairs | " + " | ".join(variants) + " |",
+             "|---|" + "---|" * len(variants)]
+    for look in record["looks"]:
+        cells = []
+        for v in variants:
+            h = look["hypotheses"].get(v)
+            if h is None:
+                cells.append("(settled earlier)")
+                continue
+            parts = [f"{name.split(' ', 1)[1]}: {lk['estimate']:+.4f} RCI [{lk['support_ci'][0]:+.4f}, "
+                     f"{lk['support_ci'][1]:+.4f}]" for name, lk in h["claims"].items()]
+            cells.append(f"**{h['decision']}** — " + "; ".join(parts))
+        lines.append(f"| {look['n']} | " + " | ".join(cells) + " |")
+    decisions = ", ".join(f"{v}: {d}" for v, d in record["decisions"].items())
+    lines += ["", f"Decision: {decisions}. Estimates and RCIs are on the test scale (log ratio for relative claims)."]
+    for s in record.get("skipped", []):
+        lines.append(f"Not decided by seeds: {s}.")
+    return "\n".join(lines)

@@ -107,3 +107,30 @@ def test_two_workers_and_a_kill_9_reach_the_same_looks_as_one_clean_run(tmp_path
     loaded = load_study(study)
     loaded.seeds = list(range(10))
     assert json.loads(json.dumps(make_gate(loaded, max_seeds=8, look_every=2).evaluate(run)))["looks"] == mine["looks"]
+
+
+def test_looks_render_for_the_report(tmp_path):
+    from analysis.until_settled import SeedGate, format_looks
+
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(6):
+        base = 0.5 + 0.02 * rng.standard_normal()
+        rows += [{"variant": "all_mlp", "seed": s, "miou": base, "phase": "seed", "status": "ok"},
+                 {"variant": "skip_fused", "seed": s, "miou": base * 1.025 * (1 + 0.0005 * rng.standard_normal()),
+                  "phase": "seed", "status": "ok"}]
+    pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
+    from ablate.spec.claims import Claim
+
+    gate = SeedGate([Claim("skip_fused", "miou", band=(0.02, 0.03)), Claim("skip_fused", "fps", band=(-0.3, -0.1))],
+                    "all_mlp", list(range(12)), max_seeds=10, look_every=1)
+    assert gate(tmp_path) == 6  # settled at the look at 4 pairs: no seed beyond the 6 recorded
+    record = json.loads((tmp_path / "looks.json").read_text())
+    text = format_looks(record)
+    n = record["looks"][-1]["n"]
+    assert record["decisions"] == {"skip_fused": "supported"} and n < 6
+    assert f"every hypothesis settled at {n} complete pairs" in text and "**supported**" in text
+    assert "| 3 | **" in text and "fps" in text.split("Not decided by seeds:")[1]
