@@ -133,8 +133,12 @@ def seconds_per_run(results: pd.DataFrame) -> dict[str, float]:
 
 def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 10, alpha: float = 0.05,
                sd_confidence: float = 0.8, look_every: int = 1, first_look: int = 3, spending: str = "obf",
-               n_sim: int = 20_000, max_n: int = 1000, random_state: int = 0) -> Plan:
-    """The plan for ``claims`` (Claim objects or their text) from the pilot run directory ``pilot_dir``."""
+               n_sim: int = 20_000, max_n: int = 1000, random_state: int = 0, protocol: dict | None = None) -> Plan:
+    """The plan for ``claims`` (Claim objects or their text) from the pilot run directory ``pilot_dir``.
+
+    ``protocol`` (``{"epochs", "image_size"}`` of the study to plan) rescales the pilot's measured seconds
+    per run when the pilot ran a cheaper protocol: time ~ epochs x pixels (said in the warnings).
+    """
     pilot_dir = Path(pilot_dir)
     if not (pilot_dir / "results.csv").is_file():
         raise PlanError(f"no pilot run at {pilot_dir}: {PILOT_HINT}")
@@ -193,6 +197,10 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
     seconds = seconds_per_run(tables.results)
     if not seconds:
         warnings.append("no train_seconds in the pilot's results.csv: compute hours unknown")
+    scale = run_time_scale(tables.study, protocol)
+    if scale is not None and scale != 1.0:
+        seconds = {v: t * scale for v, t in seconds.items()}
+        warnings.append(f"hours scaled x{scale:.2f} from the pilot's protocol to the planned one (time ~ epochs x pixels)")
     plan = Plan(pilot=str(pilot_dir), baseline=baseline, seeds=int(seeds), alpha=alpha, sd_confidence=sd_confidence,
                 design=design.to_dict(), seconds_per_run=seconds, claims=claim_plans, hypotheses=[],
                 skipped=skipped, warnings=warnings, max_n=int(max_n))
@@ -201,6 +209,19 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
         plan.hypotheses.append(_plan_hypothesis(variant, parts, effects_by_claim, design, fixed_design, alpha_h,
                                                 n_sim, rng, plan, max_n))
     return plan
+
+
+def run_time_scale(pilot_study: dict, protocol: dict | None) -> float | None:
+    """epochs x pixels of ``protocol`` over the pilot's (from its study.json); None when unknown."""
+    if not protocol:
+        return None
+    try:
+        p_epochs = float(pilot_study["train"]["epochs"])
+        p_h, p_w = pilot_study["image_size"]
+        h, w = protocol["image_size"]
+        return float(protocol["epochs"]) / p_epochs * (h * w) / (p_h * p_w)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
 
 
 def planning_covariance(parts: list[ClaimPlan], effects_by_claim) -> np.ndarray:

@@ -162,3 +162,14 @@ def test_plan_command_line(tmp_path):
     assert done.exit_code == 0, done.output
     plan = json.loads(done.output)
     assert plan["pilot"] == str(pilot) and plan["seeds"] == 6 and plan["claims"][0]["claim"].startswith("skip_fused miou")
+
+
+def test_hours_are_rescaled_from_the_pilot_protocol(tmp_path):
+    pilot = write_pilot(tmp_path / "pilot", n_seeds=3)
+    (pilot / "study.json").write_text(json.dumps({"baseline": "all_mlp", "train": {"epochs": 6},
+                                                  "image_size": [128, 160]}))
+    plan = planning.plan_study(pilot, [CLAIMS[0]], seeds=4, n_sim=1000,
+                               protocol={"epochs": 15, "image_size": [256, 256]})
+    scale = 15 / 6 * 256 * 256 / (128 * 160)
+    assert plan.seconds_per_run["skip_fused"] == pytest.approx(140 * scale)
+    assert any("scaled" in w for w in plan.warnings)

@@ -29,6 +29,9 @@ def plan_command(study_file, *, pilot_dir, preset, out, seeds, look_every, alpha
 
     study = load_study(study_file, preset=preset)
     pilot_dir = Path(pilot_dir) if pilot_dir else Path(out) / f"{study.name}-pilot"
+    from ablate.engine.config import TrainConfig  # torch-free
+
+    protocol = {"epochs": study.train.get("epochs", TrainConfig.epochs), "image_size": list(study.image_size)}
     plan = plan_study(pilot_dir, study.claims, baseline=study.baseline, seeds=seeds or len(study.seeds),
-                      alpha=alpha, look_every=look_every)
+                      alpha=alpha, look_every=look_every, protocol=protocol)
     click.echo(json.dumps(json_safe(plan.to_dict()), indent=2) if as_json else format_plan(plan))
