@@ -1,46 +1,12 @@
 """Statistics and reporting over a run directory's tables; never imports torch.
 
-``analyze(run_dir)`` returns exactly what it writes to ``report/verdicts.json``.
-The import is kept light (everything heavy is imported inside ``analyze``) because
-``ablate.study`` imports ``analysis.claims`` on the training path.
+``analyze(run_dir)`` returns exactly what it writes to ``report/verdicts.json``; its schema
+(schema_version 2) is documented once, in ``analysis.verdict`` (``schema_text()``).
 
-verdicts.json, schema_version 1 (NaN is written as ``null``; fractions are in [0, 1]
-unless a key says ``pct``; relative effects are ``variant / baseline - 1``)::
-
-    schema_version  1
-    run_dir         str, the analysed directory
-    study           str | null, study name (study.json, else results.csv)
-    baseline        str | null, the variant every effect is measured against
-    alpha           float, two-sided level of every CI (1 - alpha coverage)
-    seed            int, seeds every bootstrap / permutation
-    n_boot          int, bootstrap resamples (seed-level BCa and image-level)
-    claims          list, one dict per claim (from analysis.claims.evaluate_claims):
-                      claim, variant, baseline, metric, band [lo, hi], relative, n (paired seeds or rounds),
-                      estimate, ci [lo, hi], ci_method (in the claim's unit: relative or absolute),
-                      estimate_abs, ci_abs (absolute: mIoU fraction / images per s),
-                      p_superiority, p_superiority_holm, p_equivalence, p_equivalence_holm,
-                      effect_sizes {d_z, g_av, prob_improvement}, power (at n, band's lower edge),
-                      mde, seeds_needed (80 % power),
-                      verdict "supported" | "refuted" | "inconclusive",
-                      direction null | "too small" | "too large" | "wrong direction", reason (one sentence)
-    comparisons     list, every non-baseline variant vs the baseline on mIoU, paired by seed:
-                      variant, baseline, metric, seeds, unpaired_seeds, n, and analysis.stats.paired_effect's keys
-                      (mean_diff, ci_t, ci_bca, rel_diff, rel_ci, p_ttest, p_wilcoxon, p_permutation, d_z, g_av,
-                      prob_improvement), p_holm (Holm over variants, paired t), p_permutation_holm;
-                      reason when it could not be computed
-    variants        {name: {n_seeds, n_runs, n_failed, n_pruned, n_tune_trials, decoder, miou_mean, miou_sd,
-                      miou_min, miou_max, zero_variance, pixel_acc_mean, ..., params_m, gflops,
-                      fps_median, fps_q25, fps_q75, ms_median, ms_q25, ms_q75, n_rounds, class_iou {class: mean}}}
-    test_set        {available, reason?, variants: {name: {n_runs, n_images, sd_over_seeds, mean_bootstrap_se,
-                      seed_share_of_variance, runs: [{seed, run_id, n_images, miou, ci, se}]}},
-                      paired_vs_baseline: {name: {seed, ...paired_image_bootstrap keys}}}
-    latency         {available, reason?, setting {device, dtype, batch, threads, height, width},
-                      variants {name: {n_rounds, ms_*, fps_*}}, ratio_vs_baseline {name: throughput_ratio keys}}
-    power_curves    list of {label, n [..], power [..], current_n} (one per seed-level claim)
-    warnings        list of str: everything dropped, skipped or doubtful, in plain words
-    environment     {device, torch, pretrained, image_size, transformers, ... (results.csv, study.json),
-                      analysis {python, numpy, pandas, scipy, statsmodels}}
-    report          {dir, markdown, html, plots {name: png path}} (when written)
+Layout: ``tables`` (reading, the one seed filter, the one latency-setting rule), ``stats``
+(estimators and tests: one interval engine), ``power`` (power of the verdict rule),
+``verdict`` (the records), ``claims`` (the engine: estimate -> verdict -> hypothesis),
+``summary`` (the other sections), ``report``/``plots`` (rendering), ``cli``.
 """
 
 from __future__ import annotations
@@ -48,6 +14,8 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+
+from ablate.rundir import write_atomic
 
 __all__ = ["analyze"]
 
@@ -57,75 +25,124 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     """Verdicts, tests and (with ``write``) plots and a report for the run in ``run_dir``.
 
     ``claims``: strings (``"skip_fused miou +2%..+3%"``), ``Claim`` objects or dicts;
-    default: study.json's. ``baseline``: default study.json's. Raises
-    ``analysis.tables.RunDirError`` only when the directory or results.csv cannot
-    be read; everything else thin or odd becomes an inconclusive verdict and a warning.
+    default: study.json's. ``baseline``: default study.json's. Raises an ``AblateError`` (exit
+    code 2 on the CLI) when the directory or results.csv cannot be read, ``alpha`` is out of
+    range, or the baseline / a claim names an unknown variant or metric; everything else thin
+    or odd becomes an inconclusive verdict and a warning.
     """
+    from ablate.rundir import json_safe
     from analysis import summary as S
+    from analysis.claims import ClaimData, evaluate
     from analysis.tables import load_run, seed_rows
+    from analysis.verdict import SCHEMA_VERSION
 
     def step(message: str) -> None:
         if progress:
             print(f"analyze: {message}", file=sys.stderr, flush=True)
 
-    if not 0 < alpha < 1:
+    if not 0 < alpha < 0.5:
         from ablate.errors import ConfigError
 
-        raise ConfigError(f"alpha must be between 0 and 1, got {alpha}: pass e.g. --alpha 0.05")
+        raise ConfigError(f"alpha must be between 0 and 0.5, got {alpha}: pass e.g. --alpha 0.05")
     step("reading tables")
     tables = load_run(run_dir)
     warnings = list(tables.warnings)
     baseline = baseline or tables.study.get("baseline")
+    claim_objects = S.resolve_claims(claims, tables.study)
+    _validate_names(tables, baseline, claim_objects)
     seeds = seed_rows(tables.results, warnings)
     order = S.variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
+    load = _confusion_loader(tables, warnings)
 
     step("latency")
-    latency = S.latency_summary(tables.latency, order, baseline, alpha=alpha, seed=seed, n_boot=n_boot,
-                                warnings=warnings)
-    if not latency["available"]:
+    latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
+                                                                        warnings=warnings)
+    if not latency["available"] and any(c.metric == "fps" for c in claim_objects):
         warnings.append(f"latency: {latency['reason']}; speed claims stay inconclusive")
     step("claims")
-    claim_objects = S.resolve_claims(claims, tables.study, warnings)
-    claim_verdicts = S.evaluate_all_claims(claim_objects, seeds, tables.latency, baseline=baseline, alpha=alpha,
-                                           seed=seed, n_boot=n_boot, warnings=warnings)
+    data = ClaimData(seeds=seeds, latency=latency_rows, latency_setting=setting, latency_reason=latency_reason,
+                     load_confusion=load, warnings=warnings)
+    hypotheses, claim_verdicts = evaluate(claim_objects, data, baseline=baseline, alpha=alpha)
     step("paired comparisons")
     comparisons = _guard(lambda: S.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
                                                        n_boot=n_boot), [], "comparisons", warnings)
     _warn_zero_variance(seeds, order, warnings)
-    step("test-set bootstrap")
-    test_set = _guard(lambda: S.test_set_uncertainty(tables, seeds, order, baseline, alpha=alpha, seed=seed,
-                                                     n_boot=n_boot, warnings=warnings),
-                      {"available": False, "reason": "failed"}, "test-set bootstrap", warnings)
+    step("test set")
+    test_set = _guard(lambda: S.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
+                      {"available": False, "reason": "failed"}, "test-set analysis", warnings)
 
     verdicts = {
-        "schema_version": S.SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "run_dir": str(run_dir),
         "study": tables.study.get("name") or _first_value(tables.results, "study"),
         "baseline": baseline,
         "alpha": alpha,
         "seed": seed,
         "n_boot": n_boot,
-        "claims": claim_verdicts,
+        "hypotheses": [h.to_dict() for h in hypotheses],
+        "claims": [c.to_dict() for c in claim_verdicts],
         "comparisons": comparisons,
         "variants": S.variant_summaries(tables, seeds, order, latency.get("variants", {})),
         "test_set": test_set,
         "latency": latency,
-        "power_curves": _guard(lambda: S.power_curves(S.to_jsonable(claim_verdicts), alpha=alpha), [], "power curves",
-                               warnings),
-        "warnings": warnings,
+        "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
+        "warnings": list(dict.fromkeys(warnings)),
         "environment": S.environment(tables.results, tables.study),
     }
-    verdicts = S.to_jsonable(verdicts)
+    verdicts = json_safe(verdicts)
     if write:
         step("plots and report")
         from analysis.report import write_report
 
         verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed)
         out = Path(run_dir) / "report" / "verdicts.json"
-        out.write_text(json.dumps(verdicts, indent=2) + "\n")
+        write_atomic(out, json.dumps(verdicts, indent=2) + "\n")
         step(f"wrote {out.parent}")
     return verdicts
+
+
+def _validate_names(tables, baseline, claims) -> None:
+    """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
+    from ablate.errors import ConfigError
+    from ablate.spec.claims import ClaimError, format_claim
+    from analysis.summary import metric_columns
+
+    known = list(dict.fromkeys([*(tables.study.get("variants") or {}), *tables.results["variant"].astype(str)]))
+    if not known:
+        return
+    choices = ", ".join(known)
+    if baseline is not None and baseline not in known:
+        raise ConfigError(f"unknown baseline '{baseline}': choose one of {choices} (--baseline NAME)")
+    metrics = ["fps", *metric_columns(tables.results)]
+    for claim in claims:
+        for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
+            if name is not None and name not in known:
+                raise ClaimError(f"claim '{format_claim(claim)}' names unknown {role} '{name}': choose one of {choices}")
+        if claim.metric not in metrics:
+            raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
+                             f"{', '.join(metrics)}")
+
+
+def _confusion_loader(tables, warnings):
+    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
+    if not tables.confusion_paths:
+        return None
+    from analysis.tables import RunDirError, load_confusion
+
+    cache: dict = {}
+
+    def load(run_id: str):
+        if run_id not in cache:
+            path = tables.confusion_paths.get(run_id)
+            try:
+                cache[run_id] = None if path is None else load_confusion(path).per_image
+            except RunDirError as exc:
+                warnings.append(f"skipped {exc}")
+                cache[run_id] = None
+        return cache[run_id]
+
+    return load
 
 
 def _guard(compute, fallback, what: str, warnings: list[str]):

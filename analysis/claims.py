@@ -1,453 +1,367 @@
-"""Verdicts of claims (see ``analysis.stats.METHODS`` for the methods and why).
+"""The claim engine: one estimator per claim, one verdict rule, one hypothesis rule, one wording.
 
-``Claim`` and its parser live in ``ablate.spec.claims``; they are re-exported here.
+``evaluate(claims, data, baseline=..., alpha=...)`` returns ``(hypotheses, claims)`` as
+``analysis.verdict`` records. The rule (``METHODS`` in ``analysis.stats`` says why):
+
+* a claim is *supported* iff its TOST p <= alpha ((1 - 2 alpha) CI inside the band) and *refuted*
+  iff its two-sided (1 - alpha) CI lies wholly outside the band (level alpha overall);
+* a hypothesis (the claims on one variant) is supported iff every part is (intersection-union,
+  p = max of the parts' TOST p), refuted iff a part is (Holm within it); Holm across hypotheses.
+
+``Claim`` and its parser/validator live in ``ablate.spec.claims`` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ablate.spec.claims import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim  # noqa: F401
+from analysis.stats import EffectEstimate, effect_sizes, holm, launch_effect, seed_effect, two_way_effect
+from analysis.verdict import ClaimVerdict, HypothesisVerdict, Verdict
 
-# --------------------------------------------------------------------------- verdict logic
+TARGET = 0.8  # probability the planning figures aim for
+
+
+# --------------------------------------------------------------------------- the data a claim needs
+
+
+@dataclass
+class ClaimData:
+    """What the estimators read: seed rows (``tables.seed_rows``), the claim-setting latency rows
+    (``tables.claim_latency_rows``) and a loader of per-image confusions by run_id."""
+
+    seeds: object  # pandas.DataFrame
+    latency: object = None  # pandas.DataFrame of the claim setting, or None
+    latency_setting: dict = field(default_factory=dict)
+    latency_reason: str | None = None
+    load_confusion: object = None  # run_id -> per-image [N, C, C] array, or None when missing
+    warnings: list = field(default_factory=list)
+
+
+def hypothesis_id(variant: str, baseline: str | None) -> str:
+    return f"{variant} vs {baseline}"
+
+
+# --------------------------------------------------------------------------- estimation
+
+
+def estimate_claim(claim: Claim, baseline: str, data: ClaimData) -> tuple[EffectEstimate | None, dict, str | None]:
+    """(estimate on the test scale, extras, reason when none): the one estimator for this claim's metric."""
+    if claim.metric == "fps":
+        return _fps_estimate(claim, baseline, data)
+    return _seed_estimate(claim, baseline, data)
+
+
+def _seed_estimate(claim, baseline, data):
+    from analysis.tables import paired_frame, unpaired_seeds
+
+    seeds = data.seeds
+    if seeds is None or len(seeds) == 0:
+        return None, {}, "no finished seed runs in results.csv"
+    if claim.metric not in seeds.columns:
+        return None, {}, f"results.csv has no column '{claim.metric}'"
+    pairs = paired_frame(seeds, claim.variant, baseline, claim.metric)
+    extras = {"unpaired": unpaired_seeds(seeds, claim.variant, baseline), "seeds": [int(s) for s in pairs["seed"]]}
+    v, b = pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float)
+    extras["effect_sizes"] = effect_sizes(v, b)
+    extras["abs"] = seed_effect(v, b, relative=False)
+    if len(pairs) < 2:
+        return None, extras, f"only {len(pairs)} paired seed(s) of {claim.variant} and {baseline}: at least 2 are needed"
+    if claim.relative and not (np.all(v > 0) and np.all(b > 0)):
+        return None, extras, f"a relative claim needs positive values of '{claim.metric}'"
+    est = seed_effect(v, b, relative=claim.relative)
+    if claim.metric == "miou":
+        two_way = _two_way(claim, baseline, pairs["seed"].tolist(), data)
+        if two_way is not None:
+            est, extras["abs"] = two_way
+    return est, extras, None
+
+
+def _two_way(claim, baseline, seeds_list, data):
+    """Seeds x images estimates (claim scale, absolute), or None (with a warning) without confusions."""
+    if data.load_confusion is None:
+        data.warnings.append(f"{format_claim(claim)}: no per-image confusions: its interval covers seeds only, "
+                             "not the finite test set")
+        return None
+    rows = data.seeds.set_index(["variant", "seed"])["run_id"]
+    cms_v, cms_b = [], []
+    for seed in seeds_list:
+        cv = data.load_confusion(str(rows.get((claim.variant, seed))))
+        cb = data.load_confusion(str(rows.get((baseline, seed))))
+        if cv is None or cb is None or cv.shape != cb.shape:
+            data.warnings.append(f"{format_claim(claim)}: per-image confusions missing or not over the same images "
+                                 f"for seed {seed}: its interval covers seeds only, not the finite test set")
+            return None
+        cms_v.append(cv)
+        cms_b.append(cb)
+    return (two_way_effect(cms_v, cms_b, relative=claim.relative),
+            two_way_effect(cms_v, cms_b, relative=False))
+
+
+def _fps_estimate(claim, baseline, data):
+    if data.latency is None:
+        return None, {}, data.latency_reason or "no latency rounds"
+    est, notes = launch_effect(data.latency, claim.variant, baseline, relative=claim.relative)
+    data.warnings.extend(notes)
+    absolute = est if not claim.relative else launch_effect(data.latency, claim.variant, baseline, relative=False)[0]
+    extras = {"abs": absolute, "latency_setting": dict(data.latency_setting)}
+    per_unit = np.asarray(est.values)
+    if per_unit.size:
+        extras["effect_sizes"] = {"d_z": float(per_unit.mean() / est.sd) if est.sd > 0 else math.nan,
+                                  "g_av": math.nan, "paired_win_rate": float(np.mean(per_unit > 0)
+                                                                           + 0.5 * np.mean(per_unit == 0))}
+    if est.n < 2:
+        return None, extras, f"only {est.n} latency {est.unit} of {claim.variant} and {baseline}: at least 2 are needed"
+    return est, extras, None
+
+
+# --------------------------------------------------------------------------- the verdict rule
+
+
+def band_on_test_scale(claim: Claim) -> tuple[float, float]:
+    """The band on the test scale (log ratios for relative claims)."""
+    lo, hi = claim.band
+    return (math.log1p(lo), math.log1p(hi)) if claim.relative else (lo, hi)
 
 
 def band_direction(band) -> int:
-    """+1 when the band claims an increase (lo >= 0), −1 a decrease (hi <= 0), 0 when it straddles 0."""
+    """+1 for a claimed increase (lo >= 0), -1 for a decrease (hi <= 0), 0 for a band around 0."""
     lo, hi = band
-    if lo >= 0:
-        return 1
-    if hi <= 0:
-        return -1
-    return 0
+    return 1 if lo >= 0 else (-1 if hi <= 0 else 0)
 
 
-def interval_verdict(ci, band) -> tuple[str, str | None]:
-    """Verdict of an interval against a band: (``supported``|``refuted``|``inconclusive``, direction).
+def decide(est: EffectEstimate, band_x, alpha: float) -> tuple[Verdict, float, float]:
+    """(verdict, TOST p, refute p) of one estimate against a band on the test scale, at level alpha."""
+    p_eq = est.tost(*band_x)["p"]
+    p_ref = est.refute(*band_x)
+    if np.isfinite(p_eq) and p_eq <= alpha:
+        return Verdict.SUPPORTED, p_eq, p_ref
+    if np.isfinite(p_ref) and p_ref <= alpha:
+        return Verdict.REFUTED, p_eq, p_ref
+    return Verdict.INCONCLUSIVE, p_eq, p_ref
 
-    Direction (refuted only): ``wrong direction`` when the whole interval is on the other side of 0
-    from a one-sided band; otherwise ``too small`` (nearer 0 than the band, or below a band around 0)
-    or ``too large``.
-    """
-    lo, hi = band
+
+def reading(ci, band) -> str:
+    """What an interval shows about a band, whatever the verdict."""
     a, b = ci
-    if a is None or b is None or not (np.isfinite(a) and np.isfinite(b)):
-        return "inconclusive", None
-    if lo <= a and b <= hi:
-        return "supported", None
+    lo, hi = band
+    if not (np.isfinite(a) and np.isfinite(b)):
+        return "no data"
     s = band_direction(band)
-    if b < lo:  # entirely below the band
-        if s == 1 and b < 0:
-            return "refuted", "wrong direction"
-        return "refuted", ("too large" if s == -1 else "too small")
-    if a > hi:  # entirely above the band
-        if s == -1 and a > 0:
-            return "refuted", "wrong direction"
-        return "refuted", ("too small" if s == -1 else "too large")
-    return "inconclusive", None
+    if lo <= a and b <= hi:
+        return "inside the band"
+    if (s == 1 and b < 0) or (s == -1 and a > 0):
+        return "opposite direction"
+    if a > hi:
+        return "larger than claimed" if s >= 0 else "smaller change than claimed"
+    if b < lo:
+        return "smaller than claimed" if s >= 0 else "larger change than claimed"
+    return "overlaps the band"
 
 
-# --------------------------------------------------------------------------- evaluation
+def refuted_direction(ci, band) -> str:
+    """'too small' | 'too large' | 'wrong direction' for an interval wholly outside the band."""
+    a, b = ci
+    lo, hi = band
+    s = band_direction(band)
+    if (s == 1 and b < 0) or (s == -1 and a > 0):
+        return "wrong direction"
+    if b < lo:
+        return "too large" if s == -1 else "too small"
+    return "too small" if s == -1 else "too large"
 
-_FAMILIES = ("p_superiority", "p_equivalence", "p_refute")
 
-#: The fields of one claim result of :func:`evaluate_claims` (verdicts.json "claims"); NaN is written as null.
-CLAIM_RESULT_FIELDS: dict[str, str] = {
-    "claim": "the claim as text, e.g. 'skip_fused miou +2%..+3%' (parse_claim reads it back)",
-    "variant": "the variant the claim is about",
-    "baseline": "the variant it is compared with",
-    "metric": "'miou', 'fps' or another results.csv column",
-    "band": "[lo, hi]: claimed range of the effect (fractions: 0.02 = +2 % when relative)",
-    "relative": "true: the band bounds variant/baseline - 1; false: variant - baseline in the metric's units",
-    "n": "paired seeds (paired latency rounds for fps) used",
-    "n_unit": "'seeds' or 'rounds'",
-    "estimate": "effect on the claim's scale: geometric-mean ratio - 1 (relative), mean difference (absolute); "
-                "fps: ratio of summed times - 1, or fps difference",
-    "ci": "(1 - 2 alpha) interval of the estimate, the one the verdict uses",
-    "ci_level": "1 - 2 alpha",
-    "ci_method": "how 'ci' was computed (paired t on log ratios / differences; BCa bootstrap over rounds)",
-    "estimate_abs": "mean difference in the metric's units (fps: images/s)",
-    "ci_abs": "(1 - 2 alpha) interval of estimate_abs",
-    "alternative": "direction of the superiority test: 'greater', 'less' or 'two-sided' (band around 0)",
-    "p_superiority": "one-sided paired t-test p of 'no effect' in the band's direction (unadjusted)",
-    "p_superiority_holm": "p_superiority, Holm-adjusted across all claims",
-    "p_superiority_two_sided": "two-sided paired t-test p (unadjusted)",
-    "p_equivalence": "TOST p that the effect lies inside the band (unadjusted)",
-    "p_equivalence_holm": "p_equivalence, Holm-adjusted across all claims",
-    "p_refute": "one-sided p that the effect lies outside the band beyond the nearer edge (unadjusted)",
-    "p_refute_holm": "p_refute, Holm-adjusted across all claims",
-    "effect_sizes": "{d_z, g_av, prob_improvement} (fps: over rounds, on throughput)",
-    "sd": "sd of the paired values on the test scale (log ratios for relative claims)",
-    "power": "power at the current n for the smallest claimed effect (TOST power at the band's midpoint for "
-             "bands around 0)",
-    "power_effect": "the effect 'power' refers to, on the claim's scale",
-    "mde": "minimum detectable effect at 80 % power with the current n, on the claim's scale",
-    "seeds_needed": "paired seeds (rounds) for 80 % power at power_effect",
-    "power_tost": "TOST power at the current n if the true effect were the band's midpoint",
-    "seeds_needed_tost": "paired seeds for 80 % TOST power at the band's midpoint",
-    "seeds_to_settle": "paired seeds for the verdict interval to clear the nearer band edge, if mean and sd stay",
-    "unpaired": "seeds present for only one of the two variants (dropped)",
-    "details": "paired_effect (seeds) or throughput_ratio + latency_setting (fps) outputs",
-    "verdict": "'supported' | 'refuted' | 'inconclusive'",
-    "direction": "refuted only: 'too small' | 'too large' | 'wrong direction'; else null",
-    "reason": "one sentence: why this verdict (or why none could be reached)",
-}
+# --------------------------------------------------------------------------- one claim
+
+
+def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict, reason: str | None, *,
+          alpha: float, with_power: bool = True) -> ClaimVerdict:
+    """The ClaimVerdict of one claim from its estimate (``None``: inconclusive with ``reason``)."""
+    back = math.expm1 if claim.relative else (lambda x: x)
+    cv = ClaimVerdict(claim=format_claim(claim), hypothesis=hypothesis_id(claim.variant, baseline),
+                      variant=claim.variant, baseline=baseline, metric=claim.metric, band=list(claim.band),
+                      relative=claim.relative, ci_level=1 - 2 * alpha,
+                      scale="log ratio" if claim.relative else "difference",
+                      unpaired=list(extras.get("unpaired", [])),
+                      effect_sizes=extras.get("effect_sizes") or {"d_z": math.nan, "g_av": math.nan,
+                                                                  "paired_win_rate": math.nan})
+    absolute = extras.get("abs")
+    if absolute is not None and np.isfinite(absolute.estimate):
+        cv.estimate_abs, cv.ci_abs = absolute.estimate, absolute.interval(1 - 2 * alpha)
+    if est is not None:
+        cv.n, cv.n_unit, cv.ci_method = est.n, est.unit, est.method
+        cv.test_estimate, cv.se, cv.df, cv.sd, cv.se_fixed = est.estimate, est.se, est.df, est.sd, est.se_fixed
+        cv.estimate = back(est.estimate)
+        cv.details = {"components": est.components, "per_unit": list(est.values),
+                      **({"latency_setting": extras["latency_setting"]} if "latency_setting" in extras else {})}
+        if est.components.get("image_share") is not None:
+            cv.image_share = est.components["image_share"]
+    if est is None or not est.ok:
+        cv.verdict, cv.reading = Verdict.INCONCLUSIVE, "no data"
+        if reason is None and est is not None and est.n >= 2 and est.sd == 0:
+            reason = (f"the paired values are identical on every one of the {est.n} {est.unit} (zero variance): "
+                      "no interval can be computed; check the runs really differ")
+        cv.reason = reason or "no interval could be computed"
+        return cv
+    band_x = band_on_test_scale(claim)
+    ci_x = est.interval(1 - 2 * alpha)
+    cv.ci = [back(x) for x in ci_x]
+    ci_ref_x = est.interval(1 - alpha)
+    cv.ci_refute = [back(x) for x in ci_ref_x]
+    s = band_direction(claim.band)
+    cv.alternative = {1: "greater", -1: "less", 0: "two-sided"}[s]
+    cv.p_superiority = est.superiority(cv.alternative)
+    cv.p_superiority_two_sided = est.superiority("two-sided")
+    cv.verdict, cv.p_equivalence, cv.p_refute = decide(est, band_x, alpha)
+    cv.posterior = est.posterior(*band_x)
+    cv.reading = reading(ci_x, band_x)
+    if cv.verdict == Verdict.REFUTED:
+        cv.direction = refuted_direction(ci_ref_x, band_x)
+    if with_power:
+        _power(cv, est, band_x, alpha, back)
+    cv.reason = _reason(cv, claim, alpha)
+    return cv
+
+
+def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) -> None:
+    from analysis import power as P
+
+    kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
+    mid = (band_x[0] + band_x[1]) / 2
+    cv.power_effect = back(mid)
+    cv.power = P.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]
+    cv.seeds_needed = P.seeds_needed(mid, band=band_x, target=TARGET, outcome="supported", **kw)
+    cv.seeds_to_settle = P.seeds_needed(est.estimate, band=band_x, target=TARGET, outcome="settled", **kw)
+    width = P.smallest_settleable_band(n=est.n, target=TARGET, **kw)
+    cv.smallest_band = back(est.estimate + width / 2) - back(est.estimate - width / 2) if np.isfinite(width) \
+        else math.nan
+
+
+# --------------------------------------------------------------------------- wording
 
 
 def _fmt(x: float, relative: bool) -> str:
     if x is None or not np.isfinite(x):
         return "n/a"
-    return f"{x * 100:+.2f}%" if relative else f"{x:+.4g}"
+    return f"{x * 100:+.1f} %" if relative else f"{x:+.4g}"
 
 
 def _fmt_ci(ci, relative: bool) -> str:
     return f"[{_fmt(ci[0], relative)}, {_fmt(ci[1], relative)}]"
 
 
-def _seed_values(seeds, metric: str):
-    """(table seed × variant of ``metric``, reason): seed-phase, ok, test-split rows; duplicates averaged."""
-    import pandas as pd
-
-    if seeds is None or len(seeds) == 0:
-        return None, "no finished seed runs in the results table"
-    df = seeds
-    for col in ("variant", "seed"):
-        if col not in df.columns:
-            return None, f"the results table has no '{col}' column"
-    if "status" in df.columns:
-        df = df[df["status"].astype(str) == "ok"]
-    if "phase" in df.columns and (df["phase"] == "seed").any():
-        df = df[df["phase"] == "seed"]
-    if "split" in df.columns and (df["split"] == "test").any():
-        df = df[df["split"] == "test"]
-    if len(df) == 0:
-        return None, "all runs failed or none finished (no rows with status 'ok')"
-    if metric not in df.columns:
-        return None, f"the results table has no column '{metric}'"
-    vals = pd.to_numeric(df[metric], errors="coerce")
-    table = (
-        pd.DataFrame({"variant": df["variant"].astype(str).to_numpy(), "seed": df["seed"].to_numpy(),
-                      "value": vals.to_numpy()})
-        .groupby(["seed", "variant"])["value"].mean()
-        .unstack("variant")
-    )
-    return table, None
-
-
-def _latency_pairs(latency, variant: str, baseline: str, batch: int):
-    """(variant_ms, baseline_ms, setting dict, reason) paired by round for one latency setting."""
-    import pandas as pd
-
-    if latency is None or len(latency) == 0:
-        return None, None, {}, "no latency measurements (latency.csv is missing or empty)"
-    need = {"variant", "round", "ms_per_image"}
-    missing = need - set(latency.columns)
-    if missing:
-        return None, None, {}, f"the latency table lacks column(s) {sorted(missing)}"
-    df = latency.copy()
-    df["variant"] = df["variant"].astype(str)
-    df["ms_per_image"] = pd.to_numeric(df["ms_per_image"], errors="coerce")
-    df = df[df["variant"].isin([variant, baseline])]
-    for name in (variant, baseline):
-        if not (df["variant"] == name).any():
-            return None, None, {}, f"no latency rounds for '{name}'"
-    setting_cols = [c for c in ("batch", "height", "width", "dtype", "threads", "device") if c in df.columns]
-    if "batch" in df.columns:
-        both = set(df.loc[df.variant == variant, "batch"]) & set(df.loc[df.variant == baseline, "batch"])
-        if not both:
-            return None, None, {}, "the variant and the baseline were timed at different batch sizes"
-        use = batch if batch in both else min(both)
-        df = df[df["batch"] == use]
-    setting = {}
-    if setting_cols:
-        groups = []
-        for key, g in df.groupby(setting_cols, dropna=False, sort=True):
-            if set(g["variant"]) >= {variant, baseline}:
-                groups.append((key, g))
-        if not groups:
-            return None, None, {}, "the variant and the baseline were never timed with the same settings"
-        key, df = groups[0]
-        key = key if isinstance(key, tuple) else (key,)
-        setting = dict(zip(setting_cols, key))
-    table = df.groupby(["round", "variant"])["ms_per_image"].mean().unstack("variant")
-    table = table[[variant, baseline]].dropna()
-    return table[variant].to_numpy(), table[baseline].to_numpy(), setting, None
-
-
-def _empty_result(claim: Claim, baseline: str | None, alpha: float, reason: str) -> dict:
-    lo, hi = claim.band
-    return {
-        "claim": format_claim(claim), "variant": claim.variant, "baseline": baseline, "metric": claim.metric,
-        "band": [lo, hi], "relative": claim.relative, "n": 0, "n_unit": "rounds" if claim.metric == "fps" else "seeds",
-        "estimate": math.nan, "ci": [math.nan, math.nan], "ci_level": 1 - 2 * alpha, "ci_method": None,
-        "estimate_abs": math.nan, "ci_abs": [math.nan, math.nan],
-        "p_superiority": math.nan, "p_superiority_holm": math.nan, "p_superiority_two_sided": math.nan,
-        "alternative": None, "p_equivalence": math.nan, "p_equivalence_holm": math.nan,
-        "p_refute": math.nan, "p_refute_holm": math.nan,
-        "effect_sizes": {"d_z": math.nan, "g_av": math.nan, "prob_improvement": math.nan},
-        "power": math.nan, "power_effect": math.nan, "mde": math.nan, "seeds_needed": None,
-        "power_tost": math.nan, "seeds_needed_tost": None, "seeds_to_settle": None, "sd": math.nan,
-        "unpaired": [], "details": {}, "verdict": "inconclusive", "direction": None, "reason": reason,
-        "_ok": False,
-    }
-
-
-def _scale_test(res: dict, x: np.ndarray, claim: Claim, alpha: float, with_power: bool = True) -> None:
-    """Fill p-values and power from the per-pair values ``x`` on the test scale (differences or log ratios)."""
-    from . import power as _power
-    from .stats import one_sample_t, tost_1samp
-
-    lo, hi = claim.band
-    lo_x, hi_x = (math.log1p(lo), math.log1p(hi)) if claim.relative else (lo, hi)
-    n = int(x.size)
-    sd = float(np.std(x, ddof=1)) if n >= 2 else math.nan
-    res["sd"] = sd
-    s = band_direction(claim.band)
-    alt = {1: "greater", -1: "less", 0: "two-sided"}[s]
-    res["alternative"] = alt
-    res["p_superiority"] = one_sample_t(x, alternative=alt)
-    res["p_superiority_two_sided"] = one_sample_t(x)
-    tost = tost_1samp(x, lo_x, hi_x)
-    res["p_equivalence"] = tost["p"]
-    if np.isfinite(tost["p"]):
-        res["p_refute"] = min(1 - tost["p_low"], 1 - tost["p_upp"])
-
-    if not with_power:
-        return
-    # power: the smallest claimed effect is the band edge nearest 0 (one-sided bands)
-    mid_x = (lo_x + hi_x) / 2
-    back = (lambda z: math.expm1(z)) if claim.relative else (lambda z: z)
-    if s == 0:
-        edge_x = mid_x
-        res["power"] = _power.tost_power(mid_x, sd, n, lo_x, hi_x, alpha=alpha)
-        res["seeds_needed"] = _power.tost_seeds_needed(mid_x, sd, lo_x, hi_x, alpha=alpha)
-        mde_x = _power.min_detectable_effect(sd, n, alpha=alpha, alternative="two-sided")
-        res["mde"] = back(mde_x) if np.isfinite(mde_x) else math.nan
-    else:
-        edge_x = lo_x if s == 1 else hi_x
-        if edge_x == 0:
-            edge_x = mid_x
-        res["power"] = _power.power_at_n(edge_x, sd, n, alpha=alpha)
-        res["seeds_needed"] = _power.seeds_needed(edge_x, sd, alpha=alpha)
-        mde_x = _power.min_detectable_effect(sd, n, alpha=alpha)
-        res["mde"] = back(s * mde_x) if np.isfinite(mde_x) else math.nan
-    res["power_effect"] = back(edge_x)
-    res["power_tost"] = _power.tost_power(mid_x, sd, n, lo_x, hi_x, alpha=alpha)
-    res["seeds_needed_tost"] = _power.tost_seeds_needed(mid_x, sd, lo_x, hi_x, alpha=alpha)
-    m = float(np.mean(x)) if n else math.nan
-    res["seeds_to_settle"] = _power.seeds_to_settle(m, sd, lo_x, hi_x, alpha=alpha)
-
-
-def seed_claim_test(variant, baseline, claim: Claim, *, alpha: float = 0.05, with_power: bool = True) -> dict:
-    """The t-based part of a claim's evaluation over paired seeds (fast: no bootstrap).
-
-    ``variant`` / ``baseline`` are paired by position. Returns the claim-dict fields ``n``,
-    ``estimate``, ``ci`` ((1 − 2α) t-interval; back-transformed from log ratios for relative claims),
-    ``estimate_abs``, ``ci_abs``, p-values (unadjusted), power fields and the CI verdict/direction
-    (before any Holm adjustment), plus ``reason`` when something is undefined.
-    ``with_power=False`` skips the power fields (for fast simulations).
-    """
-    from .stats import t_interval
-
-    res = _empty_result(claim, None, alpha, "")
-    res["ci_method"] = f"paired t-interval ({(1 - 2 * alpha) * 100:g}%)" + (" on log ratios" if claim.relative else "")
-    v = np.asarray(variant, dtype=float).ravel()
-    b = np.asarray(baseline, dtype=float).ravel()
-    keep = np.isfinite(v) & np.isfinite(b)
-    v, b = v[keep], b[keep]
-    n = int(v.size)
-    res["n"] = n
-    if n < 2:
-        res["reason"] = f"only {n} paired seed(s): at least 2 are needed for an interval"
-        return res
-    d = v - b
-    res["estimate_abs"] = float(d.mean())
-    res["ci_abs"] = list(t_interval(d, confidence=1 - 2 * alpha))
-    if claim.relative:
-        if not (np.all(v > 0) and np.all(b > 0)):
-            res["reason"] = f"a relative claim needs positive values of '{claim.metric}'"
-            return res
-        x = np.log(v / b)
-        res["estimate"] = math.expm1(float(x.mean()))
-        ci = t_interval(x, confidence=1 - 2 * alpha)
-        res["ci"] = [math.expm1(ci[0]), math.expm1(ci[1])] if np.all(np.isfinite(ci)) else [math.nan, math.nan]
-    else:
-        x = d
-        res["estimate"] = res["estimate_abs"]
-        res["ci"] = list(res["ci_abs"])
-    _scale_test(res, x, claim, alpha, with_power)
-    if not res["sd"] > 0:
-        res["reason"] = "the paired differences have zero variance (identical runs?): no interval can be computed"
-        return res
-    res["verdict"], res["direction"] = interval_verdict(res["ci"], claim.band)
-    res["_ok"] = True
-    return res
-
-
-def _holm(results: list[dict]) -> None:
-    from .stats import holm
-
-    for key in _FAMILIES:
-        adj = holm([r[key] for r in results])
-        for r, p in zip(results, adj):
-            r[key + "_holm"] = float(p)
-
-
-def _finish(res: dict, claim: Claim, alpha: float, k: int) -> None:
-    """Final verdict (CI + Holm) and the one-sentence reason."""
-    _verdict(res, claim, alpha, k)
-    if res.get("unpaired"):
-        res["reason"] = f"{res['reason']} ({len(res['unpaired'])} unpaired seed(s) dropped)"
-
-
-def _verdict(res: dict, claim: Claim, alpha: float, k: int) -> None:
+def _reason(cv: ClaimVerdict, claim: Claim, alpha: float) -> str:
     rel = claim.relative
     band = _fmt_ci(claim.band, rel)
-    level = f"{(1 - 2 * alpha) * 100:g}%"
-    ci = _fmt_ci(res["ci"], rel)
-    unit = res["n_unit"]
-    if not res["_ok"]:
-        res["verdict"], res["direction"] = "inconclusive", None
-        return
-    verdict, direction = res["verdict"], res["direction"]
-    multi = f" across {k} claims" if k > 1 else ""
-    if verdict == "supported":
-        p = res["p_equivalence_holm"]
-        if np.isfinite(p) and p > alpha:
-            res["verdict"] = "inconclusive"
-            res["reason"] = (f"the {level} CI {ci} lies inside the band {band}, but the Holm-adjusted "
-                             f"equivalence p = {p:.3g} > {alpha:g}{multi}")
-        else:
-            res["reason"] = f"the {level} CI {ci} lies inside the claimed band {band}"
-    elif verdict == "refuted":
-        p = res["p_refute_holm"]
-        if np.isfinite(p) and p > alpha:
-            res["verdict"], res["direction"] = "inconclusive", None
-            res["reason"] = (f"the {level} CI {ci} lies outside the band {band}, but the Holm-adjusted "
-                             f"p = {p:.3g} > {alpha:g}{multi}")
-        else:
-            where = "below" if res["ci"][1] < claim.band[0] else "above"
-            res["reason"] = f"the {level} CI {ci} lies entirely {where} the claimed band {band}: {direction}"
+    lvl, lvl2 = f"{(1 - 2 * alpha) * 100:g} %", f"{(1 - alpha) * 100:g} %"
+    ci, ci2 = _fmt_ci(cv.ci, rel), _fmt_ci(cv.ci_refute, rel)
+    shows = {"inside the band": f"inside the band: the {lvl} CI {ci} lies inside {band}",
+             "opposite direction": f"opposite direction: the {lvl} CI {ci} lies on the other side of 0 from {band}",
+             "larger than claimed": f"larger than claimed: the {lvl} CI {ci} lies wholly above the band {band}",
+             "smaller than claimed": f"smaller than claimed: the {lvl} CI {ci} lies wholly below the band {band}",
+             "larger change than claimed": f"a larger change than claimed: the {lvl} CI {ci} lies wholly below "
+                                           f"the band {band}",
+             "smaller change than claimed": f"a smaller change than claimed: the {lvl} CI {ci} lies wholly above "
+                                            f"the band {band}",
+             }.get(cv.reading)
+    if shows is None:  # overlaps
+        edges = [e for e in claim.band if cv.ci[0] <= e <= cv.ci[1]]
+        where = "both edges" if len(edges) == 2 else f"the edge {_fmt(edges[0], rel)}" if edges else "the band"
+        shows = f"estimate {_fmt(cv.estimate, rel)}; the {lvl} CI {ci} straddles {where} of {band}"
+    if cv.verdict == Verdict.SUPPORTED:
+        return f"{shows} (TOST p = {cv.p_equivalence:.3g} <= {alpha:g})"
+    if cv.verdict == Verdict.REFUTED:
+        return f"{shows}; the {lvl2} CI {ci2} is wholly outside too (p = {cv.p_refute:.3g} <= {alpha:g}): {cv.direction}"
+    unit = cv.n_unit
+    why = ""
+    if cv.reading not in ("overlaps the band", "inside the band"):
+        why = f", but refuting needs the {lvl2} CI {ci2} to clear it (p = {cv.p_refute:.3g} > {alpha:g})"
+    return f"{shows}{why}. {_settle(cv, claim, unit)}"
+
+
+def _settle(cv: ClaimVerdict, claim: Claim, unit: str) -> str:
+    rel = claim.relative
+    band_txt = (f"with {cv.n} {unit} only a band about {_fmt(cv.smallest_band, rel).lstrip('+')} wide can be settled "
+                f"({TARGET:.0%} chance)") if np.isfinite(cv.smallest_band) else ""
+    if cv.seeds_to_settle:
+        first = (f"about {cv.seeds_to_settle} {unit} would settle it ({TARGET:.0%} chance by this rule if the effect "
+                 f"is as estimated)")
+    elif cv.se_fixed > 0 and cv.image_share is not None and cv.image_share > 0.5:
+        first = ("more seeds alone cannot settle it: the finite test set's own uncertainty is too wide for the band "
+                 "(a larger test set would)")
     else:
-        edge = claim.band[0] if res["ci"][0] < claim.band[0] <= res["ci"][1] else claim.band[1]
-        n_more = res["seeds_to_settle"]
-        settle = (f"about {n_more} paired {unit} would settle it if the mean and sd stay as observed"
-                  if n_more else "more paired runs are needed")
-        pw = res["power"]
-        pw_s = f"; power for the smallest claimed effect at n = {res['n']} is {pw:.0%}" if np.isfinite(pw) else ""
-        res["reason"] = f"the {level} CI {ci} overlaps the band edge {_fmt(edge, rel)}: {settle}{pw_s}"
-    if res["verdict"] != "refuted":
-        res["direction"] = None
+        first = f"more than 1000 {unit} would be needed to settle it if the effect is as estimated"
+    return f"To settle: {first}; {band_txt}." if band_txt else f"To settle: {first}."
 
 
-def evaluate_claims(
-    claims,
-    seeds,
-    latency=None,
-    *,
-    baseline: str,
-    alpha: float = 0.05,
-    random_state=0,
-    n_resamples: int = 9999,
-    latency_batch: int = 1,
-) -> list[dict]:
-    """Evaluate each claim against the seed-phase results and the latency table; Holm across claims.
+# --------------------------------------------------------------------------- hypotheses
 
-    ``claims``: ``Claim`` objects, claim strings or ``Claim.to_dict()`` dicts (bad ones raise
-    :class:`ClaimError`). ``seeds``: results rows (``variant``, ``seed``, metric columns; rows with
-    ``status`` other than ok are ignored). ``latency``: latency.csv rows (``variant``, ``round``,
-    ``batch``, ``ms_per_image``...); fps claims use ``latency_batch`` (else the smallest common batch).
-    Returns one JSON-safe dict per claim (fields documented in :data:`CLAIM_RESULT_FIELDS`); data
-    problems give verdict ``inconclusive`` with a ``reason``, never an exception.
-    """
-    from ablate.rundir import json_safe
 
-    from .stats import paired_effect, throughput_ratio
+def judge_hypotheses(claims: list[ClaimVerdict], *, alpha: float) -> list[HypothesisVerdict]:
+    """One verdict per hypothesis (claims sharing variant and baseline), Holm across hypotheses."""
+    groups: dict[str, list[ClaimVerdict]] = {}
+    for cv in claims:
+        groups.setdefault(cv.hypothesis, []).append(cv)
+    out = []
+    for hid, parts in groups.items():
+        p_eq = [p.p_equivalence for p in parts]
+        p_sup = max(p_eq) if all(np.isfinite(p) for p in p_eq) else math.nan
+        within = holm([p.p_refute for p in parts])
+        p_ref = float(np.nanmin(within)) if np.isfinite(within).any() else math.nan
+        out.append(HypothesisVerdict(hypothesis=hid, variant=parts[0].variant, baseline=parts[0].baseline,
+                                     text=" and ".join(p.claim.split(" ", 1)[1] for p in parts),
+                                     claims=[p.claim for p in parts], p_supported=p_sup, p_refuted=p_ref))
+    k = len(out)
+    for h, p_sup, p_ref in zip(out, holm([h.p_supported for h in out]), holm([h.p_refuted for h in out])):
+        h.n_hypotheses, h.p_supported_holm, h.p_refuted_holm = k, float(p_sup), float(p_ref)
+        parts = groups[h.hypothesis]
+        if np.isfinite(p_sup) and p_sup <= alpha:
+            h.verdict = Verdict.SUPPORTED
+        elif np.isfinite(p_ref) and p_ref <= alpha:
+            h.verdict = Verdict.REFUTED
+            h.refuted_by = [f"{p.claim} ({p.direction})" for p in parts if p.verdict == Verdict.REFUTED]
+        h.reason = _hypothesis_reason(h, parts, alpha)
+    return out
 
-    if isinstance(claims, (str, dict, Claim)):
-        claims = [claims]
-    claims = [as_claim(c) for c in (claims or [])]
-    if not claims:
-        return []
-    if isinstance(random_state, np.random.Generator):
-        rngs = [random_state] * len(claims)
-    else:
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(random_state).spawn(len(claims))]
-    results = []
-    for claim, rng in zip(claims, rngs):
+
+def _hypothesis_reason(h: HypothesisVerdict, parts: list[ClaimVerdict], alpha: float) -> str:
+    shows = "; ".join(f"{p.metric}: {p.reading}" for p in parts)
+    holm_txt = f", Holm-adjusted across {h.n_hypotheses} hypotheses" if h.n_hypotheses > 1 else ""
+    if h.verdict == Verdict.SUPPORTED:
+        how = ("every part's" if len(parts) > 1 else "its") + " interval lies inside its band"
+        return f"{shows}. Supported: {how} (intersection-union p = {h.p_supported_holm:.3g}{holm_txt})"
+    if h.verdict == Verdict.REFUTED:
+        return f"{shows}. Refuted by {', '.join(h.refuted_by) or 'a part'} (p = {h.p_refuted_holm:.3g}{holm_txt})"
+    missing = [p.metric for p in parts if p.reading == "no data"]
+    if missing:
+        return f"{shows}. Inconclusive: no interval for {', '.join(missing)}"
+    return (f"{shows}. Inconclusive: intersection-union p = {h.p_supported_holm:.3g} and refute p = "
+            f"{h.p_refuted_holm:.3g}, neither <= {alpha:g}{holm_txt}")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def evaluate(claims, data: ClaimData, *, baseline: str | None, alpha: float = 0.05,
+             with_power: bool = True) -> tuple[list[HypothesisVerdict], list[ClaimVerdict]]:
+    """Judge every claim and every hypothesis; thin or odd data give inconclusive verdicts, never exceptions."""
+    verdicts = []
+    for claim in [as_claim(c) for c in claims]:
         base = claim.baseline or baseline
         try:
             if not base:
-                res = _empty_result(claim, base, alpha, "no baseline: name one (study.json 'baseline' or --baseline)")
+                est, extras, reason = None, {}, "no baseline: name one (study.json 'baseline' or --baseline)"
             elif base == claim.variant:
-                res = _empty_result(claim, base, alpha, f"'{claim.variant}' is the baseline itself")
-            elif claim.metric == "fps":
-                res = _fps_claim(claim, base, latency, alpha, rng, n_resamples, latency_batch,
-                                 throughput_ratio, paired_effect)
+                est, extras, reason = None, {}, f"'{claim.variant}' is the baseline itself"
             else:
-                res = _seed_claim(claim, base, seeds, alpha, rng, n_resamples, paired_effect)
-        except Exception as exc:  # noqa: BLE001 - a data problem must not abort the report
-            res = _empty_result(claim, base, alpha, f"could not evaluate: {type(exc).__name__}: {exc}")
-        res["baseline"] = base
-        results.append(res)
-    _holm(results)
-    for res, claim in zip(results, claims):
-        _finish(res, claim, alpha, len(claims))
-        res.pop("_ok", None)
-    return [json_safe(r) for r in results]
-
-
-def _seed_claim(claim, base, seeds, alpha, rng, n_resamples, paired_effect) -> dict:
-    table, reason = _seed_values(seeds, claim.metric)
-    if table is None:
-        return _empty_result(claim, base, alpha, reason)
-    for name in (claim.variant, base):
-        if name not in table.columns or not np.isfinite(table[name].to_numpy(dtype=float)).any():
-            what = "baseline" if name == base else "variant"
-            return _empty_result(claim, base, alpha, f"no finished runs with a value of '{claim.metric}' for the {what} '{name}'")
-    v = table[claim.variant].to_numpy(dtype=float)
-    b = table[base].to_numpy(dtype=float)
-    both = np.isfinite(v) & np.isfinite(b)
-    unpaired = [s.item() if hasattr(s, "item") else s for s in table.index[~both & (np.isfinite(v) | np.isfinite(b))]]
-    res = seed_claim_test(v[both], b[both], claim, alpha=alpha)
-    res["unpaired"] = unpaired
-    if res["n"] >= 1:
-        pe = paired_effect(v[both], b[both], alpha=alpha, n_resamples=n_resamples, random_state=rng)
-        res["effect_sizes"] = {k: pe[k] for k in ("d_z", "g_av", "prob_improvement")}
-        res["details"] = {"paired_effect": pe}
-    return res
-
-
-def _fps_claim(claim, base, latency, alpha, rng, n_resamples, batch, throughput_ratio, paired_effect) -> dict:
-    vms, bms, setting, reason = _latency_pairs(latency, claim.variant, base, batch)
-    if vms is None:
-        return _empty_result(claim, base, alpha, reason)
-    res = _empty_result(claim, base, alpha, "")
-    keep = (vms > 0) & (bms > 0)
-    vms, bms = vms[keep], bms[keep]
-    n = int(vms.size)
-    res["n"] = n
-    res["ci_method"] = f"paired BCa bootstrap over latency rounds ({(1 - 2 * alpha) * 100:g}%)"
-    if n < 2:
-        res["reason"] = f"only {n} paired latency round(s): at least 2 are needed"
-        return res
-    tr = throughput_ratio(vms, bms, alpha=2 * alpha, n_resamples=n_resamples, random_state=rng)
-    res["estimate_abs"], res["ci_abs"] = tr["fps_diff"], tr["fps_diff_ci"]
-    if claim.relative:
-        res["estimate"], res["ci"] = tr["rel_change"], tr["rel_ci"]
-        x = np.log(bms / vms)
-    else:
-        res["estimate"], res["ci"] = tr["fps_diff"], tr["fps_diff_ci"]
-        x = 1000.0 / vms - 1000.0 / bms
-    _scale_test(res, x, claim, alpha)
-    pe = paired_effect(1000.0 / vms, 1000.0 / bms, alpha=alpha, n_resamples=0)
-    res["effect_sizes"] = {k: pe[k] for k in ("d_z", "g_av", "prob_improvement")}
-    res["details"] = {"throughput": tr, "latency_setting": setting}
-    if not np.all(np.isfinite(res["ci"])):
-        res["reason"] = "no bootstrap interval over latency rounds: " + ("; ".join(tr["notes"]) or "degenerate data")
-        return res
-    res["verdict"], res["direction"] = interval_verdict(res["ci"], claim.band)
-    res["_ok"] = True
-    return res
+                est, extras, reason = estimate_claim(claim, base, data)
+        except Exception as exc:  # noqa: BLE001 - one odd table must not cost the other verdicts
+            est, extras, reason = None, {}, f"could not be evaluated: {type(exc).__name__}: {exc}"
+        cv = judge(claim, base, est, extras, reason, alpha=alpha, with_power=with_power)
+        if cv.unpaired:
+            cv.reason += f" ({len(cv.unpaired)} unpaired seed(s) dropped)"
+        verdicts.append(cv)
+    return judge_hypotheses(verdicts, alpha=alpha), verdicts

@@ -13,12 +13,12 @@ VERDICT_MARKS = {"supported": "SUPPORTED", "refuted": "REFUTED", "inconclusive":
 @click.command("analyze")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=str))
 @click.option("--json", "as_json", is_flag=True, help="Print verdicts.json to stdout and nothing else.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
-              help="Two-sided level: CIs have 1 - alpha coverage.")
+@click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="Level of every verdict: supported by TOST at alpha ((1 - 2 alpha) CI), refuted at alpha.")
 @click.option("--claim", "claims", multiple=True, metavar="CLAIM",
               help='Ad-hoc claim replacing the study\'s, e.g. "skip_fused miou +1%..+2%" (relative) or '
                    '"progressive miou -0.01..0.01" (absolute). Repeatable.')
-@click.option("--baseline", default=None, help="Baseline variant (default: study.json's).")
+@click.option("--baseline", default=None, help="Baseline variant (default: study.json's); must be a variant of the run.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap and permutation.")
 @click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
               help="Bootstrap resamples (seed-level and image-level).")
@@ -39,21 +39,24 @@ def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_
 
 
 def format_verdicts(verdicts: dict) -> str:
-    """The verdict table as plain text for a terminal."""
-    from analysis.report import claim_effects
-
-    comparisons = {c["variant"]: c for c in verdicts["comparisons"]}
-    header = ["claim", "relative effect [CI]", "absolute [CI]", "n", "verdict"]
+    """Hypothesis and claim verdicts as plain text for a terminal."""
+    level = 100 * (1 - 2 * verdicts["alpha"])
+    lines = [f"baseline: {verdicts['baseline'] or 'not named'}   alpha: {verdicts['alpha']}   "
+             f"claim CIs: {level:g} % (1 - 2*alpha, the interval TOST uses)"]
+    if verdicts.get("hypotheses"):
+        lines.append("hypotheses:")
+        for h in verdicts["hypotheses"]:
+            lines.append(f"  {h['hypothesis']}: {h['text']}  ->  {VERDICT_MARKS.get(h['verdict'], h['verdict'])}")
+            lines.append(f"    why: {h['reason']}")
     rows = []
     for claim in verdicts["claims"]:
-        rel, absolute = claim_effects(claim, comparisons)
         verdict = VERDICT_MARKS.get(claim["verdict"], claim["verdict"])
         if claim.get("direction"):
             verdict += f" ({claim['direction']})"
-        rows.append([claim["claim"], rel, absolute, str(claim.get("n") or 0), verdict])
-    lines = [f"baseline: {verdicts['baseline'] or 'not named'}   alpha: {verdicts['alpha']}   "
-             f"claim CIs: {100 * (1 - 2 * verdicts['alpha']):g} % (1 - 2*alpha, as the interval test uses)"]
+        rows.append([claim["claim"], _effect(claim), f"{claim.get('n') or 0} {claim.get('n_unit') or ''}".strip(),
+                     verdict])
     if rows:
+        header = ["claim", f"effect [{level:g} % CI]", "n", "verdict"]
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
         lines.append("  ".join("-" * w for w in widths))
@@ -68,3 +71,12 @@ def format_verdicts(verdicts: dict) -> str:
     if report:
         lines.append(f"report: {report['html']}")
     return "\n".join(lines)
+
+
+def _effect(claim: dict) -> str:
+    estimate, ci = claim.get("estimate"), claim.get("ci") or [None, None]
+    if estimate is None or None in ci:
+        return "n/a"
+    if claim.get("relative"):
+        return f"{100 * estimate:+.2f} % [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
+    return f"{estimate:+.4g} [{ci[0]:+.4g}, {ci[1]:+.4g}]"

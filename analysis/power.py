@@ -107,11 +107,21 @@ def seeds_needed(effect: float, *, sd: float, band, alpha: float = 0.05, target:
     if not all(math.isfinite(x) for x in (effect, sd, se_fixed)):
         return None
     _check(sd, band, alpha)
-    ns = np.arange(2, int(max_n) + 1)
-    sup, ref = _probabilities(effect, sd, ns, band, alpha, se_fixed, image_df)
-    prob = sup if outcome == "supported" else sup + ref
-    hit = np.flatnonzero(prob >= target - 1e-12)
-    return int(ns[hit[0]]) if hit.size else None
+
+    def reached(k: int) -> bool:
+        sup, ref = _probabilities(effect, sd, [k], band, alpha, se_fixed, image_df)
+        return float((sup if outcome == "supported" else sup + ref)[0]) >= target - 1e-12
+
+    # probabilities grow with n (up to quadrature noise): doubling, then bisection
+    lo, hi = 1, 2
+    while not reached(hi):
+        if hi >= max_n:
+            return None
+        lo, hi = hi, min(2 * hi, int(max_n))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if reached(mid) else (mid, hi)
+    return hi
 
 
 def smallest_settleable_band(*, sd: float, n: int, alpha: float = 0.05, target: float = 0.8,

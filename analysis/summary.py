@@ -1,9 +1,9 @@
-"""The pieces of ``verdicts.json`` other than the claims: per-variant summaries,
-paired comparisons vs the baseline, test-set uncertainty, latency, environment.
+"""The sections of ``verdicts.json`` besides the verdicts: variants, comparisons, test set,
+latency, power curves, environment. Pure over the run tables; every statistic comes from
+``analysis.stats`` (one interval engine) and every table rule from ``analysis.tables``.
 
-Each function is pure over the run tables and never raises for thin or odd data:
-it returns what can be computed plus a ``reason`` (and appends to ``warnings``),
-because ``analyze`` must always produce a valid verdicts.json.
+Each function returns what can be computed and appends to ``warnings`` for the rest, because
+``analyze`` must always produce a valid verdicts.json.
 """
 
 from __future__ import annotations
@@ -14,28 +14,7 @@ import platform
 import numpy as np
 import pandas as pd
 
-from analysis.claims import Claim
-from analysis.tables import (
-    ENVIRONMENT_COLUMNS,
-    RunTables,
-    class_columns,
-    load_confusion,
-    paired_frame,
-    unpaired_seeds,
-)
-
-SCHEMA_VERSION = 1
-
-
-# --- JSON --------------------------------------------------------------------------------------
-
-
-def to_jsonable(value):
-    """Plain JSON types all the way down (``analysis.stats.json_safe``); claims become dicts."""
-    from ablate.rundir import json_safe
-
-    return json_safe(value)
-
+from analysis.tables import ENVIRONMENT_COLUMNS, RunTables, class_columns, paired_frame, unpaired_seeds
 
 # --- variants and claims -----------------------------------------------------------------------
 
@@ -50,52 +29,24 @@ def variant_order(tables: RunTables, baseline: str | None) -> list[str]:
     return seen
 
 
-def resolve_claims(claims, study: dict, warnings: list[str]) -> list[Claim]:
-    """Claims as ``Claim`` objects: the caller's (strings, dicts or Claims), else study.json's."""
-    from analysis.claims import as_claim
+def resolve_claims(claims, study: dict) -> list:
+    """Claims as ``Claim`` objects: the caller's (strings, dicts or Claims), else study.json's.
+
+    A claim that cannot be read raises ``ClaimError`` (a user error: exit code 2 on the CLI).
+    """
+    from ablate.spec.claims import Claim, as_claim
 
     if claims is None:
         claims = study.get("claims") or []
     if isinstance(claims, (str, Claim, dict)):
         claims = [claims]
-    resolved = []
-    for claim in claims:
-        try:
-            resolved.append(as_claim(claim))
-        except Exception as exc:  # noqa: BLE001 - a bad claim is reported, the others still run
-            warnings.append(f"ignored claim {claim!r}: {exc}")
-    return resolved
+    return [as_claim(c) for c in claims]
 
 
-def inconclusive_claim(claim: Claim, baseline: str | None, reason: str) -> dict:
-    """A claim verdict when ``evaluate_claims`` itself failed: inconclusive, with the reason."""
-    from analysis.claims import format_claim
-
-    return {
-        "claim": format_claim(claim), "variant": claim.variant, "baseline": claim.baseline or baseline,
-        "metric": claim.metric, "band": list(claim.band), "relative": claim.relative, "n": 0,
-        "estimate": None, "ci": [None, None], "ci_method": None, "estimate_abs": None, "ci_abs": [None, None],
-        "p_superiority": None, "p_superiority_holm": None, "p_equivalence": None, "p_equivalence_holm": None,
-        "effect_sizes": {"d_z": None, "g_av": None, "prob_improvement": None},
-        "power": None, "mde": None, "seeds_needed": None,
-        "verdict": "inconclusive", "direction": None, "reason": reason,
-    }
-
-
-def evaluate_all_claims(claims: list[Claim], seeds, latency, *, baseline, alpha, seed, n_boot, warnings) -> list[dict]:
-    """Claim verdicts from ``analysis.claims.evaluate_claims`` (which answers thin data itself with
-    inconclusive verdicts); should it fail anyway, every claim is inconclusive with the reason."""
-    if not claims:
-        return []
-    try:
-        from analysis.claims import evaluate_claims
-
-        return list(evaluate_claims(claims, seeds, latency, baseline=baseline, alpha=alpha, random_state=seed,
-                                    n_resamples=n_boot))
-    except Exception as exc:  # noqa: BLE001 - verdicts.json must still be written
-        reason = f"could not be evaluated ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        warnings.append(f"claims {reason}")
-        return [inconclusive_claim(c, baseline, reason) for c in claims]
+def metric_columns(results: pd.DataFrame) -> list[str]:
+    """Columns a claim may name: numeric results.csv columns (plus 'fps', from latency.csv)."""
+    skip = {"seed", "trial", "epochs"}
+    return [c for c in results.columns if c not in skip and pd.api.types.is_numeric_dtype(results[c])]
 
 
 # --- comparisons -------------------------------------------------------------------------------
@@ -103,8 +54,8 @@ def evaluate_all_claims(claims: list[Claim], seeds, latency, *, baseline, alpha,
 
 def compare_to_baseline(seeds: pd.DataFrame, order: list[str], baseline: str | None, *, alpha, seed, n_boot,
                         metric: str = "miou") -> list[dict]:
-    """Paired effect on ``metric`` of every variant vs the baseline, Holm-corrected across variants."""
-    from analysis.stats import paired_effect
+    """Paired effect on ``metric`` of every variant vs the baseline (``stats.paired_comparison``), Holm over variants."""
+    from analysis.stats import holm, paired_comparison
 
     comparisons = []
     for variant in order:
@@ -120,30 +71,14 @@ def compare_to_baseline(seeds: pd.DataFrame, order: list[str], baseline: str | N
         if len(pairs) < 2:
             comparisons.append({**row, "n": len(pairs), "reason": f"only {len(pairs)} paired seed(s): need 2"})
             continue
-        try:
-            effect = paired_effect(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float),
-                                   alpha=alpha, n_resamples=n_boot, random_state=seed)
-            comparisons.append({**row, **effect})
-        except Exception as exc:  # noqa: BLE001
-            comparisons.append({**row, "n": len(pairs), "reason": f"{type(exc).__name__}: {exc}"})
-    _add_holm(comparisons, "p_ttest", "p_holm")
-    _add_holm(comparisons, "p_permutation", "p_permutation_holm")
+        comparisons.append({**row, **paired_comparison(pairs["variant"].to_numpy(float),
+                                                       pairs["baseline"].to_numpy(float), alpha=alpha,
+                                                       n_resamples=n_boot, random_state=seed)})
+    for key, out in (("p_ttest", "p_holm"), ("p_permutation", "p_permutation_holm")):
+        adjusted = holm([c.get(key, math.nan) for c in comparisons])
+        for c, p in zip(comparisons, adjusted):
+            c[out] = float(p)
     return comparisons
-
-
-def _add_holm(rows: list[dict], key: str, out: str) -> None:
-    """Holm step-down adjustment of ``rows[*][key]`` (missing p-values stay missing)."""
-    ps = [(i, r.get(key)) for i, r in enumerate(rows)]
-    ps = [(i, float(p)) for i, p in ps if p is not None and np.isfinite(p)]
-    for r in rows:
-        r.setdefault(out, None)
-    if not ps:
-        return
-    m = len(ps)
-    running = 0.0
-    for rank, (i, p) in enumerate(sorted(ps, key=lambda t: t[1])):
-        running = max(running, min(1.0, (m - rank) * p))
-        rows[i][out] = running
 
 
 # --- per variant -------------------------------------------------------------------------------
@@ -198,159 +133,119 @@ def _first_number(frame: pd.DataFrame, column: str):
     return float(values.iloc[0]) if len(values) else None
 
 
-def class_tables(summaries: dict, baseline: str | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Variant × class IoU means, and the deltas vs the baseline (``None`` without a baseline)."""
-    iou = pd.DataFrame({v: s["class_iou"] for v, s in summaries.items() if s["class_iou"]}).T
-    if iou.empty or baseline not in iou.index:
-        return iou.astype(float), None
-    delta = (iou.drop(index=baseline) - iou.loc[baseline]).astype(float)
-    return iou.astype(float), delta
-
-
 # --- test set ----------------------------------------------------------------------------------
 
 
-def test_set_uncertainty(tables: RunTables, seeds: pd.DataFrame, order: list[str], baseline: str | None, *,
-                         alpha, seed, n_boot, warnings) -> dict:
-    """Image-bootstrap mIoU CI of every seed run, and how seed spread compares with test-set spread.
+def test_set_section(seeds: pd.DataFrame, order: list[str], baseline: str | None, load, *, alpha, warnings) -> dict:
+    """How much of each variant's paired mIoU effect is test-set (image) uncertainty vs seed spread.
 
-    sd over seeds measures training randomness (the test set is the same for every
-    seed); the mean bootstrap se measures how much the mIoU would move on another
-    test set of the same size. Their squares' shares show which one dominates.
+    Per run: mIoU from its confusions and its jackknife se over images; per variant: sd over seeds,
+    mean image se, seed share; per variant vs baseline: ``stats.two_way_effect`` (absolute mIoU
+    difference, seeds x images) with its components. ``load(run_id)`` gives per-image confusions or None.
     """
-    from analysis.stats import image_bootstrap_miou, paired_image_bootstrap
+    from analysis.stats import jackknife_variance, leave_one_image_out, two_way_effect
 
-    if not tables.confusion_paths:
-        return {"available": False, "reason": "no confusion/*.npz: the image-level bootstrap needs per-image matrices"}
-    out: dict = {"available": True, "variants": {}}
-    loaded: dict[tuple[str, int], object] = {}
+    if load is None:
+        return {"available": False, "reason": "no confusion/*.npz: the seeds x images analysis needs per-image "
+                                              "confusion matrices"}
+    out: dict = {"available": True, "variants": {}, "paired_vs_baseline": {}}
+    cms: dict[tuple[str, int], np.ndarray] = {}
     for variant in order:
         runs = []
         for _, row in seeds[seeds["variant"] == variant].sort_values("seed").iterrows():
-            path = tables.confusion_paths.get(str(row["run_id"]))
-            if path is None:
+            cm = load(str(row["run_id"]))
+            if cm is None:
                 continue
-            try:
-                cm = load_confusion(path)
-                boot = image_bootstrap_miou(cm.per_image, n_resamples=n_boot, alpha=alpha, random_state=seed)
-            except Exception as exc:  # noqa: BLE001
-                warnings.append(f"test-set bootstrap skipped for {path.name}: {exc}")
-                continue
-            loaded[(variant, int(row["seed"]))] = cm
-            runs.append({"seed": int(row["seed"]), "run_id": str(row["run_id"]), "n_images": len(cm.per_image),
-                         **{k: boot.get(k) for k in ("miou", "ci", "se")}})
-        out["variants"][variant] = _decompose(runs, seeds[seeds["variant"] == variant]["miou"].to_numpy(float))
-    if baseline is not None:
-        out["paired_vs_baseline"] = _paired_image_deltas(loaded, order, baseline, paired_image_bootstrap,
-                                                         alpha=alpha, seed=seed, n_boot=n_boot, warnings=warnings)
+            miou, loo = leave_one_image_out(cm)
+            cms[(variant, int(row["seed"]))] = cm
+            runs.append({"seed": int(row["seed"]), "run_id": str(row["run_id"]), "n_images": int(len(cm)),
+                         "miou": miou, "image_se": math.sqrt(jackknife_variance(miou, loo))})
+        mious = np.array([r["miou"] for r in runs])
+        sd = float(np.std(mious, ddof=1)) if len(mious) > 1 else math.nan
+        image_se = float(np.mean([r["image_se"] for r in runs])) if runs else math.nan
+        total = sd**2 + image_se**2
+        out["variants"][variant] = {"n_runs": len(runs), "n_images": runs[0]["n_images"] if runs else None,
+                                    "sd_over_seeds": sd, "mean_image_se": image_se,
+                                    "seed_share_of_variance": sd**2 / total if total > 0 else math.nan,
+                                    "runs": runs}
+    for variant in order:
+        if variant == baseline or baseline is None:
+            continue
+        shared = sorted(s for (v, s) in cms if v == variant and (baseline, s) in cms)
+        if len(shared) < 2:
+            continue
+        try:
+            est = two_way_effect([cms[(variant, s)] for s in shared], [cms[(baseline, s)] for s in shared],
+                                 relative=False)
+        except ValueError as exc:
+            warnings.append(f"test set: {variant} vs {baseline}: {exc}")
+            continue
+        out["paired_vs_baseline"][variant] = {
+            "seeds": shared, "delta": est.estimate, "ci": est.interval(1 - alpha), "se": est.se, "df": est.df,
+            "sd_seeds": est.sd, "se_image": est.se_fixed, "method": est.method, **est.components}
     if not any(v["runs"] for v in out["variants"].values()):
         return {"available": False, "reason": "no confusion/*.npz matches a finished seed run's run_id"}
     return out
 
 
-def _decompose(runs: list[dict], seed_miou: np.ndarray) -> dict:
-    ses = np.array([r["se"] for r in runs if r.get("se") is not None], dtype=float)
-    sd_seeds = float(np.std(seed_miou, ddof=1)) if len(seed_miou) > 1 else None
-    se_test = float(np.mean(ses)) if len(ses) else None
-    share = None
-    if sd_seeds is not None and se_test is not None and (sd_seeds**2 + se_test**2) > 0:
-        share = sd_seeds**2 / (sd_seeds**2 + se_test**2)
-    return {"n_runs": len(runs), "n_images": runs[0]["n_images"] if runs else None,
-            "sd_over_seeds": sd_seeds, "mean_bootstrap_se": se_test, "seed_share_of_variance": share, "runs": runs}
-
-
-def _paired_image_deltas(loaded, order, baseline, paired_image_bootstrap, *, alpha, seed, n_boot, warnings) -> dict:
-    """Δ mIoU vs the baseline on the same test images, for one representative (the lowest shared) seed."""
-    deltas = {}
-    for variant in order:
-        if variant == baseline:
-            continue
-        shared = sorted(s for (v, s) in loaded if v == variant and (baseline, s) in loaded)
-        if not shared:
-            continue
-        mine, theirs = loaded[(variant, shared[0])], loaded[(baseline, shared[0])]
-        if mine.per_image.shape != theirs.per_image.shape or (mine.names and mine.names != theirs.names):
-            warnings.append(f"test images differ between {variant} and {baseline}: no paired image bootstrap")
-            continue
-        try:
-            result = paired_image_bootstrap(mine.per_image, theirs.per_image, n_resamples=n_boot, alpha=alpha,
-                                            random_state=seed)
-        except Exception as exc:  # noqa: BLE001
-            warnings.append(f"paired image bootstrap failed for {variant}: {exc}")
-            continue
-        deltas[variant] = {"seed": shared[0], **result}
-    return deltas
-
-
 # --- latency -----------------------------------------------------------------------------------
 
 
-def latency_summary(latency: pd.DataFrame | None, order: list[str], baseline: str | None, *, alpha, seed, n_boot,
-                    warnings) -> dict:
-    if latency is None or latency.empty or latency["ms_per_image"].dropna().empty:
-        return {"available": False, "reason": "no latency rounds (latency.csv missing or empty)", "variants": {}}
-    rows = latency.dropna(subset=["ms_per_image"])
-    rows = rows[rows["ms_per_image"] > 0]
-    rows = _one_setting(rows, warnings)
-    variants = {}
+def latency_section(tables: RunTables, order: list[str], baseline: str | None, *, alpha, warnings) -> tuple:
+    """``(section, claim_rows, setting, reason)``: settings found, the claim setting and, on it, per-variant
+    speed and each variant's speed vs the baseline by the claims' own estimator (``stats.launch_effect``)."""
+    from analysis.stats import launch_effect
+    from analysis.tables import claim_latency_rows, latency_settings
+
+    rows, setting, reason = claim_latency_rows(tables.latency, tables.study, warnings)
+    section = {"available": rows is not None, "settings": latency_settings(tables.latency),
+               "claim_setting": setting, "variants": {}, "ratio_vs_baseline": {}}
+    if rows is None:
+        section["reason"] = reason
+        return section, None, setting, reason
+    section["setting"] = setting
     for variant, group in rows.groupby("variant", sort=False):
         ms = group["ms_per_image"].to_numpy(float)
         q25, q50, q75 = np.percentile(ms, [25, 50, 75])
-        variants[variant] = {"n_rounds": int(len(ms)), "ms_median": float(q50), "ms_q25": float(q25),
-                             "ms_q75": float(q75), "fps_median": 1000.0 / q50, "fps_q25": 1000.0 / q75,
-                             "fps_q75": 1000.0 / q25}
-    out = {"available": True, "setting": _setting(rows), "variants": variants, "ratio_vs_baseline": {}}
-    if baseline in variants:
-        out["ratio_vs_baseline"] = _throughput_ratios(rows, order, baseline, alpha=alpha, seed=seed, n_boot=n_boot,
-                                                      warnings=warnings)
-    return out
+        section["variants"][str(variant)] = {
+            "n_rounds": int(len(ms)), "n_launches": int(group["launch"].nunique()) if "launch" in group else 1,
+            "ms_median": float(q50), "ms_q25": float(q25), "ms_q75": float(q75),
+            "fps_median": 1000.0 / q50, "fps_q25": 1000.0 / q75, "fps_q75": 1000.0 / q25}
+    if baseline in section["variants"]:
+        for variant in order:
+            if variant == baseline or variant not in section["variants"]:
+                continue
+            est, _ = launch_effect(rows, variant, baseline, relative=True)
+            if not est.ok:
+                continue
+            ci = est.interval(1 - alpha)
+            section["ratio_vs_baseline"][variant] = {
+                "ratio": math.exp(est.estimate), "ci": [math.exp(x) for x in ci],
+                "rel_change": math.expm1(est.estimate), "rel_ci": [math.expm1(x) for x in ci],
+                "mean_log_ratio": est.estimate, "sd_log_ratio": est.sd, "se": est.se, "df": est.df, "n": est.n,
+                "unit": est.unit, "method": est.method, **est.components}
+    return section, rows, setting, None
 
 
-def _one_setting(rows: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
-    """Keep one latency setting, as the speed claims do: batch 1 (else the smallest batch), then the
-    most common (dtype, size, threads, device); throughput ratios only compare like with like."""
-    if "batch" in rows.columns and rows["batch"].nunique() > 1:
-        batches = set(pd.to_numeric(rows["batch"], errors="coerce").dropna())
-        batch = 1 if 1 in batches else min(batches)
-        warnings.append(f"latency.csv holds several batch sizes: summarising batch {batch:g}")
-        rows = rows[pd.to_numeric(rows["batch"], errors="coerce") == batch]
-    keys = [c for c in ("dtype", "height", "width", "threads", "device") if c in rows.columns]
-    if not keys or rows[keys].drop_duplicates().shape[0] <= 1:
-        return rows
-    counts = rows.groupby(keys, dropna=False).size().sort_values(ascending=False)
-    chosen = counts.index[0] if len(keys) > 1 else (counts.index[0],)
-    mask = np.logical_and.reduce([rows[k] == v for k, v in zip(keys, chosen)])
-    warnings.append(f"latency.csv mixes settings: using {dict(zip(keys, chosen))} only")
-    return rows[mask]
+# --- power -------------------------------------------------------------------------------------
 
 
-def _setting(rows: pd.DataFrame) -> dict:
-    setting = {}
-    for column in ("device", "dtype", "batch", "threads", "height", "width"):
-        if column in rows.columns and rows[column].notna().any():
-            setting[column] = rows[column].dropna().iloc[0]
-    return setting
+def power_curves(claims: list, *, alpha: float, max_n: int = 40) -> list[dict]:
+    """Verdict probabilities vs units for each claim, at the band's midpoint (``analysis.power.power_curve``)."""
+    from analysis.power import power_curve
 
-
-def _throughput_ratios(rows, order, baseline, *, alpha, seed, n_boot, warnings) -> dict:
-    from analysis.stats import throughput_ratio
-
-    base = rows[rows["variant"] == baseline].groupby("round")["ms_per_image"].median()
-    ratios = {}
-    for variant in order:
-        if variant == baseline or variant not in set(rows["variant"]):
+    curves = []
+    for cv in claims:
+        if cv.n < 2 or not (np.isfinite(cv.sd) and np.isfinite(cv.se_fixed)) or cv.sd + cv.se_fixed <= 0:
             continue
-        mine = rows[rows["variant"] == variant].groupby("round")["ms_per_image"].median()
-        paired = pd.concat([mine.rename("v"), base.rename("b")], axis=1).dropna()
-        if len(paired) < 2:
-            warnings.append(f"latency: fewer than 2 shared rounds of {variant} and {baseline}")
-            continue
-        try:
-            ratios[variant] = throughput_ratio(paired["v"].to_numpy(float), paired["b"].to_numpy(float),
-                                               alpha=alpha, n_resamples=n_boot, random_state=seed)
-        except Exception as exc:  # noqa: BLE001
-            warnings.append(f"latency ratio failed for {variant}: {exc}")
-    return ratios
+        lo, hi = cv.band
+        band_x = (math.log1p(lo), math.log1p(hi)) if cv.relative else (lo, hi)
+        ns = list(range(2, max(max_n, 2 * cv.n) + 1))
+        curve = power_curve((band_x[0] + band_x[1]) / 2, sd=cv.sd, band=band_x, alpha=alpha, ns=ns,
+                            se_fixed=cv.se_fixed)
+        curves.append({"label": cv.claim, "claim": cv.claim, **curve, "current_n": int(cv.n), "unit": cv.n_unit,
+                       "effect": cv.power_effect, "sd": cv.sd, "se_fixed": cv.se_fixed, "band": list(cv.band)})
+    return curves
 
 
 # --- environment -------------------------------------------------------------------------------
@@ -387,101 +282,3 @@ def _analysis_versions() -> dict:
             "scipy": scipy.__version__, "statsmodels": statsmodels.__version__}
 
 
-# --- power -------------------------------------------------------------------------------------
-
-
-def power_curves(claims: list[dict], *, alpha: float, max_n: int = 40) -> list[dict]:
-    """Power vs paired seeds for each seed-level claim with a one-sided band, at the edge nearest 0.
-
-    Same test and scale as the claim's own power figure (``analysis.power``): the observed sd
-    of the paired differences (log ratios for relative claims), one-sided paired t-test.
-    """
-    from analysis.power import power_curve
-
-    curves = []
-    for claim in claims:
-        lo, hi = claim.get("band") or (0, 0)
-        effect, sd, n = claim.get("power_effect"), claim.get("sd"), claim.get("n") or 0
-        if claim.get("metric") == "fps" or lo < 0 < hi or effect is None or not sd or n < 2:
-            continue
-        effect_x = math.log1p(effect) if claim.get("relative") else effect
-        ns = list(range(2, max(max_n, 2 * n) + 1))
-        curve = power_curve(ns, effect_x, sd, alpha=alpha)
-        curves.append({"label": claim["claim"], "n": ns, "power": curve["power"], "current_n": int(n),
-                       "effect": effect, "sd": sd})
-    return curves
-
-
-def forest_rows(verdicts: dict) -> list[dict]:
-    """Rows for the forest plot: each variant's relative mIoU and fps change, with its claimed band.
-
-    ``ci`` is the 1 − alpha interval; ``ci_verdict`` the 1 − 2·alpha interval the band
-    verdicts use (the claim's own when there is a claim, else a t-interval on the log ratios).
-    """
-    alpha = verdicts["alpha"]
-    baseline_miou = (verdicts["variants"].get(verdicts.get("baseline")) or {}).get("miou_mean")
-    claims = {}
-    for claim in verdicts["claims"]:
-        if claim.get("band") is None or claim.get("estimate") is None:
-            continue
-        if not claim.get("relative") and (claim["metric"] != "miou" or not baseline_miou):
-            continue  # an absolute band on another scale has no place on a relative axis
-        claims.setdefault((claim["variant"], claim["metric"]), claim)
-    rows = []
-    for comp in verdicts["comparisons"]:
-        fallback = _log_t_interval(comp.get("rel_diff"), comp.get("sd_log_ratio"), comp.get("n"), alpha)
-        rows.append(_forest_row(comp["variant"], "miou", comp.get("rel_diff"), interval(comp.get("rel_ci")),
-                                fallback, claims, baseline_miou))
-    for variant, ratio in (verdicts["latency"].get("ratio_vs_baseline") or {}).items():
-        estimate, ci = _ratio_as_change(ratio)
-        mean_log = ratio.get("mean_log_ratio")
-        fallback = _log_t_interval(None if mean_log is None else math.expm1(mean_log), ratio.get("sd_log_ratio"),
-                                   ratio.get("n_rounds"), alpha)
-        rows.append(_forest_row(variant, "fps", estimate, ci, fallback, claims, baseline_miou))
-    return rows
-
-
-def _forest_row(variant, metric, estimate, ci, fallback_ci, claims, baseline_miou) -> dict:
-    claim = claims.get((variant, metric))
-    row = {"label": f"{variant} · {'mIoU' if metric == 'miou' else 'fps'}", "group": metric, "estimate": estimate,
-           "ci": ci, "ci_verdict": fallback_ci, "band": None, "verdict": None, "direction": None}
-    if claim is None:
-        return row
-    band = claim["band"]
-    if claim.get("relative"):
-        row["ci_verdict"] = interval(claim.get("ci"))
-    else:
-        band = [band[0] / baseline_miou, band[1] / baseline_miou]
-    return {**row, "band": band, "verdict": claim.get("verdict"), "direction": claim.get("direction")}
-
-
-def _log_t_interval(rel, sd_log, n, alpha) -> list | None:
-    """(1 − 2·alpha) t-interval of a geometric-mean ratio − 1, from the log ratios' mean and sd."""
-    from scipy import stats
-
-    if rel is None or sd_log is None or not n or n < 2 or rel <= -1:
-        return None
-    half = stats.t.ppf(1 - alpha, n - 1) * sd_log / math.sqrt(n)
-    centre = math.log1p(rel)
-    return [math.expm1(centre - half), math.expm1(centre + half)]
-
-
-def interval(value) -> list | None:
-    """A ``[lo, hi]`` from the shapes the stats helpers use: a pair, or a dict of named intervals."""
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        for key in ("bca", "t", "percentile"):
-            if value.get(key) is not None:
-                return list(value[key])
-        return next((list(v) for v in value.values() if v is not None), None)
-    return list(value)
-
-
-def _ratio_as_change(ratio: dict) -> tuple:
-    """fps ratio (variant/baseline) as a relative change, ratio − 1."""
-    value = ratio.get("ratio", ratio.get("estimate"))
-    ci = interval(ratio.get("ci"))
-    if value is None:
-        return None, None
-    return value - 1, ([ci[0] - 1, ci[1] - 1] if ci and None not in ci else None)

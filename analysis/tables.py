@@ -10,6 +10,7 @@ No torch: this module is imported by ``ablate analyze``.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,3 +272,108 @@ def tune_study_variant(name: str, variants: list[str]) -> str | None:
         if parts and parts[-1] == variant:
             return variant
     return None
+
+
+# --- latency: the one setting rule -------------------------------------------------------------
+
+#: Columns that make two latency rows comparable (rows differing in any of them are different settings).
+LATENCY_SETTING_COLUMNS = ("device", "threads", "dtype", "mode", "batch", "height", "width")
+#: The part of a setting that ``study.json["latency"]["claim_setting"]`` declares.
+CLAIM_SETTING_KEYS = ("batch", "height", "width", "dtype", "mode")
+
+
+def _latency_frame(latency: pd.DataFrame) -> pd.DataFrame:
+    rows = latency.copy()
+    if "mode" not in rows.columns:
+        rows["mode"] = "eager"  # tables written before latency had modes timed eager only
+    rows["ms_per_image"] = pd.to_numeric(rows["ms_per_image"], errors="coerce")
+    rows = rows[np.isfinite(rows["ms_per_image"]) & (rows["ms_per_image"] > 0)]
+    for column in ("batch", "height", "width", "threads"):
+        if column in rows.columns:
+            rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    return rows
+
+
+def latency_settings(latency: pd.DataFrame | None) -> list[dict]:
+    """Every setting in latency.csv: ``[{setting {...}, variants [...], n_rows, n_launches}]``, most rows first."""
+    if latency is None or latency.empty:
+        return []
+    rows = _latency_frame(latency)
+    keys = [c for c in LATENCY_SETTING_COLUMNS if c in rows.columns]
+    out = []
+    for key, group in rows.groupby(keys, dropna=False, sort=False) if keys else [((), rows)]:
+        key = key if isinstance(key, tuple) else (key,)
+        out.append({"setting": {k: _plain(v) for k, v in zip(keys, key)},
+                    "variants": sorted(group["variant"].astype(str).unique()), "n_rows": int(len(group)),
+                    "n_launches": int(group["launch"].nunique()) if "launch" in group.columns else 1})
+    return sorted(out, key=lambda s: -s["n_rows"])
+
+
+def claim_latency_rows(latency: pd.DataFrame | None, study: dict, warnings: list[str]) -> tuple:
+    """``(rows, setting, reason)``: the latency rows speed claims are judged on, and nothing else.
+
+    The setting is ``study.json["latency"]["claim_setting"]`` (batch, height, width, dtype, mode);
+    a run directory written before studies declared one uses the most common setting (with a
+    warning). Other settings stay in latency.csv for the report but never enter a claim.
+    ``rows`` is None (with ``reason``) when no row matches.
+    """
+    if latency is None or latency.empty:
+        return None, {}, "no latency rounds (latency.csv missing or empty)"
+    rows = _latency_frame(latency)
+    settings = latency_settings(latency)
+    declared = ((study.get("latency") or {}).get("claim_setting") if isinstance(study, dict) else None) or None
+    if declared:
+        setting = {k: declared[k] for k in CLAIM_SETTING_KEYS if k in declared}
+        chosen = rows[_matches(rows, setting)]
+        if chosen.empty:
+            found = "; ".join(_setting_text(s["setting"]) for s in settings) or "none"
+            return None, setting, (f"latency.csv has no rounds at the study's claim setting {_setting_text(setting)} "
+                                   f"(found: {found})")
+    else:
+        if not settings:
+            return None, {}, "no latency rounds with a positive time"
+        setting = dict(settings[0]["setting"])
+        if len(settings) > 1:
+            warnings.append("study.json declares no latency claim_setting (older run directory): speed claims use "
+                            f"the most common setting {_setting_text(setting)}; "
+                            f"{len(settings) - 1} other setting(s) are reported only")
+        return rows[_matches(rows, setting)], setting, None
+    # within the declared setting, one machine configuration (device, threads)
+    extra = [c for c in ("device", "threads") if c in chosen.columns]
+    if extra and chosen[extra].drop_duplicates().shape[0] > 1:
+        counts = chosen.groupby(extra, dropna=False).size().sort_values(ascending=False)
+        first = counts.index[0] if isinstance(counts.index[0], tuple) else (counts.index[0],)
+        for key, value in zip(extra, first):
+            chosen = chosen[chosen[key] == value]
+        warnings.append(f"latency.csv holds the claim setting on several machines/thread counts: speed claims use "
+                        f"{dict(zip(extra, map(_plain, first)))}")
+    for key in extra:
+        setting[key] = _plain(chosen[key].iloc[0])
+    return chosen, setting, None
+
+
+def _matches(rows: pd.DataFrame, setting: dict) -> np.ndarray:
+    """Rows whose columns equal ``setting`` (numbers compared as numbers, NaN matches NaN)."""
+    mask = np.ones(len(rows), dtype=bool)
+    for key, value in setting.items():
+        if key not in rows.columns:
+            continue
+        column = rows[key]
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            mask &= column.isna().to_numpy()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            mask &= (pd.to_numeric(column, errors="coerce") == float(value)).to_numpy()
+        else:
+            mask &= (column.astype(str) == str(value)).to_numpy()
+    return mask
+
+
+def _plain(value):
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _setting_text(setting: dict) -> str:
+    return "{" + ", ".join(f"{k}={v}" for k, v in setting.items()) + "}"

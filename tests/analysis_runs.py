@@ -42,7 +42,7 @@ def miou_of(cm: np.ndarray) -> tuple[float, np.ndarray]:
 def simulate_confusion(truth: np.ndarray, accuracy: np.ndarray, rng) -> np.ndarray:
     """[N, C, C] confusions: class c's pixels are right with prob. accuracy[c], else uniformly wrong."""
     n, c = truth.shape
-    right = rng.binomial(truth, accuracy[None, :])
+    right = rng.binomial(truth, accuracy if accuracy.ndim == 2 else accuracy[None, :])
     wrong = truth - right
     spill = rng.multinomial(wrong, np.full(c - 1, 1.0 / (c - 1)))  # [N, C, C-1]
     cm = np.zeros((n, c, c), dtype=np.int64)
@@ -53,8 +53,15 @@ def simulate_confusion(truth: np.ndarray, accuracy: np.ndarray, rng) -> np.ndarr
 
 
 def make_run_dir(root, *, variants=VARIANTS, n_seeds=10, n_images=30, n_epochs=6, n_rounds=20, shift=None,
-                 confusion=True, epochs=True, latency=True, study=True, claims=CLAIMS, seed=0) -> Path:
-    """Write a complete run directory under ``root`` and return it."""
+                 confusion=True, epochs=True, latency=True, study=True, claims=CLAIMS, seed=0, n_launches=3,
+                 launch_sd=0.02, image_sd=0.0, claim_setting=True) -> Path:
+    """Write a complete run directory under ``root`` and return it.
+
+    ``n_rounds`` latency rounds per launch, ``n_launches`` launches (0: an old table without the
+    ``launch`` and ``mode`` columns) with a per-launch speed shift of sd ``launch_sd``; ``image_sd``:
+    sd of a per-(variant, image) accuracy shift shared by all seeds (the test-set part of the effect);
+    ``claim_setting``: study.json declares the latency setting claims use (False: an older run dir).
+    """
     root = Path(root)
     (root / "confusion").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -63,11 +70,14 @@ def make_run_dir(root, *, variants=VARIANTS, n_seeds=10, n_images=30, n_epochs=6
     truth = rng.integers(200, 3000, size=(n_images, n_cls)) * (rng.random((n_images, n_cls)) < 0.8)
     class_base = np.linspace(0.62, 0.82, n_cls)
     seed_offset = {s: rng.normal(0, 0.012) for s in range(n_seeds)}
+    image_shift = {v: rng.normal(0, image_sd, n_images)[:, None] if image_sd else 0.0 for v in variants}
     rows, epoch_rows = [], []
     for variant in variants:
         for s in range(n_seeds):
-            accuracy = np.clip(class_base + shift.get(variant, 0.0) + seed_offset[s] + rng.normal(0, 0.004), 0, 1)
-            cm = simulate_confusion(truth, accuracy, rng)
+            accuracy = np.clip(class_base + shift.get(variant, 0.0) + seed_offset[s] + rng.normal(0, 0.004)
+                               + image_shift[variant], 0, 1)
+            cm = simulate_confusion(truth, np.broadcast_to(accuracy, truth.shape), rng)
+            accuracy = np.mean(np.broadcast_to(accuracy, truth.shape), axis=0)
             run_id = f"{variant}-seed{s}"
             if confusion:
                 np.savez(root / "confusion" / f"{run_id}.npz", per_image=cm,
@@ -93,14 +103,26 @@ def make_run_dir(root, *, variants=VARIANTS, n_seeds=10, n_images=30, n_epochs=6
     if epochs:
         pd.DataFrame(epoch_rows).to_csv(root / "epochs.csv", index=False)
     if latency:
-        lat = [{"variant": v, "round": r, "batch": 1, "height": 256, "width": 256, "dtype": "fp32", "threads": 1,
-                "device": "cpu", "ms_per_image": MS_PER_IMAGE.get(v, 15.0) * (1 + 0.03 * rng.standard_normal())}
-               for r in range(n_rounds) for v in variants]
+        lat = []
+        for launch in range(max(n_launches, 1)):
+            launch_shift = {v: rng.normal(0, launch_sd) for v in variants}
+            for r in range(n_rounds):
+                for v in rng.permutation(list(variants)):
+                    row = {"variant": v, "launch": launch, "round": r, "batch": 1, "height": 256, "width": 256,
+                           "dtype": "fp32", "mode": "eager", "threads": 1, "device": "cpu",
+                           "ms_per_image": MS_PER_IMAGE.get(v, 15.0) * np.exp(launch_shift[v]
+                                                                               + 0.03 * rng.standard_normal())}
+                    if not n_launches:
+                        del row["launch"], row["mode"]
+                    lat.append(row)
         pd.DataFrame(lat).to_csv(root / "latency.csv", index=False)
     if study:
         (root / "study.json").write_text(json.dumps({
             "name": "synthetic", "baseline": variants[0], "seeds": list(range(n_seeds)),
             "variants": {v: {"decoder": v} for v in variants}, "claims": claims,
+            **({"latency": {"rounds": n_rounds, "launches": n_launches, "dtype": "fp32", "mode": "eager",
+                            "claim_setting": {"batch": 1, "height": 256, "width": 256, "dtype": "fp32",
+                                              "mode": "eager"}}} if claim_setting else {}),
             "settings": {"image_size": [256, 256], "pretrained": "nvidia/mit-b0", "epochs": n_epochs,
                          "transformers": "4.57.0"},
         }, indent=2))
@@ -133,7 +155,9 @@ if __name__ == "__main__":  # the timing the issue asks for
     from analysis import analyze
 
     with tempfile.TemporaryDirectory() as tmp:
-        run = make_run_dir(Path(tmp) / "bench", n_images=233)
-        start = time.perf_counter()
-        analyze(run, n_boot=10000)
-        print(f"analyze: 4 variants x 10 seeds, 233 test images, n_boot=10000: {time.perf_counter() - start:.1f} s")
+        run = make_run_dir(Path(tmp) / "bench", n_images=233, image_sd=0.03)
+        for write in (False, True):
+            start = time.perf_counter()
+            analyze(run, n_boot=10000, write=write)
+            print(f"analyze{' + report' if write else ' (verdicts only)'}: 4 variants x 10 seeds x 233 test images "
+                  f"(seeds x images), n_boot=10000: {time.perf_counter() - start:.2f} s")

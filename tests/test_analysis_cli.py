@@ -35,7 +35,8 @@ def test_json_prints_verdicts_and_nothing_else(run_dir, capsys):
     code, out, _ = ablate(capsys, "analyze", str(run_dir), "--json", "--n-boot", "200", "--no-report")
     assert code == 0
     verdicts = json.loads(out)  # the whole of stdout is one JSON document
-    assert verdicts["schema_version"] == 1 and verdicts["n_boot"] == 200
+    assert verdicts["schema_version"] == 2 and verdicts["n_boot"] == 200
+    assert {h["verdict"] for h in verdicts["hypotheses"]} <= {"supported", "refuted", "inconclusive"}
     assert {c["verdict"] for c in verdicts["claims"]} <= {"supported", "refuted", "inconclusive"}
 
 
@@ -69,11 +70,30 @@ def test_results_only_directory_with_baseline_option(run_dir, tmp_path, capsys):
     assert "baseline: all_mlp" in out and "SUPPORTED" in out
 
 
-def test_bad_claim_is_reported_in_the_output(run_dir, capsys):
-    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--n-boot", "200", "--no-report",
-                          "--claim", "skip_fused miou lots")
+def test_bad_claim_is_a_one_line_user_error(run_dir, capsys):
+    code, out, err = ablate(capsys, "analyze", str(run_dir), "--n-boot", "200", "--no-report",
+                            "--claim", "skip_fused miou lots")
+    assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+    assert "cannot read claim" in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--baseline", "ghost"], "unknown baseline 'ghost': choose one of all_mlp, progressive, skip_fused, unet_r34"),
+    (["--claim", "ghost miou +1%..+2%"], "unknown variant 'ghost': choose one of all_mlp"),
+    (["--claim", "skip_fused miou +1%..+2% vs ghost"], "unknown baseline 'ghost'"),
+    (["--claim", "skip_fused mIoU +1%..+2%"], "unknown metric 'mIoU': choose one of fps, miou"),
+])
+def test_unknown_names_exit_2_naming_the_valid_choices(run_dir, capsys, argv, fragment):
+    code, out, err = ablate(capsys, "analyze", str(run_dir), "--no-report", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert fragment in err
+
+
+def test_prints_hypotheses_first(run_dir, capsys):
+    code, out, _ = ablate(capsys, "analyze", str(run_dir), "--n-boot", "200", "--no-report")
     assert code == 0
-    assert "ignored claim" in out and "no claims" in out
+    assert out.index("hypotheses:") < out.index("\nclaim ")
+    assert "skip_fused vs all_mlp: miou +2%..+12% and fps -25%..-15%" in out
 
 
 def test_missing_directory_is_a_one_line_error(tmp_path, capsys):

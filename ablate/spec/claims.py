@@ -30,6 +30,17 @@ class Claim:
     relative: bool = True
     baseline: str | None = None
 
+    def __post_init__(self):
+        # Every Claim is checked where it is made (a study file, study.json, --claim), so a band
+        # that can never be judged (lo >= hi, infinite) fails at load, not hours later in analyze.
+        try:
+            lo, hi = (float(b) for b in self.band)
+        except (TypeError, ValueError):
+            raise ClaimError(f"claim on {self.variant} {self.metric}: band must be two numbers (lo, hi), "
+                             f"got {self.band!r}") from None
+        object.__setattr__(self, "band", (lo, hi))
+        validate_claim(self)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["band"] = list(self.band)
@@ -82,9 +93,10 @@ def parse_claim(text: str) -> Claim:
     lo, hi = float(m["lo"]), float(m["hi"])
     if lp:
         lo, hi = lo / 100.0, hi / 100.0
-    claim = Claim(m["variant"], m["metric"], (lo, hi), relative=lp, baseline=m["baseline"])
-    validate_claim(claim, source=repr(text))
-    return claim
+    try:
+        return Claim(m["variant"], m["metric"], (lo, hi), relative=lp, baseline=m["baseline"])
+    except ClaimError as exc:
+        raise ClaimError(f"{exc} (in {text!r})") from None
 
 
 def validate_claim(claim: Claim, *, source: str | None = None) -> None:
@@ -92,9 +104,11 @@ def validate_claim(claim: Claim, *, source: str | None = None) -> None:
     what = source or format_claim(claim)
     lo, hi = claim.band
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ClaimError(f"claim {what}: band bounds must be finite numbers")
+        raise ClaimError(f"claim {what}: band bounds must be finite numbers (got {lo}..{hi}); "
+                         "write a wide finite band instead of an open one")
     if not lo < hi:
-        raise ClaimError(f"claim {what}: the band's lower bound must be below its upper bound (got {lo}..{hi})")
+        raise ClaimError(f"claim {what}: the band's lower bound must be below its upper bound (got {lo}..{hi}); "
+                         "a band needs a width to be tested")
     if claim.relative and lo <= -1:
         raise ClaimError(f"claim {what}: a relative band must stay above -100% (got {lo * 100:g}%)")
 

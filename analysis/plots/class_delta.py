@@ -1,0 +1,29 @@
+"""Per-class IoU change vs the baseline (variant − baseline, points), diverging around 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from analysis.plots.style import new_axes, style
+
+
+def plot_class_delta(class_delta: pd.DataFrame, *, baseline: str, ax=None):
+    """``class_delta``: non-baseline variants (rows) × classes (columns), IoU change as fractions."""
+    values = 100 * class_delta.to_numpy(dtype=float)
+    limit = float(np.nanmax(np.abs(values))) if values.size else 1.0
+    limit = limit if np.isfinite(limit) and limit > 0 else 1.0
+    with style():
+        ax = new_axes(ax, (1.2 + 0.8 * class_delta.shape[1], 1.5 + 0.55 * class_delta.shape[0]))
+        sns.heatmap(100 * class_delta.astype(float), annot=True, fmt="+.1f", cmap="vlag", center=0, vmin=-limit,
+                    vmax=limit, ax=ax, cbar_kws={"label": "IoU change (points)"}, linewidths=0.5,
+                    annot_kws={"fontsize": 9})
+        ax.set_xlabel("class")
+        ax.set_ylabel("variant")
+        ax.set_title(f"Per-class IoU change vs {baseline} (points, mean over seeds)")
+        ax.tick_params(axis="x", rotation=40)
+        ax.tick_params(axis="y", rotation=0)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    return ax

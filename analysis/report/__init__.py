@@ -1,0 +1,102 @@
+"""report/report.md and a self-contained report/report.html, rendered from Jinja2 templates.
+
+Both templates (``analysis/templates/``) get the same context, built here from verdicts.json
+and the run's tables only, so every number in the report comes from the run. Order: the
+answer (one paragraph), the verdict table with the forest plot under it, warnings, methods,
+tables, the remaining plots, the environment.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.report import rows as R
+from analysis.report import text as T
+from analysis.report.figures import caption, make_plots
+from analysis.report.methods import methods_facts
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def environment():
+    """The Jinja2 environment: HTML autoescaped, Markdown verbatim; the text helpers as filters."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
+                                                                 default_for_string=False),
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["md_cell"] = lambda cell: str(cell).replace("|", "\\|").replace("\n", " ")
+    return env
+
+
+def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list[str], study: dict | None = None,
+            results: pd.DataFrame | None = None) -> dict:
+    """Everything the templates show, as plain values."""
+    figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name),
+                "src": Path(paths["png"]).relative_to(report_dir).as_posix(), "png": str(paths["png"])}
+               for name, paths in made.items()]
+    return {
+        "v": verdicts,
+        "title": f"ablate report: {verdicts.get('study') or Path(verdicts['run_dir']).name}",
+        "answer": T.answer(verdicts),
+        "hypotheses": R.hypothesis_table(verdicts),
+        "claims": R.claim_table(verdicts),
+        "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
+        "forest": next((f for f in figures if f["name"] == "forest"), None),
+        "figures": [f for f in figures if f["name"] != "forest"],
+        "notes": notes,
+        "methods": methods_facts(verdicts, study or {}, results),
+        "variants": R.variant_table(verdicts),
+        "comparisons": R.comparison_table(verdicts),
+        "test_set": R.test_set_table(verdicts.get("test_set") or {}),
+        "test_set_note": "sd over seeds is training randomness (every seed is scored on the same images); the image se "
+                         "is how much mIoU would move on another test set of the same size. The paired effect's "
+                         "interval counts both, and the last column says how much of it the test set contributes.",
+        "latency": R.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
+        "environment": R.environment_table(verdicts.get("environment") or {}),
+        "schema": schema_text(),
+    }
+
+
+def schema_text() -> str:
+    """The verdicts.json schema as its owner documents it."""
+    import importlib
+
+    try:
+        return importlib.import_module("analysis.verdict").schema_text()
+    except (ImportError, AttributeError):  # an older engine: the schema in the package docstring
+        doc = importlib.import_module("analysis").__doc__ or ""
+        return doc[doc.find("verdicts.json"):].strip() if "verdicts.json" in doc else ""
+
+
+def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study: dict | None = None,
+           results: pd.DataFrame | None = None) -> tuple[str, str]:
+    """(markdown, html) of the report."""
+    ctx = context(verdicts, made, report_dir, notes, study, results)
+    env = environment()
+    markdown = env.get_template("report.md.j2").render(**ctx)
+    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["figures"]]:
+        figure["data"] = base64.b64encode(Path(figure["png"]).read_bytes()).decode("ascii")
+    page = env.get_template("report.html.j2").render(**ctx)
+    return markdown, page
+
+
+def write_report(verdicts: dict, tables, seeds: pd.DataFrame, *, seed: int = 0) -> dict:
+    """Plots, report.md and report.html under ``run_dir/report``; plot failures become warnings."""
+    from ablate.rundir import write_atomic
+
+    report_dir = Path(tables.run_dir) / "report"
+    plots_dir = report_dir / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    made = make_plots(verdicts, tables, seeds, plots_dir, seed=seed, warnings=verdicts["warnings"], notes=notes)
+    markdown, page = render(verdicts, made, report_dir, notes, getattr(tables, "study", None),
+                            getattr(tables, "results", None))
+    write_atomic(report_dir / "report.md", markdown)
+    write_atomic(report_dir / "report.html", page)
+    return {"dir": str(report_dir), "markdown": str(report_dir / "report.md"), "html": str(report_dir / "report.html"),
+            "plots": {name: str(paths["png"]) for name, paths in made.items()}}

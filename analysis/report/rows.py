@@ -1,0 +1,131 @@
+"""The report's tables as ``{headers, rows}``: each row ``{cells, verdict, vcol}`` (vcol: the verdict cell).
+
+Built once here, rendered by both templates, so the Markdown and the HTML say the same thing.
+"""
+
+from __future__ import annotations
+
+from analysis.report import text as T
+
+
+def table(headers: list[str], rows: list) -> dict:
+    return {"headers": headers, "rows": [r if isinstance(r, dict) else {"cells": r, "vcol": None} for r in rows]}
+
+
+def hypothesis_table(verdicts: dict) -> dict | None:
+    hyps = [h for h in T.hypotheses(verdicts) if h.get("verdict")]
+    if not hyps:
+        return None
+    rows = [{"cells": [f"{h['variant']}: {h['text']}" if h.get("text") else h["variant"], T.HYPOTHESIS_WORDS.get(h["verdict"], h["verdict"]),
+                       T.pvalue(h.get("p_supported_holm")), T.pvalue(h.get("p_refuted_holm")), T.why_text(h)],
+             "verdict": h["verdict"], "vcol": 1} for h in hyps]
+    return table(["hypothesis", "verdict", "p supported (Holm)", "p refuted (Holm)", "why"], rows)
+
+
+def claim_table(verdicts: dict) -> dict | None:
+    claims = verdicts.get("claims") or []
+    if not claims:
+        return None
+    comparisons = {c["variant"]: c for c in verdicts.get("comparisons") or []}
+    rows = []
+    for c in claims:
+        rel, absolute = T.claim_effects(c, comparisons)
+        needed = "/".join("—" if c.get(k) is None else str(c[k]) for k in ("seeds_needed", "seeds_to_settle"))
+        rows.append({"cells": [c["claim"], T.band_text(c), rel, absolute, c.get("reading") or "—",
+                               T.verdict_text(c), T.posterior_text(c), f"{c.get('n') or 0} {c.get('n_unit') or ''}"
+                               .strip(), needed, T.why_text(c)],
+                     "verdict": c.get("verdict") or "inconclusive", "vcol": 5})
+    return table(["claim", "band", "effect (relative, CI)", "effect (absolute, CI)", "the data show", "verdict",
+                  "P(below / in / above band)", "n", "n needed (supported / settled)", "why / what would settle it"], rows)
+
+
+def variant_table(verdicts: dict) -> dict:
+    rows = []
+    for name, v in verdicts["variants"].items():
+        sd = f" ± {100 * v['miou_sd']:.2f}" if T.finite(v.get("miou_sd")) else ""
+        fps = (f"{v['fps_median']:.1f} [{v['fps_q25']:.1f}, {v['fps_q75']:.1f}]"
+               if all(T.finite(v.get(k)) for k in ("fps_median", "fps_q25", "fps_q75")) else "—")
+        rows.append([name + (" (baseline)" if name == verdicts["baseline"] else ""), str(v.get("decoder") or "—"),
+                     f"{v.get('n_seeds', 0)} ({v.get('n_failed', 0)} failed)",
+                     f"{100 * v['miou_mean']:.2f}{sd}" if T.finite(v.get("miou_mean")) else "—",
+                     T.num(100 * v["pixel_acc_mean"] if T.finite(v.get("pixel_acc_mean")) else None, ".2f"),
+                     T.num(v.get("params_m"), ".2f"), T.num(v.get("gflops"), ".2f"), fps])
+    return table(["variant", "decoder", "seeds (failed)", "test mIoU % (mean ± sd)", "pixel acc %", "params (M)",
+                  "GFLOPs", "fps median [IQR]"], rows)
+
+
+def comparison_table(verdicts: dict) -> dict | None:
+    rows = []
+    for c in verdicts.get("comparisons") or []:
+        if not T.finite(c.get("mean_diff")):
+            rows.append([c["variant"], str(c.get("n", 0)), "—", "—", "—", "—", "—", "—", "—",
+                         c.get("reason", "")])
+            continue
+        sizes = c.get("effect_sizes") or {}
+        win = next((x.get(k) for x in (c, sizes) for k in ("paired_win_rate", "prob_improvement")
+                    if T.finite(x.get(k))), None)
+        d_z = c.get("d_z", sizes.get("d_z"))
+        rows.append([c["variant"], str(c.get("n", "—")),
+                     f"{100 * c['mean_diff']:+.2f}{T.ci_text(c.get('ci_t'), fmt='+.2f')}",
+                     T.ci_text(c.get("ci_bca"), fmt="+.2f").strip() or "—",
+                     f"{T.pct(c.get('rel_diff'))}{T.ci_text(c.get('rel_ci'))}", T.pvalue(c.get("p_ttest")),
+                     T.pvalue(c.get("p_holm")), T.pvalue(c.get("p_permutation")), T.num(d_z, "+.2f"),
+                     f"{win:.0%}" if T.finite(win) else "—"])
+    if not rows:
+        return None
+    return table(["variant", "n", "Δ points [t CI]", "[BCa CI]", "relative [CI]", "p (t)", "p (t, Holm)", "p (perm.)", "d_z",
+                  "paired win rate"], rows)
+
+
+def test_set_table(test_set: dict) -> dict | None:
+    """Per variant: spread over seeds vs the test set's own uncertainty, and the paired effect's split."""
+    paired = test_set.get("paired_vs_baseline") or {}
+    rows = []
+    for name, t in (test_set.get("variants") or {}).items():
+        share, delta = t.get("seed_share_of_variance"), paired.get(name) or {}
+        image_se = t.get("mean_image_se", t.get("mean_bootstrap_se"))
+        delta_text = (f"{100 * delta['delta']:+.2f}{T.ci_text(delta.get('ci'), fmt='+.2f')}"
+                      if T.finite(delta.get("delta")) else "—")
+        image_share = delta.get("image_share")
+        rows.append([name, str(t.get("n_images") or "—"), str(t.get("n_runs", "—")),
+                     T.num(100 * t["sd_over_seeds"] if T.finite(t.get("sd_over_seeds")) else None, ".2f"),
+                     T.num(100 * image_se if T.finite(image_se) else None, ".2f"),
+                     f"{share:.0%}" if T.finite(share) else "—", delta_text,
+                     f"{image_share:.0%}" if T.finite(image_share) else "—"])
+    if not rows:
+        return None
+    return table(["variant", "test images", "runs", "mIoU sd over seeds (pts)", "mIoU image se (pts)",
+                  "seed share", "Δ vs baseline (pts, CI over seeds × images)", "test-set share of Δ's se²"], rows)
+
+
+def latency_table(latency: dict, order: list[str] = ()) -> dict | None:
+    rows = []
+    measured = latency.get("variants") or {}
+    for name in sorted(measured, key=lambda v: list(order).index(v) if v in order else len(order)):
+        v = measured[name]
+        ratio = (latency.get("ratio_vs_baseline") or {}).get(name) or {}
+        value = ratio.get("ratio", ratio.get("estimate"))
+        rows.append([name, str(v.get("n_launches", "—")), str(v.get("n_rounds", "—")),
+                     f"{v['ms_median']:.2f} [{v['ms_q25']:.2f}, {v['ms_q75']:.2f}]"
+                     if all(T.finite(v.get(k)) for k in ("ms_median", "ms_q25", "ms_q75")) else "—",
+                     T.num(v.get("fps_median"), ".1f"),
+                     f"{value:.3f}{T.ci_text(ratio.get('ci'), 1.0, '.3f')}" if T.finite(value) else "—"])
+    if not rows:
+        return None
+    return table(["variant", "launches", "rounds", "ms/image median [IQR]", "fps median",
+                  "fps ratio vs baseline [CI]"], rows)
+
+
+def environment_table(env: dict) -> dict:
+    def value(x) -> str:
+        if isinstance(x, bool):
+            return "yes" if x else "no"
+        if x in ("none", "None"):
+            return "— (random init)"
+        if x in (None, ""):
+            return "—"
+        return ", ".join(map(str, x)) if isinstance(x, list) else str(x)
+
+    rows = [[k, value(v)] for k, v in env.items() if not isinstance(v, dict)]
+    rows += [[f"{k}: {kk}", value(vv)] for k, v in env.items() if isinstance(v, dict) for kk, vv in v.items()]
+    return table(["setting", "value"], rows)

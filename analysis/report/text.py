@@ -1,0 +1,176 @@
+"""Numbers as text, and the sentences the report builds from verdicts.json (never from prose).
+
+Pure functions over the verdicts dict; the templates call them as filters.
+"""
+
+from __future__ import annotations
+
+import math
+
+METRIC_NAMES = {"miou": "mIoU", "fps": "speed", "pixel_acc": "pixel accuracy", "mean_acc": "mean accuracy",
+                "fwiou": "fwIoU"}
+FRACTION_METRICS = ("miou", "pixel_acc", "mean_acc", "fwiou")
+
+
+def finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def num(x, fmt: str = ".3f") -> str:
+    return format(x, fmt) if finite(x) else "—"
+
+
+def pct(x, fmt: str = "+.1f") -> str:
+    return f"{100 * x:{fmt}} %" if finite(x) else "—"
+
+
+def pvalue(x) -> str:
+    if not finite(x):
+        return "—"
+    return "<0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def interval(value) -> list | None:
+    """``[lo, hi]`` from a pair or a dict of named intervals (bca, t, percentile); None when not finite."""
+    if isinstance(value, dict):
+        value = next((value[k] for k in ("bca", "t", "percentile", *value) if value.get(k) is not None), None)
+    if not value or len(value) != 2 or not all(finite(v) for v in value):
+        return None
+    return [float(value[0]), float(value[1])]
+
+
+def ci_text(ci, scale: float = 100.0, fmt: str = "+.1f") -> str:
+    ci = interval(ci)
+    return f" [{scale * ci[0]:{fmt}}, {scale * ci[1]:{fmt}}]" if ci else ""
+
+
+def metric_name(metric: str) -> str:
+    return METRIC_NAMES.get(metric, metric)
+
+
+def band_text(claim: dict) -> str:
+    band = claim.get("band")
+    if not band:
+        return "—"
+    lo, hi = band
+    if claim.get("relative"):
+        return f"{100 * lo:+g}..{100 * hi:+g} %"
+    if claim.get("metric") in FRACTION_METRICS:
+        return f"{100 * lo:+g}..{100 * hi:+g} pts"
+    return f"{lo:+g}..{hi:+g}"
+
+
+def verdict_text(item: dict) -> str:
+    verdict = item.get("verdict") or "inconclusive"
+    return f"{verdict} ({item['direction']})" if item.get("direction") else verdict
+
+
+def claim_effects(claim: dict, comparisons: dict[str, dict]) -> tuple[str, str]:
+    """(relative % with CI, absolute with CI) of one claim, each '—' when unknown."""
+    metric = claim["metric"]
+    unit, scale = ("pts", 100.0) if metric in FRACTION_METRICS else ("img/s" if metric == "fps" else "", 1.0)
+    if claim.get("relative"):
+        rel, rel_ci = claim.get("estimate"), claim.get("ci")
+    else:
+        comp = comparisons.get(claim["variant"], {}) if metric == "miou" else {}
+        rel, rel_ci = comp.get("rel_diff"), comp.get("rel_ci")
+    absolute, abs_ci = claim.get("estimate_abs"), claim.get("ci_abs")
+    if absolute is None and not claim.get("relative"):
+        absolute, abs_ci = claim.get("estimate"), claim.get("ci")
+    rel_text = f"{pct(rel)}{ci_text(rel_ci)}" if finite(rel) else "—"
+    abs_text = f"{scale * absolute:+.2f}{ci_text(abs_ci, scale, '+.2f')} {unit}".strip() if finite(absolute) else "—"
+    return rel_text, abs_text
+
+
+def effect_text(claim: dict) -> str:
+    """The claim's effect in its own unit with its verdict interval: '+7.3 % [-0.3, +15.5]'."""
+    estimate = claim.get("estimate")
+    if not finite(estimate):
+        return "no estimate"
+    if claim.get("relative"):
+        return f"{100 * estimate:+.1f} %{ci_text(claim.get('ci'))}"
+    if claim.get("metric") in FRACTION_METRICS:
+        return f"{100 * estimate:+.2f} pts{ci_text(claim.get('ci'), 100.0, '+.2f')}"
+    return f"{estimate:+.3g}{ci_text(claim.get('ci'), 1.0, '+.3g')}"
+
+
+def posterior_text(claim: dict) -> str:
+    """P(below / inside / above the band) of the Bayesian reading, when verdicts.json has one."""
+    post = claim.get("posterior") or claim.get("bayes") or {}
+    keys = ("below", "inside", "above")
+    values = [post.get(k, post.get(f"p_{k}")) for k in keys]
+    if not all(finite(v) for v in values):
+        return "—"
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
+def hypotheses(verdicts: dict) -> list[dict]:
+    """verdicts.json's hypotheses, each with its parts (claims); without any, each variant's claims grouped."""
+    claims = verdicts.get("claims") or []
+    given = verdicts.get("hypotheses")
+    if given:
+        return [{**h, "parts": [c for c in claims if c.get("claim") in (h.get("claims") or [])
+                                or (not h.get("claims") and c.get("variant") == h.get("variant"))]}
+                for h in given]
+    grouped: dict[str, list] = {}
+    for claim in claims:
+        grouped.setdefault(claim["variant"], []).append(claim)
+    return [{"variant": v, "verdict": None, "parts": parts} for v, parts in grouped.items()]
+
+
+HYPOTHESIS_WORDS = {"supported": "supported", "refuted": "refuted", "inconclusive": "not settled"}
+
+
+def part_text(claim: dict, *, with_verdict: bool = False) -> str:
+    """'mIoU +7.3 % [-0.3, +15.5] (claimed +2..+3 %: larger than claimed)'."""
+    reading = claim.get("reading")
+    said = [reading] if reading and reading not in ("overlaps the band",) else []
+    if with_verdict:
+        said.append(verdict_text(claim))
+    return (f"{metric_name(claim['metric'])} {effect_text(claim)} (claimed {band_text(claim)}"
+            f"{': ' + ', '.join(said) if said else ''})")
+
+
+def hypothesis_sentence(h: dict) -> str:
+    """'skip_fused: not settled — mIoU +7.3 % [-0.3, +15.5] (claimed +2..+3 %: larger than claimed), speed ...'."""
+    verdict = h.get("verdict")
+    if verdict is None:  # no hypothesis verdict in verdicts.json: say each part's own
+        return f"{h['variant']}: " + ", ".join(part_text(c, with_verdict=True) for c in h["parts"])
+    parts = ", ".join(part_text(c) for c in h["parts"])
+    why = ""
+    if verdict == "inconclusive" and all(c.get("verdict") == "supported" for c in h["parts"]) \
+            and finite(h.get("p_supported_holm")):
+        # every part alone is supported; the hypothesis misses only after multiplicity: say so
+        why = (f" (each part alone is supported, but the hypothesis's p = {h['p_supported_holm']:.3g} after Holm "
+               f"across {h.get('n_hypotheses')} hypotheses)")
+    return f"{h['variant']}: {HYPOTHESIS_WORDS.get(verdict, verdict)}{why} — {parts}"
+
+
+def answer(verdicts: dict) -> str:
+    """The report's opening paragraph: the study's question answered, one hypothesis at a time."""
+    baseline = verdicts.get("baseline")
+    hyps = [h for h in hypotheses(verdicts) if h["parts"]]
+    if not hyps:
+        n = len(verdicts.get("comparisons") or [])
+        return (f"No claims were stated, so no hypothesis is judged; {n} variant(s) are compared with "
+                f"{baseline or 'no named baseline'} below.")
+    level = 100 * (1 - 2 * verdicts["alpha"])
+    units = {}
+    for h in hyps:
+        for c in h["parts"]:
+            if c.get("n"):
+                units.setdefault(c.get("n_unit") or "seeds", set()).add(c["n"])
+    lead = f"Does each variant buy what is claimed against {baseline}?" if baseline else (
+        "Does each variant buy what is claimed? (no baseline named)")
+    sentences = "; ".join(hypothesis_sentence(h) for h in hyps)
+    over = ", ".join(f"{'/'.join(map(str, sorted(ns)))} paired {unit}" for unit, ns in units.items())
+    family = len(verdicts.get("hypotheses") or [])
+    tail = f"Brackets are {level:g} % intervals (the verdicts'), changes relative to {baseline}"
+    tail += f", over {over}" if over else ""
+    tail += f"; hypotheses Holm-corrected across {family}" if family > 1 else ""
+    return f"{lead} {sentences}. {tail}."
+
+
+def why_text(item: dict) -> str:
+    """Why this verdict and, when inconclusive, what would settle it (verdicts.json's own sentences)."""
+    return item.get("reason") or ""
