@@ -3,9 +3,9 @@
 A study with ``budgets`` (``ablate.spec.study``) runs every variant, seed and claim once per budget;
 its runs are keyed ``<variant>@<budget>``. For each claim of the study as written this module gives:
 
-* per budget: the mean paired effect (test scale: log ratio or difference), its (1 - 2 alpha)
-  t-interval, and the verdict by the fixed-n rule (TOST p <= alpha supported; two-sided level-alpha
-  refuted), Holm-adjusted across the variants of that budget (statsmodels);
+* per budget: the mean paired effect over seeds (test scale: log ratio or difference), its
+  (1 - 2 alpha) t-interval, and the verdict by analyze's rule (``analysis.stats`` TOST / refute p,
+  ``analysis.claims`` directions), Holm-adjusted across the variants of that budget;
 * the interaction test "does the paired effect depend on the budget?": OLS of the per-seed paired
   effects on budget with seed blocks (``d ~ C(budget) + C(seed)``; the same seeds run every budget),
   F-test of the budget factor (statsmodels ``anova_lm``), and Cochran's Q over the per-budget means
@@ -30,7 +30,9 @@ from scipy import stats as sps
 from ablate.rundir import json_safe, write_atomic
 from ablate.spec.claims import Claim, format_claim
 
-from analysis.plan import LATENCY_METRICS, paired_effects, test_band
+from analysis.claims import band_on_test_scale, refuted_direction
+from analysis.plan import LATENCY_METRICS, paired_effects
+from analysis.stats import holm, unit_effect
 from analysis.tables import load_run, seed_rows
 
 SEP = "@"  # ablate.spec.study.BUDGET_SEP
@@ -76,23 +78,15 @@ def _fmt(x: float, relative: bool) -> str:
 
 
 def budget_effect(x: np.ndarray, band, budget: str, alpha: float) -> BudgetEffect:
-    """Estimate, interval and unadjusted p-values of one claim at one budget (paired effects ``x``)."""
-    from statsmodels.stats.weightstats import DescrStatsW
-
-    n = int(x.size)
-    if n < 2:
-        return BudgetEffect(budget, n, float(np.mean(x)) if n else math.nan, (math.nan, math.nan), math.nan, math.nan)
-    d = DescrStatsW(x)
-    lo, hi = band
-    m, se = float(d.mean), float(d.std_mean)
-    c = sps.t.isf(alpha, n - 1)
-    if se == 0:  # identical effects: the band decides with certainty (as analysis.power treats sd = 0)
-        inside = lo <= m <= hi
-        return BudgetEffect(budget, n, m, (m, m), 0.0 if inside else 1.0, 1.0 if inside else 0.0)
-    p_sup = float(d.ttost_mean(lo, hi)[0])
-    p_above = float(d.ttest_mean(hi, alternative="larger")[1])
-    p_below = float(d.ttest_mean(lo, alternative="smaller")[1])
-    return BudgetEffect(budget, n, m, (m - c * se, m + c * se), p_sup, min(1.0, 2 * min(p_above, p_below)))
+    """Estimate, interval and unadjusted p-values of one claim at one budget (paired effects ``x``),
+    by the engine's one interval engine (``analysis.stats.unit_effect``)."""
+    est = unit_effect(x, unit="seeds")
+    if est.n >= 2 and est.sd == 0:  # identical effects: the band decides with certainty (as analysis.power)
+        m = est.estimate
+        inside = band[0] <= m <= band[1]
+        return BudgetEffect(budget, est.n, m, (m, m), 0.0 if inside else 1.0, 1.0 if inside else 0.0)
+    lo, hi = est.interval(1 - 2 * alpha)
+    return BudgetEffect(budget, est.n, est.estimate, (lo, hi), est.tost(*band)["p"], est.refute(*band))
 
 
 def interaction_test(effects: dict[str, pd.Series]) -> dict:
@@ -132,25 +126,17 @@ def interaction_test(effects: dict[str, pd.Series]) -> dict:
 
 
 def _verdicts(claims: list[BudgetClaim], alpha: float) -> None:
-    # Holm across the variants of each budget, as analyze does across variants (one family per budget)
-    from statsmodels.stats.multitest import multipletests
-
+    # analyze's rule (analysis.claims.decide on Holm-adjusted p), one Holm family per budget across variants
     budgets = sorted({b.budget for c in claims for b in c.budgets})
     for budget in budgets:
-        cells = [(c, b) for c in claims for b in c.budgets if b.budget == budget and np.isfinite(b.p_supported)]
-        if not cells:
-            continue
-        p_sup = multipletests([b.p_supported for _, b in cells], alpha=alpha, method="holm")[1]
-        p_ref = multipletests([b.p_refuted for _, b in cells], alpha=alpha, method="holm")[1]
+        cells = [(c, b) for c in claims for b in c.budgets if b.budget == budget]
+        p_sup = holm([b.p_supported for _, b in cells])
+        p_ref = holm([b.p_refuted for _, b in cells])
         for (c, b), ps, pr in zip(cells, p_sup, p_ref):
-            lo, hi = c.band
-            if ps <= alpha:
+            if np.isfinite(ps) and ps <= alpha:
                 b.verdict = "supported"
-            elif pr <= alpha:
-                b.verdict = "refuted"
-                b.direction = "too large" if b.estimate > hi else "too small"
-                if (lo >= 0 and b.estimate < 0) or (hi <= 0 and b.estimate > 0):
-                    b.direction = "wrong direction"
+            elif np.isfinite(pr) and pr <= alpha:
+                b.verdict, b.direction = "refuted", refuted_direction(b.ci, c.band)
 
 
 def _summary(c: BudgetClaim) -> str:
@@ -186,7 +172,7 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
     for claim in claims:
         if claim.metric in LATENCY_METRICS:
             continue  # speed does not depend on the training budget's seeds
-        band = test_band(claim)
+        band = band_on_test_scale(claim)
         bc = BudgetClaim(claim=format_claim(claim), variant=claim.variant, metric=claim.metric,
                          relative=bool(claim.relative), band=band)
         per_budget: dict[str, pd.Series] = {}

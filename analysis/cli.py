@@ -32,10 +32,22 @@ def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_
 
     verdicts = analyze(run_dir, claims=list(claims) or None, baseline=baseline, alpha=alpha, seed=seed,
                        n_boot=n_boot, write=not no_report, progress=not as_json and sys.stderr.isatty())
+    # issue 9: a budgets study's verdict per budget and the interaction; an --until-settled run's looks
+    from analysis.budgets import analyze_budgets
+    from analysis.until_settled import read_looks
+
+    budgets = analyze_budgets(run_dir, alpha=alpha, write=not no_report)
+    looks = read_looks(run_dir)
     if as_json:
         click.echo(json.dumps(verdicts, indent=2))
         return
     click.echo(format_verdicts(verdicts))
+    if budgets:
+        click.echo("budgets (does the verdict hold across training budgets?):")
+        for line in budgets["text"].splitlines():
+            click.echo(f"  {line}")
+    if looks:
+        click.echo(f"until settled: {looks['stop_reason']} (looks at {[lk['n'] for lk in looks['looks']]} pairs)")
 
 
 def format_verdicts(verdicts: dict) -> str:

@@ -33,6 +33,8 @@ from ablate.errors import AblateError
 from ablate.spec.claims import Claim, as_claim, format_claim
 
 from analysis import power, sequential
+from analysis.claims import band_on_test_scale
+from analysis.stats import paired_values
 from analysis.tables import load_run, paired_frame, seed_rows
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
@@ -45,19 +47,14 @@ class PlanError(AblateError):
 
 
 def paired_effects(seeds: pd.DataFrame, claim: Claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, paired effects on the test scale) of one claim: log(variant / baseline) or variant - baseline."""
+    """(seeds, paired effects on the test scale) of one claim (``analysis.stats.paired_values``), finite only."""
     pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
-    v, b = pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float)
-    if claim.relative:
-        ok = (v > 0) & (b > 0)
-        return pairs["seed"].to_numpy()[ok], np.log(v[ok] / b[ok])
-    return pairs["seed"].to_numpy(), v - b
+    x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
+    ok = np.isfinite(x)
+    return pairs["seed"].to_numpy()[ok], x[ok]
 
 
-def test_band(claim: Claim) -> tuple[float, float]:
-    """The claim's band on the test scale (log1p for relative claims)."""
-    lo, hi = claim.band
-    return (math.log1p(lo), math.log1p(hi)) if claim.relative else (float(lo), float(hi))
+test_band = band_on_test_scale  # the claim's band on the test scale: the engine's one rule
 
 
 def sd_upper_bound(sd: float, n: int, confidence: float = 0.8) -> float:

@@ -176,3 +176,21 @@ def test_budgets_study_end_to_end_with_the_real_trainer(tmp_path):
     (claim,) = out["claims"]
     assert [b["n"] for b in claim["budgets"]] == [4, 4]
     assert np.isfinite(claim["budgets"][0]["estimate"]) and out["text"]
+
+
+def test_analyze_prints_the_budget_section(tmp_path):
+    from click.testing import CliRunner
+
+    from analysis.cli import analyze_command
+
+    run = tmp_path / "run"
+    run.mkdir()
+    seeds = seed_table({"6ep": -0.13, "15ep": 0.025}, sd=0.002)
+    seeds.assign(phase="seed", status="ok", split="test").to_csv(run / "results.csv", index=False)
+    claims = [Claim(f"skip_fused@{b}", "miou", band=BAND, baseline=f"all_mlp@{b}").to_dict() for b in ("6ep", "15ep")]
+    (run / "study.json").write_text(json.dumps({"name": "s", "baseline": "all_mlp@6ep", "claims": claims,
+                                                "budgets": {"6ep": {"train": {"epochs": 6}},
+                                                            "15ep": {"train": {"epochs": 15}}}}))
+    done = CliRunner().invoke(analyze_command, [str(run), "--no-report", "--n-boot", "200"])
+    assert done.exit_code == 0, done.output
+    assert "budgets (does the verdict hold" in done.output and "flips with the training budget" in done.output
