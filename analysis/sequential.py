@@ -543,3 +543,36 @@ def operating_characteristics(effect: float, *, sd: float, band, design: Sequent
     return {"effect": float(effect), "sd": float(sd), "n_sim": int(n_sim), "supported": p_sup, "refuted": p_ref,
             "settled": p_sup + p_ref, "expected_seeds": float(np.mean(sim["n_used"])),
             "max_seeds": int(design.looks[-1])}
+
+
+def main(argv=None) -> None:
+    """``python -m analysis.sequential``: error rates and expected seeds of the design at 0, band edge, band middle."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--band", type=float, nargs=2, default=(0.02, 0.03), help="relative band, e.g. 0.02 0.03")
+    ap.add_argument("--sd", type=float, nargs="+", default=[0.005, 0.05], help="sd of the paired log ratio")
+    ap.add_argument("--max-seeds", type=int, default=40)
+    ap.add_argument("--look-every", type=int, nargs="+", default=[1, 5])
+    ap.add_argument("--spending", choices=SPENDING, default="obf")
+    ap.add_argument("--n-sim", type=int, default=20_000)
+    args = ap.parse_args(argv)
+    band = (math.log1p(args.band[0]), math.log1p(args.band[1]))
+    truths = {"0": 0.0, "band edge": band[0], "band middle": (band[0] + band[1]) / 2}
+    print(f"band {args.band} relative; {args.n_sim} simulated studies each; {args.spending} spending")
+    for sd in args.sd:
+        for every in args.look_every:
+            design = SequentialDesign.every(max_seeds=args.max_seeds, look_every=every, spending=args.spending)
+            rng = np.random.default_rng(1)
+            naive = simulate_fixed_retest(band[0] + sd * rng.standard_normal((args.n_sim, args.max_seeds)), band)
+            for name, effect in truths.items():
+                oc = operating_characteristics(effect, sd=sd, band=band, design=design, n_sim=args.n_sim,
+                                               random_state=1)
+                print(f"sd {sd} look every {every}: true effect {name:11s} P(supported) {oc['supported']:.4f} "
+                      f"P(refuted) {oc['refuted']:.4f} expected seeds {oc['expected_seeds']:.1f} / {args.max_seeds}")
+            print(f"  (naive fixed-n TOST re-tested after every seed 3..{args.max_seeds}, band edge: "
+                  f"P(supported) {naive.mean():.4f})")
+
+
+if __name__ == "__main__":
+    main()
