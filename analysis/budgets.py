@@ -4,8 +4,8 @@ A study with ``budgets`` (``ablate.spec.study``) runs every variant, seed and cl
 its runs are keyed ``<variant>@<budget>``. For each claim of the study as written this module gives:
 
 * per budget: the mean paired effect over seeds (test scale: log ratio or difference), its
-  (1 - 2 alpha) t-interval, and the verdict by analyze's rule (``analysis.stats`` TOST / refute p,
-  ``analysis.claims`` directions), Holm-adjusted across the variants of that budget;
+  (1 - 2 alpha) interval and the claim's verdict, taken from analyze's claim verdicts (level alpha;
+  seeds x images when confusions exist), so the section agrees with the verdict table;
 * the interaction test "does the paired effect depend on the budget?": OLS of the per-seed paired
   effects on budget with seed blocks (``d ~ C(budget) + C(seed)``; the same seeds run every budget),
   F-test of the budget factor (statsmodels ``anova_lm``), and Cochran's Q over the per-budget means
@@ -32,7 +32,7 @@ from ablate.spec.claims import Claim, format_claim
 
 from analysis.claims import band_on_test_scale, refuted_direction
 from analysis.plan import LATENCY_METRICS, paired_effects
-from analysis.stats import holm, unit_effect
+from analysis.stats import unit_effect
 from analysis.tables import load_run, seed_rows
 
 SEP = "@"  # ablate.spec.study.BUDGET_SEP
@@ -125,18 +125,28 @@ def interaction_test(effects: dict[str, pd.Series]) -> dict:
             "cochran_q": q, "cochran_q_p": q_p}
 
 
-def _verdicts(claims: list[BudgetClaim], alpha: float) -> None:
-    # analyze's rule (analysis.claims.decide on Holm-adjusted p), one Holm family per budget across variants
-    budgets = sorted({b.budget for c in claims for b in c.budgets})
-    for budget in budgets:
-        cells = [(c, b) for c in claims for b in c.budgets if b.budget == budget]
-        p_sup = holm([b.p_supported for _, b in cells])
-        p_ref = holm([b.p_refuted for _, b in cells])
-        for (c, b), ps, pr in zip(cells, p_sup, p_ref):
-            if np.isfinite(ps) and ps <= alpha:
-                b.verdict = "supported"
-            elif np.isfinite(pr) and pr <= alpha:
-                b.verdict, b.direction = "refuted", refuted_direction(b.ci, c.band)
+def _seed_level_verdict(b: BudgetEffect, band, alpha: float) -> None:
+    # analyze's claim rule (level alpha, as ClaimVerdict: multiplicity is the hypothesis's job)
+    if np.isfinite(b.p_supported) and b.p_supported <= alpha:
+        b.verdict = "supported"
+    elif np.isfinite(b.p_refuted) and b.p_refuted <= alpha:
+        b.verdict, b.direction = "refuted", refuted_direction(b.ci, band)
+
+
+def _from_verdict(cv: dict, budget: str) -> BudgetEffect:
+    """A BudgetEffect from analyze's claim verdict (its uncertainty model: seeds x images when confusions exist)."""
+    relative = bool(cv.get("relative", True))
+    to_test = (lambda v: math.log1p(v) if v is not None and v > -1 else math.nan) if relative else (
+        lambda v: math.nan if v is None else float(v))
+    ci = cv.get("ci") or [None, None]
+
+    def num(key):  # verdicts.json writes NaN as null
+        value = cv.get(key)
+        return math.nan if value is None else float(value)
+
+    return BudgetEffect(budget, int(cv.get("n") or 0), num("test_estimate"), (to_test(ci[0]), to_test(ci[1])),
+                        num("p_equivalence"), num("p_refute"), str(cv.get("verdict", "inconclusive")),
+                        cv.get("direction"))
 
 
 def _summary(c: BudgetClaim) -> str:
@@ -161,13 +171,21 @@ def _summary(c: BudgetClaim) -> str:
     return f"{head} -- " + "; ".join(parts) + f"; {test}."
 
 
-def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[str], alpha: float = 0.05
-                  ) -> list[BudgetClaim]:
+def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[str], alpha: float = 0.05,
+                  verdicts: dict | None = None) -> list[BudgetClaim]:
     """Per-budget effects, verdicts and the interaction test for the study's claims as written.
 
     ``claims`` are the study's claims *before* expansion (variants without ``@budget``); ``baseline``
     likewise; ``seeds`` are analysis.tables.seed_rows of the run (variants ``<variant>@<budget>``).
+    ``verdicts`` (analyze's result): each budget's estimate, interval and verdict are taken from its
+    claim verdict, so this section and the verdict table agree; without it they are computed over
+    seeds alone by the same rule (``budget_effect``).
     """
+    by_claim = {}
+    for cv in (verdicts or {}).get("claims", []):
+        key = (cv.get("variant"), cv.get("baseline"), cv.get("metric"),
+               tuple(float(b) for b in (cv.get("band") or ())), bool(cv.get("relative", True)))
+        by_claim[key] = cv
     out: list[BudgetClaim] = []
     for claim in claims:
         if claim.metric in LATENCY_METRICS:
@@ -181,10 +199,15 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
                        baseline=f"{claim.baseline or baseline}{SEP}{budget}")
             seed_ids, x = paired_effects(seeds, at, baseline)
             per_budget[budget] = pd.Series(x, index=seed_ids)
-            bc.budgets.append(budget_effect(x, band, budget, alpha))
+            key = (at.variant, at.baseline, at.metric, tuple(float(b) for b in at.band), bool(at.relative))
+            if key in by_claim:
+                bc.budgets.append(_from_verdict(by_claim[key], budget))
+            else:
+                effect = budget_effect(x, band, budget, alpha)
+                _seed_level_verdict(effect, band, alpha)
+                bc.budgets.append(effect)
         bc.interaction = interaction_test(per_budget)
         out.append(bc)
-    _verdicts(out, alpha)
     for bc in out:
         bc.summary = _summary(bc)
     return out
@@ -204,12 +227,14 @@ def plot_effect_vs_budget(result: BudgetClaim, ax=None, *, color: str = "#0072B2
     ax.axhspan(scale(result.band[0]), scale(result.band[1]), color="#009E73", alpha=0.18, lw=0, label="claimed band")
     ax.axhline(0, color="0.4", lw=0.8)
     ax.errorbar(xs, est, yerr=[est - lo, hi - est], fmt="o-", color=color, capsize=4, lw=1.4, label="effect, (1-2α) CI")
-    for x, b, y in zip(xs, result.budgets, hi):
+    for x, b, y in zip(xs, result.budgets, np.where(np.isfinite(hi), hi, est)):
         ax.annotate(b.verdict + (f"\n({b.direction})" if b.direction else ""), (x, y), textcoords="offset points",
                     xytext=(0, 6), ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, [b.budget for b in result.budgets])
     ax.set_xlim(-0.5, len(xs) - 0.5)
-    ymin, ymax = min(lo.min(), scale(result.band[0]), 0), max(hi.max(), scale(result.band[1]), 0)
+    finite = np.isfinite(lo) & np.isfinite(hi)  # a budget without an interval is drawn as its estimate only
+    ymin = min(np.min(lo[finite], initial=0.0), np.nanmin(est, initial=0.0), scale(result.band[0]), 0)
+    ymax = max(np.max(hi[finite], initial=0.0), np.nanmax(est, initial=0.0), scale(result.band[1]), 0)
     pad = 0.25 * (ymax - ymin or 1)
     ax.set_ylim(ymin - 0.1 * pad, ymax + pad)
     ax.set_xlabel("training budget")
@@ -220,8 +245,10 @@ def plot_effect_vs_budget(result: BudgetClaim, ax=None, *, color: str = "#0072B2
     return ax
 
 
-def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True) -> dict | None:
+def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdicts: dict | None = None) -> dict | None:
     """Budget section of a run directory whose study declares ``budgets`` (None otherwise).
+
+    ``verdicts``: analyze's result for the same run (computed here, without writing, when not given).
 
     Returns ``{"budgets", "baseline", "alpha", "claims": [BudgetClaim as dict], "text"}``; with ``write``
     also ``report/budgets.json`` and one PNG per metric under ``report/plots/``.
@@ -242,7 +269,12 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True) -> dict
         claims.setdefault(format_claim(written), written)
     warnings = list(tables.warnings)
     seeds = seed_rows(tables.results, warnings)
-    results = budget_claims(seeds, list(claims.values()), baseline=baseline, budgets=budgets, alpha=alpha)
+    if verdicts is None:
+        from analysis import analyze
+
+        verdicts = analyze(run_dir, alpha=alpha, write=False)
+    results = budget_claims(seeds, list(claims.values()), baseline=baseline, budgets=budgets, alpha=alpha,
+                            verdicts=verdicts)
     text = "\n".join(r.summary for r in results)
     out = {"budgets": budgets, "baseline": baseline, "alpha": alpha, "claims": [asdict(r) for r in results],
            "text": text, "warnings": warnings}

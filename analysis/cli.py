@@ -36,7 +36,7 @@ def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_
     from analysis.budgets import analyze_budgets
     from analysis.until_settled import read_looks
 
-    budgets = analyze_budgets(run_dir, alpha=alpha, write=not no_report)
+    budgets = analyze_budgets(run_dir, alpha=alpha, write=not no_report, verdicts=verdicts)
     looks = read_looks(run_dir)
     if as_json:
         click.echo(json.dumps(verdicts, indent=2))

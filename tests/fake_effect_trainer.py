@@ -36,9 +36,18 @@ def planted_miou(decoder: str, seed: int, epochs: int) -> float:
     return 0.5 * math.exp(offset + effect + sd * noise)
 
 
-def train_run(cfg, **kwargs):
-    row = fake_trainer.train_run(cfg, **kwargs)
+def train_run(cfg, *, out_dir, run_id, **kwargs):
+    row = fake_trainer.train_run(cfg, out_dir=out_dir, run_id=run_id, **kwargs)
     if row.get("status") == "ok":
         miou = planted_miou(cfg.decoder, cfg.seed, cfg.epochs)
         row.update(miou=miou, mean_acc=miou, fwiou=miou, iou_Sky=miou, iou_Road=miou, pixel_acc=miou + 0.3)
+        # per-image confusions with this mIoU (2 classes, symmetric errors: IoU = t / (t + 2e)), as the
+        # analysis computes mIoU from them when they exist
+        from pathlib import Path
+
+        t = 1_000_000
+        e = round(t * (1 / miou - 1) / 2)
+        cm = np.array([[t, e], [e, t]], dtype=np.int64)
+        np.savez_compressed(Path(out_dir) / "confusion" / f"{run_id}.npz", per_image=np.stack([cm] * 3),
+                            names=np.array(["a", "b", "c"]), class_names=np.array(["Sky", "Road"]))
     return row

@@ -69,7 +69,7 @@ def test_interaction_f_and_cochran_q_match_hand_computations():
     assert it["cochran_q"] == pytest.approx(q) and it["cochran_q_p"] == pytest.approx(stats.chi2.sf(q, 2))
 
 
-def test_per_budget_p_values_match_statsmodels_and_holm_is_per_budget():
+def test_per_budget_p_values_match_statsmodels():
     from statsmodels.stats.weightstats import DescrStatsW
 
     x = np.array([0.021, 0.028, 0.024, 0.027, 0.022])
@@ -162,6 +162,13 @@ def test_budgets_study_end_to_end_with_a_fake_trainer(tmp_path):
     assert claim["flips"] and "flips with the training budget" in out["text"]
     assert (run / "report" / "budgets.json").is_file() and (run / "report" / "plots" / "budgets_miou.png").is_file()
     assert json.loads((run / "report" / "budgets.json").read_text())["text"] == out["text"]
+    # the section agrees with analyze's verdict table (the same claim verdicts)
+    from analysis import analyze
+
+    table = {c["variant"]: c for c in analyze(run, write=False)["claims"] if c["metric"] == "miou"}
+    for b in claim["budgets"]:
+        cv = table[f"skip_fused@{b['budget']}"]
+        assert b["verdict"] == cv["verdict"] and b["estimate"] == pytest.approx(cv["test_estimate"])
 
 
 @pytest.mark.slow
@@ -194,3 +201,14 @@ def test_analyze_prints_the_budget_section(tmp_path):
     done = CliRunner().invoke(analyze_command, [str(run), "--no-report", "--n-boot", "200"])
     assert done.exit_code == 0, done.output
     assert "budgets (does the verdict hold" in done.output and "flips with the training budget" in done.output
+
+
+def test_plot_survives_a_budget_without_an_interval():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    res = B.BudgetClaim("skip_fused miou +2%..+3%", "skip_fused", "miou", True, (0.0198, 0.0296),
+                        budgets=[B.BudgetEffect("a", 1, math.nan, (math.nan, math.nan), math.nan, math.nan),
+                                 B.BudgetEffect("b", 4, 0.02, (0.01, 0.03), 0.2, 0.9)])
+    ax = B.plot_effect_vs_budget(res)
+    assert np.all(np.isfinite(ax.get_ylim()))
