@@ -159,8 +159,11 @@ def _bounds(fractions: tuple, alpha: float, kind: str, sides: int, r: int) -> tu
     increments = np.diff(np.concatenate([[0.0], spending(t, per_side, kind)]))
     paths = _Paths(t, 0.0, r)
     bounds: list[float] = []
+
+    def lower_of(c: float) -> float:  # symmetric two-sided, or no lower boundary
+        return -c if sides == 2 else -math.inf
+
     for k in range(t.size):
-        lower_of = (lambda c: -c) if sides == 2 else (lambda c: -math.inf)
         c = _solve(lambda c: paths.exits(lower_of(c), c)[0], increments[k])
         bounds.append(c)
         if k < t.size - 1:
@@ -280,7 +283,7 @@ class SequentialDesign:
         object.__setattr__(self, "looks", looks)
 
     @classmethod
-    def every(cls, *, max_seeds: int, look_every: int = 1, first_look: int = 3, **kwargs) -> "SequentialDesign":
+    def every(cls, *, max_seeds: int, look_every: int = 1, first_look: int = 3, **kwargs) -> SequentialDesign:
         """Looks at first_look, first_look + look_every, ... and always at ``max_seeds``."""
         if max_seeds < first_look:
             raise ValueError(f"max_seeds ({max_seeds}) must be at least the first look ({first_look})")

@@ -32,7 +32,6 @@ import numpy as np
 from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
 from ablate.spec.claims import Claim, as_claim, format_claim
-
 from analysis import sequential
 from analysis.plan import LATENCY_METRICS, paired_effects, test_band
 from analysis.tables import read_results

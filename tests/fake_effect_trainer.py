@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import os
 
-import numpy as np
-
 import fake_trainer
+import numpy as np
 from fake_trainer import measure_study_latency  # noqa: F401
 
 

@@ -6,7 +6,6 @@ import json
 import subprocess
 
 import pytest
-
 from test_sweep import ablate_run, fake_env, read_rows, tiny_study
 
 
@@ -110,10 +109,10 @@ def test_two_workers_and_a_kill_9_reach_the_same_looks_as_one_clean_run(tmp_path
 
 
 def test_looks_render_for_the_report(tmp_path):
-    from analysis.until_settled import SeedGate, format_looks
-
     import numpy as np
     import pandas as pd
+
+    from analysis.until_settled import SeedGate, format_looks
 
     rng = np.random.default_rng(0)
     rows = []
