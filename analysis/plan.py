@@ -75,6 +75,7 @@ class ClaimPlan:
     sd: float
     sd_plan: float  # upper confidence bound used to plan
     seeds: int  # the budget planned for
+    se_fixed: float = 0.0  # the pilot's test-set part of the SE: more seeds do not shrink it
     fixed: dict = field(default_factory=dict)  # true effect name -> verdict probabilities at `seeds`
     sequential: dict = field(default_factory=dict)  # true effect name -> operating characteristics
     seeds_needed: dict = field(default_factory=dict)  # "supported 80%" -> n | None
@@ -156,6 +157,7 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
                                                first_look=first_look, alpha=alpha_h, spending=spending)
     fixed_design = sequential.SequentialDesign((seeds,), alpha=alpha_h, t_method="level")
 
+    fixed_parts = image_components(pilot_dir, seed_claims, baseline, alpha, warnings)
     claim_plans: list[ClaimPlan] = []
     effects_by_claim: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for claim in seed_claims:
@@ -173,19 +175,24 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
         sd_plan = sd_upper_bound(sd, x.size, sd_confidence)
         cp = ClaimPlan(claim=text, variant=claim.variant, metric=claim.metric,
                        relative=bool(claim.relative), band=band, n_pilot=int(x.size),
-                       estimate=float(x.mean()), sd=sd, sd_plan=sd_plan, seeds=int(seeds))
+                       estimate=float(x.mean()), sd=sd, sd_plan=sd_plan, seeds=int(seeds),
+                       se_fixed=fixed_parts.get(_claim_key(claim), 0.0))
+        fx = cp.se_fixed
         truths = {"band middle": (band[0] + band[1]) / 2, "pilot estimate": cp.estimate}
         for name, effect in truths.items():
-            cp.fixed[name] = power.verdict_probabilities(effect, sd=sd_plan, n=seeds, band=band, alpha=alpha_h)
+            cp.fixed[name] = power.verdict_probabilities(effect, sd=sd_plan, n=seeds, band=band, alpha=alpha_h,
+                                                         se_fixed=fx)
             cp.sequential[name] = sequential.operating_characteristics(
-                effect, sd=sd_plan, band=band, design=design, n_sim=n_sim, random_state=rng)
+                effect, sd=sd_plan, band=band, design=design, se_fixed=fx, n_sim=n_sim, random_state=rng)
         mid = truths["band middle"]
         for target in TARGETS:
             cp.seeds_needed[f"supported {target:.0%} (fixed n, band middle)"] = power.seeds_needed(
-                mid, sd=sd_plan, band=band, alpha=alpha_h, target=target, outcome="supported", max_n=max_n)
+                mid, sd=sd_plan, band=band, alpha=alpha_h, target=target, outcome="supported", max_n=max_n,
+                se_fixed=fx)
             cp.seeds_needed[f"settled {target:.0%} (fixed n, pilot estimate)"] = power.seeds_needed(
-                cp.estimate, sd=sd_plan, band=band, alpha=alpha_h, target=target, outcome="settled", max_n=max_n)
-        cp.smallest_band = power.smallest_settleable_band(sd=sd_plan, n=seeds, alpha=alpha_h, target=0.8)
+                cp.estimate, sd=sd_plan, band=band, alpha=alpha_h, target=target, outcome="settled", max_n=max_n,
+                se_fixed=fx)
+        cp.smallest_band = power.smallest_settleable_band(sd=sd_plan, n=seeds, alpha=alpha_h, target=0.8, se_fixed=fx)
         if sd == 0:
             cp.note = "the pilot's paired effects are identical: sd 0, the plan is meaningless until seeds differ"
         claim_plans.append(cp)
@@ -205,6 +212,36 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
         plan.hypotheses.append(_plan_hypothesis(variant, parts, effects_by_claim, design, fixed_design, alpha_h,
                                                 n_sim, rng, plan, max_n))
     return plan
+
+
+def _claim_key(claim) -> tuple:
+    return (claim.variant, claim.metric, tuple(float(b) for b in claim.band), bool(claim.relative))
+
+
+def image_components(pilot_dir, claims, baseline: str, alpha: float, warnings: list[str]) -> dict:
+    """Each claim's test-set part of the SE (``se_fixed``) from analyze's seeds x images estimate of the pilot.
+
+    Empty when the pilot has no per-image confusions (then the plan counts seed noise only, and says so).
+    """
+    from analysis import analyze
+
+    if not claims or not (Path(pilot_dir) / "confusion").is_dir():
+        return {}
+    try:
+        verdicts = analyze(pilot_dir, claims=list(claims), baseline=baseline, alpha=alpha, write=False, n_boot=200)
+    except AblateError as exc:
+        warnings.append(f"test-set component not estimated ({exc}): the plan counts seed noise only")
+        return {}
+    out = {}
+    for cv in verdicts["claims"]:
+        value = cv.get("se_fixed")
+        if value is not None and np.isfinite(value) and value > 0:
+            key = (cv["variant"], cv["metric"], tuple(float(b) for b in cv["band"]), bool(cv["relative"]))
+            out[key] = float(value)
+    if out:
+        warnings.append("the test-set part of each SE (from the pilot's per-image confusions) is planned as fixed: "
+                        "more seeds do not shrink it")
+    return out
 
 
 def run_time_scale(pilot_study: dict, protocol: dict | None) -> float | None:
@@ -233,11 +270,13 @@ def planning_covariance(parts: list[ClaimPlan], effects_by_claim) -> np.ndarray:
     return corr * np.outer(sds, sds)
 
 
-def simulate_effects(means, cov, n_sim: int, n: int, rng) -> np.ndarray:
-    """[claims, n_sim, n] multivariate normal paired effects."""
+def simulate_effects(means, cov, n_sim: int, n: int, rng, *, se_fixed=None) -> np.ndarray:
+    """[claims, n_sim, n] multivariate normal paired effects; ``se_fixed`` adds one test-set draw per study."""
     means = np.asarray(means, dtype=float)
-    draws = rng.multivariate_normal(means, cov, size=(n_sim, n), method="eigh")  # [n_sim, n, claims]
-    return np.moveaxis(draws, 2, 0)
+    draws = np.moveaxis(rng.multivariate_normal(means, cov, size=(n_sim, n), method="eigh"), 2, 0)
+    if se_fixed is not None and np.any(np.asarray(se_fixed) > 0):
+        draws = draws + np.asarray(se_fixed, dtype=float)[:, None, None] * rng.standard_normal((len(means), n_sim, 1))
+    return draws
 
 
 def _plan_hypothesis(variant, parts, effects_by_claim, design, fixed_design, alpha_h, n_sim, rng, plan,
@@ -246,10 +285,11 @@ def _plan_hypothesis(variant, parts, effects_by_claim, design, fixed_design, alp
     cov = planning_covariance(parts, effects_by_claim)
     bands = [p.band for p in parts]
     truths = {"band middle": [(b[0] + b[1]) / 2 for b in bands], "pilot estimate": [p.estimate for p in parts]}
+    fx = [p.se_fixed for p in parts]
     for name, means in truths.items():
-        x = simulate_effects(means, cov, n_sim, design.looks[-1], rng)
-        fixed = sequential.simulate_hypothesis(x[:, :, : fixed_design.looks[-1]], bands, fixed_design)
-        seq = sequential.simulate_hypothesis(x, bands, design)
+        x = simulate_effects(means, cov, n_sim, design.looks[-1], rng, se_fixed=fx)
+        fixed = sequential.simulate_hypothesis(x[:, :, : fixed_design.looks[-1]], bands, fixed_design, se_fixed=fx)
+        seq = sequential.simulate_hypothesis(x, bands, design, se_fixed=fx)
         hp.fixed[name] = _shares(fixed["decision"])
         hp.sequential[name] = {**_shares(seq["decision"]), "expected_seeds": float(np.mean(seq["n_used"]))}
     # seeds needed (fixed n, claim as stated): the IUT needs every part, so search n by simulation
@@ -261,8 +301,8 @@ def _plan_hypothesis(variant, parts, effects_by_claim, design, fixed_design, alp
             continue
         hp.seeds_needed[key] = _search_n(
             lambda n: _shares(sequential.simulate_hypothesis(
-                simulate_effects(mid, cov, 4000, n, rng), bands,
-                sequential.SequentialDesign((n,), alpha=alpha_h, t_method="level"))["decision"])["supported"],
+                simulate_effects(mid, cov, 4000, n, rng, se_fixed=fx), bands,
+                sequential.SequentialDesign((n,), alpha=alpha_h, t_method="level"), se_fixed=fx)["decision"])["supported"],
             target, start=max(p.seeds_needed.get(f"supported {target:.0%} (fixed n, band middle)") or 2
                               for p in parts), max_n=max_n)
     hp.hours = {"budget": plan.hours(plan.seeds, [variant]),
@@ -312,7 +352,8 @@ def format_plan(plan: Plan) -> str:
     for cp in plan.claims:
         lines.append("")
         lines.append(f"claim {cp.claim}: pilot {cp.n_pilot} seeds, effect {cp.estimate:+.4f}, sd {cp.sd:.4f} "
-                     f"(planned {cp.sd_plan:.4f}) on the test scale")
+                     f"(planned {cp.sd_plan:.4f}) on the test scale"
+                     + (f"; test-set SE {cp.se_fixed:.4f} (fixed)" if cp.se_fixed else ""))
         for name in ("band middle", "pilot estimate"):
             f, s = cp.fixed[name], cp.sequential[name]
             lines.append(f"  true effect = {name}: at {cp.seeds} seeds P(supported) {_pct(f['supported'])}, "

@@ -173,3 +173,19 @@ def test_hours_are_rescaled_from_the_pilot_protocol(tmp_path):
     scale = 15 / 6 * 256 * 256 / (128 * 160)
     assert plan.seconds_per_run["skip_fused"] == pytest.approx(140 * scale)
     assert any("scaled" in w for w in plan.warnings)
+
+
+def test_a_pilot_with_confusions_plans_the_test_set_error_as_fixed(tmp_path):
+    from analysis_runs import make_run_dir
+
+    from analysis import power
+
+    pilot = make_run_dir(tmp_path / "pilot", n_seeds=3, n_images=20, latency=False, epochs=False)
+    claim = Claim("skip_fused", "miou", band=(0.02, 0.12), relative=True)
+    plan = planning.plan_study(pilot, [claim], baseline="all_mlp", seeds=10, n_sim=2000)
+    (cp,) = plan.claims
+    assert cp.se_fixed > 0 and any("test-set" in w for w in plan.warnings)
+    without = power.verdict_probabilities(sum(cp.band) / 2, sd=cp.sd_plan, n=10, band=cp.band, alpha=0.05)
+    assert cp.fixed["band middle"]["supported"] <= without["supported"]
+    assert cp.smallest_band > power.smallest_settleable_band(sd=cp.sd_plan, n=10) * 1.001
+    assert f"test-set SE {cp.se_fixed:.4f}" in planning.format_plan(plan)
