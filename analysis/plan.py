@@ -342,6 +342,10 @@ def _width(cp: ClaimPlan) -> str:
     return f"{100 * math.expm1(w):.1f} %-points (relative)" if cp.relative else f"{w:.4g} (absolute)"
 
 
+def _hours(h: float) -> str:
+    return "n/a" if not np.isfinite(h) else (f"{60 * h:.0f} min" if h < 1 else f"{h:.1f} h")
+
+
 def format_plan(plan: Plan) -> str:
     """The plan as text for the terminal."""
     lines = [f"plan from pilot {plan.pilot} (baseline {plan.baseline}); budget {plan.seeds} seeds; "
@@ -375,10 +379,10 @@ def format_plan(plan: Plan) -> str:
         for k, v in hp.seeds_needed.items():
             hours = hp.hours.get(k, math.nan)
             lines.append(f"  seeds for {k}: {v if v is not None else f'> {plan.max_n}'}"
-                         + (f" (~{hours:.1f} h)" if np.isfinite(hours) else ""))
+                         + (f" (~{_hours(hours)})" if np.isfinite(hours) else ""))
         if np.isfinite(hp.hours.get("budget", math.nan)):
-            lines.append(f"  compute: {hp.hours['budget']:.1f} h for the budget, "
-                         f"~{hp.hours['until-settled, expected (band middle)']:.1f} h expected with --until-settled")
+            lines.append(f"  compute: {_hours(hp.hours['budget'])} for the budget, "
+                         f"~{_hours(hp.hours['until-settled, expected (band middle)'])} expected with --until-settled")
     for s in plan.skipped:
         lines.append(f"not planned: {s}")
     for w in plan.warnings:

@@ -70,7 +70,7 @@ def test_plan_reads_the_pilot_and_skips_speed_claims(tmp_path):
     assert hp.hours["budget"] == pytest.approx(10 * 240 / 3600)
     assert any("fps" in s and "latency" in s for s in plan.skipped)
     text = planning.format_plan(plan)
-    assert "skip_fused miou" in text and "seeds needed" in text and "h expected" in text
+    assert "skip_fused miou" in text and "seeds needed" in text and "expected with --until-settled" in text
     # the hypothesis of one seed-based claim is that claim
     assert hp.fixed["band middle"]["supported"] == pytest.approx(cp.fixed["band middle"]["supported"], abs=0.02)
 
