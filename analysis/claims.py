@@ -285,9 +285,9 @@ def _reason(cv: ClaimVerdict, claim: Claim, alpha: float) -> str:
 def _settle(cv: ClaimVerdict, claim: Claim, unit: str) -> str:
     rel = claim.relative
     band_txt = (f"with {cv.n} {unit} only a band about {_fmt(cv.smallest_band, rel).lstrip('+')} wide can be settled "
-                f"({TARGET:.0%} chance)") if np.isfinite(cv.smallest_band) else ""
+                f"({TARGET * 100:.0f} % chance)") if np.isfinite(cv.smallest_band) else ""
     if cv.seeds_to_settle:
-        first = (f"about {cv.seeds_to_settle} {unit} would settle it ({TARGET:.0%} chance by this rule if the effect "
+        first = (f"about {cv.seeds_to_settle} {unit} would settle it ({TARGET * 100:.0f} % chance by this rule if the effect "
                  f"is as estimated)")
     elif cv.se_fixed > 0 and cv.image_share is not None and cv.image_share > 0.5:
         first = ("more seeds alone cannot settle it: the finite test set's own uncertainty is too wide for the band "

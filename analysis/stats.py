@@ -41,7 +41,9 @@ seed x image interaction that s^2 already holds (a moment estimator for crossed 
 part is clipped at 0). df by Satterthwaite from S - 1 and images - 1. This decomposes the variance of the
 paired effect, not of raw mIoU. Chosen over a two-way bootstrap because it is deterministic, takes
 milliseconds, and its 90 % intervals covered the truth 90 % +- 2 % in simulations with known seed and image
-components (tests/test_analysis_stats_sim.py), where seeds-only intervals under-cover. Without confusions the
+components (tests/test_analysis_stats_sim.py: 89.8 % / 90.5 % / 89.5 % for image-dominated, seed-dominated and
+10 x 233 designs, where seeds-only intervals covered 79.4 % / 89.6 % / 87.8 %). With only 3 seeds and a dominant
+seed part Satterthwaite's df is optimistic (85.6 % measured): use at least 5 seeds. Without confusions the
 interval falls back to seeds only (with a warning).
 
 **Speed.** Latency is timed in rounds nested in launches (fresh processes), variants in random order within a

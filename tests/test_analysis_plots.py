@@ -98,10 +98,11 @@ def test_optuna_plots_are_optunas_own_drawn_into_a_given_ax_without_leaking_its_
     assert not changed, f"Optuna's ggplot style leaked into rcParams: {sorted(changed)[:5]}"
 
 
-def test_history_ticks_are_whole_trials(tune_study):
+def test_history_ticks_are_whole_trials_and_its_legend_is_outside(tune_study):
     ax = P.plot_optimization_history(tune_study, "all_mlp")
     ax.figure.canvas.draw()
     assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert not _overlaps_axes(ax)
 
 
 # --- fault 10 -------------------------------------------------------------------------------------

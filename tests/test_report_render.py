@@ -73,6 +73,7 @@ def test_methods_numbers_come_from_the_run(full_report):
     assert "20 round(s) per variant over 3 launch(es)" in methods and "eager mode" in methods
     assert "use 2000 resamples, random seed 0" in methods and "α = 0.05" in methods and "90 % interval" in methods
     assert "latency.csv holds 1 other setting(s), reported, never used" in methods
+    assert "| device cpu, batch 4, height 64, width 64, dtype fp32, mode eager | all_mlp | 20 | 3 | yes |" in md
     assert "6 epoch(s) at 256x256" in methods and "Holm-corrected across the 2 hypotheses" in methods
 
 
@@ -212,3 +213,19 @@ def test_a_failing_plot_becomes_a_warning(tmp_path, monkeypatch):
     out, md, _ = _render(run, verdicts)
     assert any("plot tradeoff skipped" in w and "renderer exploded" in w for w in verdicts["warnings"])
     assert "forest" in out["plots"] and "renderer exploded" in md
+
+
+def test_a_bare_verdicts_dict_renders(tmp_path):
+    """Only the keys every verdicts.json has: each missing section says it is not available."""
+    from analysis.report import render
+
+    md, page = render({"run_dir": str(tmp_path), "alpha": 0.05}, {}, tmp_path, [])
+    assert "No claims were stated" in md and "Not available: no latency.csv." in md
+    assert "Not available: no per-image confusion matrices." in md and "</html>" in page
+
+
+def test_the_answer_says_what_would_settle_an_open_claim(tmp_path):
+    verdicts, tables, _ = report_inputs(tmp_path, n_images=4, n_seeds=3)
+    verdicts["claims"][1]["seeds_to_settle"] = 19
+    answer = _paragraphs(_markdown(tables, verdicts))[1]
+    assert "speed -18.0 % [-22.0, -14.0] (claimed -25..-15 %: about 19 launches would settle it)" in answer

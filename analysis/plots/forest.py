@@ -80,7 +80,8 @@ def _panel(ax, row: dict, level: float, wide_level: float | None) -> None:
     bars = ", ".join([*([f"thick: {100 * level:g} % CI (verdict)"] if ci else []),
                       *([f"thin: {100 * wide_level:g} % CI"] if ci_wide and wide_level else [])])
     note = row.get("note") if estimate is not None and row.get("note") else ""
-    ax.set_xlabel(f"{row.get('unit', '')}    {bars}" + (f"\n{note}" if note else ""), fontsize=8.5, color="0.25")
+    ax.set_xlabel(f"{row.get('unit', '')}    {bars}, dashed: no change" + (f"\n{note}" if note else ""),
+                  fontsize=8.5, color="0.25")
 
 
 def _magnify_band(ax, band, x_min: float, x_max: float) -> float:

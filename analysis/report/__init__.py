@@ -21,7 +21,7 @@ from analysis.report.methods import methods_facts
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-def environment():
+def jinja_environment():
     """The Jinja2 environment: HTML autoescaped, Markdown verbatim; the text helpers as filters."""
     import jinja2
 
@@ -39,6 +39,9 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
     figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name),
                 "src": Path(paths["png"]).relative_to(report_dir).as_posix(), "png": str(paths["png"])}
                for name, paths in made.items()]
+    # sections an older or partial verdicts.json may lack render as "not available", never as an error
+    verdicts = {"warnings": [], "claims": [], "comparisons": [], "test_set": {}, "latency": {}, "environment": {},
+                "variants": {}, "baseline": None, **verdicts}
     return {
         "v": verdicts,
         "title": f"ablate report: {verdicts.get('study') or Path(verdicts['run_dir']).name}",
@@ -57,6 +60,7 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
                          "is how much mIoU would move on another test set of the same size. The paired effect's "
                          "interval counts both, and the last column says how much of it the test set contributes.",
         "latency": R.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
+        "latency_settings": R.latency_settings_table(verdicts.get("latency") or {}),
         "environment": R.environment_table(verdicts.get("environment") or {}),
         "schema": schema_text(),
     }
@@ -77,7 +81,7 @@ def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study
            results: pd.DataFrame | None = None) -> tuple[str, str]:
     """(markdown, html) of the report."""
     ctx = context(verdicts, made, report_dir, notes, study, results)
-    env = environment()
+    env = jinja_environment()
     markdown = env.get_template("report.md.j2").render(**ctx)
     for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["figures"]]:
         figure["data"] = base64.b64encode(Path(figure["png"]).read_bytes()).decode("ascii")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import plots as P
-from analysis.report.text import FRACTION_METRICS, finite, interval, posterior_text
+from analysis.report.text import FRACTION_METRICS, claims_in_order, finite, interval, posterior_text
 
 CAPTIONS = {
     "forest": "Each claim's effect in its own unit: the thick bar is the interval the verdict uses, the shaded "
@@ -91,7 +91,7 @@ def _guarded(draw, out_dir: Path, name: str, warnings: list[str]) -> dict | None
 def forest_rows(verdicts: dict) -> list[dict]:
     """One row per claim in its own unit, then the mIoU change of each variant no claim covers."""
     rows, claimed = [], set()
-    for claim in verdicts.get("claims") or []:
+    for claim in claims_in_order(verdicts):
         relative, metric = claim.get("relative"), claim.get("metric")
         unit, scale = ("change vs baseline (%)", 100.0) if relative else (
             ("change vs baseline (mIoU points)" if metric == "miou" else f"change vs baseline ({metric}, points)",

@@ -23,7 +23,7 @@ def hypothesis_table(verdicts: dict) -> dict | None:
 
 
 def claim_table(verdicts: dict) -> dict | None:
-    claims = verdicts.get("claims") or []
+    claims = T.claims_in_order(verdicts)
     if not claims:
         return None
     comparisons = {c["variant"]: c for c in verdicts.get("comparisons") or []}
@@ -114,6 +114,22 @@ def latency_table(latency: dict, order: list[str] = ()) -> dict | None:
         return None
     return table(["variant", "launches", "rounds", "ms/image median [IQR]", "fps median",
                   "fps ratio vs baseline [CI]"], rows)
+
+
+def latency_settings_table(latency: dict) -> dict | None:
+    """Every setting latency.csv holds, and which one the speed claims are judged on (only when several)."""
+    settings = latency.get("settings") or []
+    if len(settings) < 2:
+        return None
+    claimed = latency.get("claim_setting") or {}
+    rows = []
+    for entry in settings:
+        setting = entry.get("setting") or {}
+        used = all(setting.get(k) == v for k, v in claimed.items() if k in setting) and bool(claimed)
+        rows.append([", ".join(f"{k} {v}" for k, v in setting.items()), ", ".join(entry.get("variants") or []),
+                     str(entry.get("n_rows", "—")), str(entry.get("n_launches", "—")),
+                     "yes" if used else "no (reported only)"])
+    return table(["setting", "variants", "rows", "launches", "used for claims"], rows)
 
 
 def environment_table(env: dict) -> dict:

@@ -104,6 +104,14 @@ def posterior_text(claim: dict) -> str:
     return " / ".join(f"{v:.2f}" for v in values)
 
 
+def claims_in_order(verdicts: dict) -> list[dict]:
+    """The claims grouped by hypothesis (in the hypotheses' order), each group in its own order."""
+    claims = verdicts.get("claims") or []
+    order = [h.get("variant") for h in verdicts.get("hypotheses") or []]
+    order += [c.get("variant") for c in claims if c.get("variant") not in order]
+    return sorted(claims, key=lambda c: order.index(c.get("variant")))
+
+
 def hypotheses(verdicts: dict) -> list[dict]:
     """verdicts.json's hypotheses, each with its parts (claims); without any, each variant's claims grouped."""
     claims = verdicts.get("claims") or []
@@ -127,6 +135,9 @@ def part_text(claim: dict, *, with_verdict: bool = False) -> str:
     said = [reading] if reading and reading not in ("overlaps the band",) else []
     if with_verdict:
         said.append(verdict_text(claim))
+    settle = claim.get("seeds_to_settle")
+    if claim.get("verdict") == "inconclusive" and isinstance(settle, int) and settle > (claim.get("n") or 0):
+        said.append(f"about {settle} {claim.get('n_unit') or 'seeds'} would settle it")
     return (f"{metric_name(claim['metric'])} {effect_text(claim)} (claimed {band_text(claim)}"
             f"{': ' + ', '.join(said) if said else ''})")
 
