@@ -12,8 +12,9 @@ its runs are keyed ``<variant>@<budget>``. For each claim of the study as writte
   and their squared SEs (statsmodels ``combine_effects``) as a second reading;
 * a plain sentence when the verdict flips with the budget, and a plot of effect (with CI) vs budget.
 
-``analyze_budgets(run_dir)`` returns all of it and writes ``report/budgets.json`` and
-``report/plots/budgets_<metric>.png``.
+``budget_section`` computes it once, inside ``analysis.analyze`` (verdicts.json's ``budgets``; the
+report renders it); ``analyze_budgets(run_dir)`` returns that section and writes ``report/budgets.json``
+and ``report/plots/budgets_<metric>.png``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from ablate.spec.claims import Claim, format_claim
 from analysis.claims import band_on_test_scale, refuted_direction
 from analysis.plan import LATENCY_METRICS, paired_effects
 from analysis.stats import unit_effect
-from analysis.tables import load_run, seed_rows
 
 SEP = "@"  # ablate.spec.study.BUDGET_SEP
 
@@ -65,7 +65,22 @@ class BudgetClaim:
     budgets: list[BudgetEffect] = field(default_factory=list)
     interaction: dict = field(default_factory=dict)
     flips: bool = False
-    summary: str = ""
+    headline: str = ""  # one sentence: flips / holds / not settled, with the verdict per budget
+    summary: str = ""  # the headline's verdicts with estimates, intervals and the interaction test
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BudgetClaim:
+        """Back from verdicts.json (NaN written as null comes back as NaN)."""
+        def f(v):
+            return math.nan if v is None else float(v)
+
+        budgets = [BudgetEffect(b["budget"], int(b.get("n") or 0), f(b.get("estimate")),
+                                tuple(f(v) for v in (b.get("ci") or [None, None])), f(b.get("p_supported")),
+                                f(b.get("p_refuted")), b.get("verdict") or "inconclusive", b.get("direction"))
+                   for b in d.get("budgets") or []]
+        return cls(d["claim"], d["variant"], d["metric"], bool(d.get("relative", True)),
+                   tuple(f(v) for v in d["band"]), budgets, dict(d.get("interaction") or {}),
+                   bool(d.get("flips")), d.get("headline") or "", d.get("summary") or "")
 
 
 def _scale(x: float, relative: bool) -> float:
@@ -148,7 +163,8 @@ def _from_verdict(cv: dict, budget: str) -> BudgetEffect:
                         cv.get("direction"))
 
 
-def _summary(c: BudgetClaim) -> str:
+def _summary(c: BudgetClaim) -> tuple[str, str]:
+    """(headline, summary) of one claim across budgets; sets ``c.flips``."""
     parts = []
     for b in c.budgets:
         ci = f"[{_fmt(b.ci[0], c.relative)}, {_fmt(b.ci[1], c.relative)}]"
@@ -158,7 +174,7 @@ def _summary(c: BudgetClaim) -> str:
     signs = {np.sign(b.ci[0]) for b in c.budgets if np.sign(b.ci[0]) == np.sign(b.ci[1]) and b.ci[0] != 0}
     c.flips = len(settled) > 1 or len(signs) > 1
     it = c.interaction
-    test = (f"budget x variant interaction F({it['df'][0]:.0f}, {it['df'][1]:.0f}) = {it['F']:.2f}, p = {it['p']:.3g}"
+    test = (f"budget x variant interaction F({it['df'][0]:.0f}, {it['df'][1]:.0f}) = {it['F']:.3g}, p = {it['p']:.3g}"
             if it.get("test") and np.isfinite(it.get("p", math.nan)) else "interaction not testable")
     if c.flips:
         what = "the verdict flips" if len(settled) > 1 else "the sign of the effect flips"
@@ -167,7 +183,8 @@ def _summary(c: BudgetClaim) -> str:
         head = f"{c.claim}: {next(iter(settled))} at every budget"
     else:
         head = f"{c.claim}: no flip seen, but not settled at every budget"
-    return f"{head} -- " + "; ".join(parts) + f"; {test}."
+    verdicts = "; ".join(f"{b.budget}: {b.verdict}" + (f", {b.direction}" if b.direction else "") for b in c.budgets)
+    return f"{head} ({verdicts})", f"{head} -- " + "; ".join(parts) + f"; {test}."
 
 
 def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[str], alpha: float = 0.05,
@@ -208,7 +225,7 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
         bc.interaction = interaction_test(per_budget)
         out.append(bc)
     for bc in out:
-        bc.summary = _summary(bc)
+        bc.headline, bc.summary = _summary(bc)
     return out
 
 
@@ -244,16 +261,13 @@ def plot_effect_vs_budget(result: BudgetClaim, ax=None, *, color: str = "#0072B2
     return ax
 
 
-def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdicts: dict | None = None) -> dict | None:
-    """Budget section of a run directory whose study declares ``budgets`` (None otherwise).
+def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict], *, alpha: float = 0.05,
+                   warnings: list[str] | None = None) -> dict | None:
+    """verdicts.json's ``budgets`` for a study that declares ``budgets`` (None otherwise); computed once, by analyze.
 
-    ``verdicts``: analyze's result for the same run (computed here, without writing, when not given).
-
-    Returns ``{"budgets", "baseline", "alpha", "claims": [BudgetClaim as dict], "text"}``; with ``write``
-    also ``report/budgets.json`` and one PNG per metric under ``report/plots/``.
+    ``seeds``: analysis.tables.seed_rows of the run; ``claim_verdicts``: analyze's claim verdicts (dicts).
+    Returns ``{"budgets", "baseline", "alpha", "claims": [BudgetClaim as dict], "flips", "text"}``.
     """
-    tables = load_run(run_dir)
-    study = tables.study
     budgets = list(study.get("budgets") or {})
     if not budgets:
         return None
@@ -266,23 +280,53 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
         written = Claim(variant, c.metric, band=tuple(c.band), relative=c.relative,
                         baseline=None if base in (None, baseline) else base)
         claims.setdefault(format_claim(written), written)
-    warnings = list(tables.warnings)
-    seeds = seed_rows(tables.results, warnings)
-    if verdicts is None:
+    results = budget_claims(seeds, list(claims.values()), baseline=baseline, budgets=budgets, alpha=alpha,
+                            verdicts={"claims": claim_verdicts})
+    return {"budgets": budgets, "baseline": baseline, "alpha": alpha, "claims": [asdict(r) for r in results],
+            "flips": [r.claim for r in results if r.flips], "text": "\n".join(r.summary for r in results),
+            "warnings": list(warnings or [])}
+
+
+def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdicts: dict | None = None) -> dict | None:
+    """The budget section of a run directory (None when its study declares no ``budgets``).
+
+    ``verdicts``: analyze's result for the same run (analyze runs, without writing, when not given);
+    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric
+    under ``report/plots/``.
+    """
+    if verdicts is None or "budgets" not in verdicts:
         from analysis import analyze
 
         verdicts = analyze(run_dir, alpha=alpha, write=False)
-    results = budget_claims(seeds, list(claims.values()), baseline=baseline, budgets=budgets, alpha=alpha,
-                            verdicts=verdicts)
-    text = "\n".join(r.summary for r in results)
-    out = {"budgets": budgets, "baseline": baseline, "alpha": alpha, "claims": [asdict(r) for r in results],
-           "text": text, "warnings": warnings}
+    out = verdicts.get("budgets")
+    if out is None:
+        return None
+    out = dict(out)
     if write:
         report = Path(run_dir) / "report"
         (report / "plots").mkdir(parents=True, exist_ok=True)
-        write_atomic(report / "budgets.json", json.dumps(json_safe(out), indent=2) + "\n")
-        out["plots"] = [str(p) for p in write_budget_plots(results, report / "plots")]
+        write_budgets_json(out, report)
+        out["plots"] = [str(p) for p in write_budget_plots([BudgetClaim.from_dict(c) for c in out["claims"]],
+                                                           report / "plots")]
     return out
+
+
+def write_budgets_json(section: dict, report_dir) -> Path:
+    path = Path(report_dir) / "budgets.json"
+    write_atomic(path, json.dumps(json_safe(section), indent=2) + "\n")
+    return path
+
+
+def plot_budget_figure(results: list[BudgetClaim], metric: str):
+    """One figure for one metric, one panel per claim; returns the first panel's Axes (its figure holds all)."""
+    import matplotlib.pyplot as plt
+
+    mine = [r for r in results if r.metric == metric]
+    fig, axes = plt.subplots(1, len(mine), figsize=(4.6 * len(mine), 3.6), squeeze=False)
+    for ax, r in zip(axes[0], mine):
+        plot_effect_vs_budget(r, ax=ax)
+    fig.tight_layout()
+    return axes[0][0]
 
 
 def write_budget_plots(results: list[BudgetClaim], folder) -> list[Path]:
@@ -294,11 +338,7 @@ def write_budget_plots(results: list[BudgetClaim], folder) -> list[Path]:
 
     paths = []
     for metric in sorted({r.metric for r in results}):
-        mine = [r for r in results if r.metric == metric]
-        fig, axes = plt.subplots(1, len(mine), figsize=(4.6 * len(mine), 3.6), squeeze=False)
-        for ax, r in zip(axes[0], mine):
-            plot_effect_vs_budget(r, ax=ax)
-        fig.tight_layout()
+        fig = plot_budget_figure(results, metric).figure
         path = Path(folder) / f"budgets_{metric}.png"
         fig.savefig(path, dpi=130, bbox_inches="tight")
         plt.close(fig)

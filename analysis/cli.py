@@ -32,22 +32,10 @@ def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_
 
     verdicts = analyze(run_dir, claims=list(claims) or None, baseline=baseline, alpha=alpha, seed=seed,
                        n_boot=n_boot, write=not no_report, progress=not as_json and sys.stderr.isatty())
-    # issue 9: a budgets study's verdict per budget and the interaction; an --until-settled run's looks
-    from analysis.budgets import analyze_budgets
-    from analysis.until_settled import read_looks
-
-    budgets = analyze_budgets(run_dir, alpha=alpha, write=not no_report, verdicts=verdicts)
-    looks = read_looks(run_dir)
     if as_json:
         click.echo(json.dumps(verdicts, indent=2))
         return
     click.echo(format_verdicts(verdicts))
-    if budgets:
-        click.echo("budgets (does the verdict hold across training budgets?):")
-        for line in budgets["text"].splitlines():
-            click.echo(f"  {line}")
-    if looks:
-        click.echo(f"until settled: {looks['stop_reason']} (looks at {[lk['n'] for lk in looks['looks']]} pairs)")
 
 
 def format_verdicts(verdicts: dict) -> str:
@@ -77,6 +65,12 @@ def format_verdicts(verdicts: dict) -> str:
             lines.append(f"    why: {claim.get('reason') or ''}")
     else:
         lines.append("no claims (none in study.json, no --claim): see the comparisons in the report")
+    budgets, looks = verdicts.get("budgets"), verdicts.get("until_settled")
+    if budgets:  # issue 9: computed by analyze, printed as verdicts.json has it
+        lines.append("budgets (does the verdict hold across training budgets?):")
+        lines += [f"  {line}" for line in budgets["text"].splitlines()]
+    if looks:
+        lines.append(f"until settled: {looks['stop_reason']} (looks at {[lk['n'] for lk in looks['looks']]} pairs)")
     for warning in verdicts["warnings"]:
         lines.append(f"warning: {warning}")
     report = verdicts.get("report")

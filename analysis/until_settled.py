@@ -31,7 +31,7 @@ import numpy as np
 
 from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
-from ablate.spec.claims import Claim, as_claim, format_claim
+from ablate.spec.claims import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
 from analysis.plan import LATENCY_METRICS, paired_effects, test_band
 from analysis.tables import read_results
@@ -172,30 +172,63 @@ def make_gate(study, *, max_seeds: int, look_every: int = 1, alpha: float = 0.05
                     max_seeds=max_seeds, look_every=look_every, alpha=alpha, spending=spending)
 
 
-def format_looks(record: dict) -> str:
-    """looks.json as Markdown for the report: the design, one row per look, the stopping decision."""
-    design = record["design"]
+def _claim_scale(name: str):
+    """Test scale -> the claim's own text ('+2.5 %' for relative claims, the metric's units otherwise)."""
+    try:
+        relative = parse_claim(name).relative
+    except Exception:  # noqa: BLE001 - an unparsable name keeps the test scale
+        relative = False
+    if relative:
+        return lambda x: f"{100 * np.expm1(x):+.2f} %" if x is not None and np.isfinite(x) else "—"
+    return lambda x: f"{x:+.4g}" if x is not None and np.isfinite(x) else "—"
+
+
+def look_rows(record: dict) -> tuple[list[str], list[list]]:
+    """(headers, rows) of the looks table: one row per look; each hypothesis cell ``(decision, text)``,
+    text = each claim's estimate and support RCI in the claim's unit; ``(None, "settled earlier")`` after it settled.
+    Built once here for format_looks (Markdown) and the report's tables."""
     variants = list(record["hypotheses"])
-    lines = [f"**Adaptive seeding (`--until-settled`)**: {record['stop_reason']}.",
-             "",
-             f"Design: looks at {', '.join(map(str, design['looks']))} complete seed pairs; {design['method']}; "
-             f"alpha {record['alpha_family']} split over {len(variants)} hypothesis(es) (Bonferroni).",
-             "",
-             "| pairs | " + " | ".join(variants) + " |",
-             "|---|" + "---|" * len(variants)]
+    rows = []
     for look in record["looks"]:
         cells = []
         for v in variants:
             h = look["hypotheses"].get(v)
             if h is None:
-                cells.append("(settled earlier)")
+                cells.append((None, "(settled earlier)"))
                 continue
-            parts = [f"{name.split(' ', 1)[1]}: {lk['estimate']:+.4f} RCI [{lk['support_ci'][0]:+.4f}, "
-                     f"{lk['support_ci'][1]:+.4f}]" for name, lk in h["claims"].items()]
-            cells.append(f"**{h['decision']}** — " + "; ".join(parts))
-        lines.append(f"| {look['n']} | " + " | ".join(cells) + " |")
+            parts = []
+            for name, lk in h["claims"].items():
+                fmt = _claim_scale(name)
+                lo, hi = lk["support_ci"]
+                parts.append(f"{name.split(' ', 1)[1]}: {fmt(lk['estimate'])} RCI [{fmt(lo)}, {fmt(hi)}]")
+            cells.append((h["decision"], "; ".join(parts)))
+        rows.append([look["n"], *cells])
+    return ["pairs", *variants], rows
+
+
+def design_text(record: dict) -> str:
+    design = record["design"]
+    m = len(record["hypotheses"])
+    return (f"looks at {', '.join(map(str, design['looks']))} complete seed pairs; {design['method']}; "
+            f"alpha {record['alpha_family']} split over {m} hypothesis(es) (Bonferroni).")
+
+
+def stopped_early(record: dict) -> bool:
+    """True when the study stopped before its last planned look (every hypothesis settled)."""
+    looks, planned = record.get("looks") or [], record["design"]["looks"]
+    return bool(record.get("stopped") and looks and looks[-1]["n"] < planned[-1])
+
+
+def format_looks(record: dict) -> str:
+    """looks.json as Markdown: the design, one row per look, the stopping decision."""
+    headers, rows = look_rows(record)
+    lines = [f"**Adaptive seeding (`--until-settled`)**: {record['stop_reason']}.", "",
+             f"Design: {design_text(record)}", "",
+             "| " + " | ".join(headers) + " |", "|---|" + "---|" * (len(headers) - 1)]
+    for n, *cells in rows:
+        lines.append(f"| {n} | " + " | ".join(f"**{d}** — {t}" if d else t for d, t in cells) + " |")
     decisions = ", ".join(f"{v}: {d}" for v, d in record["decisions"].items())
-    lines += ["", f"Decision: {decisions}. Estimates and RCIs are on the test scale (log ratio for relative claims)."]
+    lines += ["", f"Decision: {decisions}. RCI: the repeated confidence interval the design's supported rule uses."]
     for s in record.get("skipped", []):
         lines.append(f"Not decided by seeds: {s}.")
     return "\n".join(lines)
