@@ -32,8 +32,10 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     """
     from ablate.rundir import json_safe
     from analysis import summary as S
+    from analysis.budgets import budget_section, write_budgets_json
     from analysis.claims import ClaimData, evaluate
     from analysis.tables import load_run, seed_rows
+    from analysis.until_settled import read_looks
     from analysis.verdict import SCHEMA_VERSION
 
     def step(message: str) -> None:
@@ -72,6 +74,12 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     test_set = _guard(lambda: S.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
                       {"available": False, "reason": "failed"}, "test-set analysis", warnings)
 
+    step("budgets and sequential looks")
+    claim_dicts = [c.to_dict() for c in claim_verdicts]
+    budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
+                     None, "budgets", warnings)
+    until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
+
     verdicts = {
         "schema_version": SCHEMA_VERSION,
         "run_dir": str(run_dir),
@@ -81,12 +89,14 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "seed": seed,
         "n_boot": n_boot,
         "hypotheses": [h.to_dict() for h in hypotheses],
-        "claims": [c.to_dict() for c in claim_verdicts],
+        "claims": claim_dicts,
         "comparisons": comparisons,
         "variants": S.variant_summaries(tables, seeds, order, latency.get("variants", {})),
         "test_set": test_set,
         "latency": latency,
         "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
+        "budgets": budgets,
+        "until_settled": until_settled,
         "warnings": list(dict.fromkeys(warnings)),
         "environment": S.environment(tables.results, tables.study),
     }
@@ -96,6 +106,8 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         from analysis.report import write_report
 
         verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed)
+        if budgets is not None:  # the section alone, for readers of the earlier file
+            write_budgets_json(verdicts["budgets"], Path(run_dir) / "report")
         out = Path(run_dir) / "report" / "verdicts.json"
         write_atomic(out, json.dumps(verdicts, indent=2) + "\n")
         step(f"wrote {out.parent}")

@@ -65,6 +65,12 @@ def format_verdicts(verdicts: dict) -> str:
             lines.append(f"    why: {claim.get('reason') or ''}")
     else:
         lines.append("no claims (none in study.json, no --claim): see the comparisons in the report")
+    budgets, looks = verdicts.get("budgets"), verdicts.get("until_settled")
+    if budgets:  # issue 9: computed by analyze, printed as verdicts.json has it
+        lines.append("budgets (does the verdict hold across training budgets?):")
+        lines += [f"  {line}" for line in budgets["text"].splitlines()]
+    if looks:
+        lines.append(f"until settled: {looks['stop_reason']} (looks at {[lk['n'] for lk in looks['looks']]} pairs)")
     for warning in verdicts["warnings"]:
         lines.append(f"warning: {warning}")
     report = verdicts.get("report")

@@ -19,6 +19,15 @@ verdicts.json, schema_version 2 (top level)::
     test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.summary.test_set_section)
     latency         latency settings found, the claim setting, per-variant speed and launch-level ratios
     power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit}
+    budgets         null, or when study.json declares ``budgets`` (analysis.budgets.budget_section):
+                    {budgets: [name], baseline, alpha, claims: [{claim, variant, metric, relative, band (test scale),
+                     budgets: [{budget, n, estimate, ci (test scale), p_supported, p_refuted, verdict, direction}]
+                     (each taken from the claim verdict at that budget), interaction: {test, formula, seeds, F, df,
+                     p, cochran_q, cochran_q_p}, flips, headline, summary}], flips: [claim], text, warnings}
+    until_settled   null, or looks.json of an ``ablate run --until-settled`` run as recorded
+                    (analysis.until_settled): {design, alpha_family, hypotheses, skipped, seeds_scheduled,
+                     pairs, looks: [{n, seeds, hypotheses: {variant: {decision, claims: {claim: look}}}}],
+                     stopped, stop_reason, decisions}
     warnings        list of str
     environment     how the numbers were made and what analysed them
     report          {dir, markdown, html, plots} when written

@@ -7,6 +7,8 @@ mIoU band is relative too; analyze also reports absolute points.
     ablate run studies/progressive_decoder.py                  # tuned study on CamVid
     ablate run studies/progressive_decoder.py --preset paper   # the report's own protocol
     ablate run studies/progressive_decoder.py --preset smoke   # synthetic scenes, minutes on a CPU
+    ablate run studies/progressive_decoder.py --preset pilot   # 3 seeds, then: ablate plan ... --pilot runs/...-pilot
+    ablate run studies/progressive_decoder.py --preset budgets # the claims at 6 and 15 epochs
 """
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution
@@ -64,6 +66,26 @@ study = Study(
             "trials": 0,
             "seeds": [0, 1, 2, 3, 4],
             "latency": {"rounds": 20},
+        },
+        # A pilot for `ablate plan`: 3 seeds of the cpu protocol, judged on val so the test split stays unseen.
+        "pilot": {
+            "image_size": (128, 160),
+            "train": {"epochs": 6, "batch_size": 4},
+            "trials": 0,
+            "seeds": [0, 1, 2],
+            "eval_split": "val",
+            "latency": {"rounds": 10},
+        },
+        # The same claims at two training budgets, from scratch (measured on CamVid: the deeper decoders
+        # lose at 6 epochs and win at 15); `ablate analyze` adds the verdict per budget and the interaction.
+        "budgets": {
+            "image_size": (128, 160),
+            "pretrained": None,
+            "train": {"batch_size": 4},
+            "trials": 0,
+            "seeds": [0, 1, 2, 3, 4],
+            "budgets": {"6ep": {"train": {"epochs": 6}}, "15ep": {"train": {"epochs": 15}}},
+            "latency": {"rounds": 10},
         },
         # The report's protocol: fixed settings, no tuning, plain Adam at a constant LR, no augmentation
         # (measured: all_mlp from scratch, seed 0, final val mIoU 0.304 this way vs 0.260 with our

@@ -1,4 +1,4 @@
-"""The ``ablate`` command line: run, analyze, train, bench, data.
+"""The ``ablate`` command line: run, analyze, plan, train, bench, data.
 
 One thin click file per command (``run``, ``train``, ``bench``, ``data``) over a library that
 returns values; ``analyze`` lives with ``analysis`` (``analysis.cli``). Subcommands are imported
@@ -45,6 +45,7 @@ class LazyGroup(click.Group):
     lazy_commands={
         "run": ("ablate.cli.run:run_command", "Run a study: Optuna sweeps, repeated seeds, latency."),
         "analyze": ("analysis.cli:analyze_command", "Claim verdicts, tests, plots and a report for a run."),
+        "plan": ("ablate.cli.plan:plan_command", "Seeds, hours and settleable bands from a pilot run."),
         "train": ("ablate.cli.train:train_command", "Train and evaluate one model; write a JSON result."),
         "data": ("ablate.cli.data:data_group", "Check, download or synthesise datasets."),
     },

@@ -29,8 +29,15 @@ import click
               help="Which runs keep their final weights: seed runs, all (tuning trials too) or none.")
 @click.option("-v", "--verbose", is_flag=True, help="Off a terminal, also one line per epoch.")
 @click.option("--no-progress", is_flag=True, help="No progress bars or lines.")
+@click.option("--until-settled", is_flag=True,
+              help="Add seed pairs in groups until every hypothesis is settled (group-sequential, alpha spending).")
+@click.option("--max-seeds", type=click.IntRange(3), default=None,
+              help="--until-settled: most complete seed pairs to train (default: 40).")
+@click.option("--look-every", type=click.IntRange(1), default=1, show_default=True,
+              help="--until-settled: seeds added between two looks.")
 def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, workers,
-                pretrained, retry_failed, keep_checkpoints, verbose, no_progress):
+                pretrained, retry_failed, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
+                look_every):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
     from ablate.errors import ConfigError
@@ -40,6 +47,11 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     study = load_study(study_file, preset=preset)
     if pretrained is not None:  # recorded in study.json and with every run
         study.pretrained = None if pretrained.strip().lower() in ("", "none") else pretrained
+    gate = None
+    if until_settled:
+        gate = _seed_gate(study, max_seeds=max_seeds or 40, look_every=look_every)
+    elif max_seeds is not None:
+        raise click.UsageError("--max-seeds goes with --until-settled")
     if list_only:
         click.echo(status_table(study, out=out, storage=storage))
         return
@@ -52,7 +64,7 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
 
         configure_threads(threads)
     sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
-                  progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints)
+                  progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints, seed_gate=gate)
     if retry_failed:
         click.echo(f"re-queued {sweep.retry_failed()} failed run(s)", err=True)
     n = _workers(workers, device or study.train.get("device", "auto"))
@@ -66,6 +78,8 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
                             ("--threads", threads), ("--pretrained", pretrained)):
             argv += [flag, str(value)] if value is not None else []
         argv += (["--verbose"] if verbose else []) + (["--no-progress"] if no_progress else [])
+        if until_settled:  # every worker builds the same gate; looks depend only on the recorded runs
+            argv += ["--until-settled", "--max-seeds", str(max_seeds or 40), "--look-every", str(look_every)]
         click.echo(f"{n} workers on {run_dir.root}", err=True)
         code = run_workers(n, argv)
         sweep.import_shared()
@@ -78,7 +92,32 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     if failed:
         click.echo(f"{len(failed)} run(s) failed ({', '.join(failed[:4])}{', ...' if len(failed) > 4 else ''}): "
                    f"see the error column of results.csv; --retry-failed runs them again", err=True)
+    if gate is not None:
+        from analysis.until_settled import read_looks
+
+        looks = read_looks(run_dir.root) or {}
+        decisions = ", ".join(f"{v} {d}" for v, d in (looks.get("decisions") or {}).items())
+        click.echo(f"until settled: {looks.get('stop_reason', 'no look recorded')}"
+                   + (f" ({decisions})" if decisions else "") + f"; looks in {run_dir.root / 'looks.json'}")
     click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")
+
+
+def _seed_gate(study, *, max_seeds: int, look_every: int):
+    """Extend the study's seeds to --max-seeds (plus spares for failed runs) and build the analysis' gate.
+
+    The decision is the analysis' (imported lazily, like `ablate analyze`); the sweep only asks it.
+    """
+    from analysis.until_settled import make_gate
+
+    spares = max(2, max_seeds // 5)  # a failed run costs its seed; the next one takes its place
+    seeds = list(study.seeds[: max_seeds + spares])
+    candidate = 0
+    while len(seeds) < max_seeds + spares:
+        if candidate not in seeds:
+            seeds.append(candidate)
+        candidate += 1
+    study.seeds = seeds
+    return make_gate(study, max_seeds=max_seeds, look_every=look_every)
 
 
 def _workers(workers: str, device: str) -> int:

@@ -22,9 +22,12 @@ __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 PRESETS = ("smoke", "cpu", "paper")
 # Study fields a preset may override; dict-valued ones are merged key by key.
 PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency",
-                 "threads")
+                 "threads", "eval_split", "budgets")
 MERGED_FIELDS = ("data", "train", "latency")
 LATENCY_KEYS = ("rounds", "launches", "warmup", "threads", "dtype", "batches", "mode")
+# A budget (training protocol) may change these; its runs are keyed "<variant>@<budget>".
+BUDGET_KEYS = ("train", "image_size", "pretrained")
+BUDGET_SEP = "@"
 
 
 @dataclass
@@ -60,6 +63,10 @@ class Study:
     latency: dict = field(default_factory=dict)  # rounds, warmup, threads, dtype, batches
     threads: int | None = None  # torch CPU threads for training; None = torch's choice
     presets: dict[str, dict] = field(default_factory=dict)
+    # Training protocols to repeat every variant, seed and claim under, e.g. {"6ep": {"train": {"epochs": 6}},
+    # "15ep": {"train": {"epochs": 15}}} (keys: train, image_size, pretrained). load_study expands them
+    # into variants "<variant>@<budget>" and claims per budget; analysis.budgets reads them back.
+    budgets: dict[str, dict] = field(default_factory=dict)
     sampler_seed: int = 0
     preset: str | None = None  # filled by load_study
     path: str | None = None  # filled by load_study
@@ -87,10 +94,11 @@ class Study:
         merged = {**self.train, **self.variants[variant].settings, **(params or {})}
         cfg = {k: v for k, v in merged.items() if k in fields_ and k != "decoder_cfg"}
         decoder_cfg = {**merged.get("decoder_cfg", {}), **{k: v for k, v in merged.items() if k not in fields_}}
+        size = self.variants[variant].settings.get("image_size", self.image_size)  # a budget may set its own
         cfg.update(
             decoder=self.variants[variant].decoder,
             pretrained=self.pretrained_for(variant),
-            image_size=tuple(self.image_size),
+            image_size=tuple(size),
             seed=int(seed),
             decoder_cfg=decoder_cfg,
         )
@@ -134,6 +142,7 @@ class Study:
             "trials": self.trials,
             "seeds": list(self.seeds),
             "claims": [c.to_dict() for c in self.claims],
+            "budgets": self.budgets,
             "latency": self.latency_settings(),
             "sampler_seed": self.sampler_seed,
             "threads": self.threads,
@@ -168,7 +177,48 @@ def load_study(path, preset: str | None = None) -> Study:
     if preset is not None:
         _apply_preset(study, preset, path)
     _validate(study, path)
+    if study.budgets:
+        _expand_budgets(study, path)
     return study
+
+
+def _expand_budgets(study: Study, path: Path) -> None:
+    """Every variant and claim once per budget: variants ``<variant>@<budget>``, claims against
+    ``<baseline>@<budget>``; the same seeds everywhere, so effects pair by seed across budgets too."""
+    from ablate.engine.config import parse_size
+
+    if not isinstance(study.budgets, dict) or not study.budgets:
+        _fail(path, "budgets", "a dict name -> {train: {...}, image_size: ..., pretrained: ...}", study.budgets)
+    fields_ = train_config_fields()
+    variants: dict[str, Variant] = {}
+    for budget, spec in study.budgets.items():
+        where = f"budgets.{budget}"
+        if not isinstance(budget, str) or not budget.replace("_", "").replace("-", "").isalnum():
+            _fail(path, "budgets", "names of letters, digits, _ or -", budget)
+        if not isinstance(spec, dict) or set(spec) - set(BUDGET_KEYS):
+            _fail(path, where, f"a dict with keys among {', '.join(BUDGET_KEYS)}", spec)
+        train = spec.get("train", {})
+        unknown = sorted(set(train) - fields_) if isinstance(train, dict) else ["?"]
+        if unknown:
+            _fail(path, f"{where}.train", f"TrainConfig fields ({', '.join(sorted(fields_))})", train)
+        settings = dict(train)
+        if "image_size" in spec:
+            try:
+                settings["image_size"] = tuple(parse_size(spec["image_size"]))
+            except Exception:
+                _fail(path, f"{where}.image_size", "N or (H, W) or 'HxW'", spec["image_size"])
+        for name, variant in study.variants.items():
+            pretrained = variant.pretrained
+            if "pretrained" in spec:  # None / "none": random init for this budget
+                pretrained = "none" if spec["pretrained"] in (None, "none") else spec["pretrained"]
+            variants[f"{name}{BUDGET_SEP}{budget}"] = Variant(
+                variant.decoder, settings={**variant.settings, **settings}, search_space=variant.search_space,
+                pretrained=pretrained)
+    claims = [Claim(f"{c.variant}{BUDGET_SEP}{b}", c.metric, band=tuple(c.band), relative=c.relative,
+                    baseline=f"{c.baseline or study.baseline}{BUDGET_SEP}{b}")
+              for b in study.budgets for c in study.claims]
+    study.baseline = f"{study.baseline}{BUDGET_SEP}{next(iter(study.budgets))}"
+    study.variants, study.claims = variants, claims
 
 
 def _apply_preset(study: Study, preset: str, path: Path) -> None:

@@ -62,7 +62,8 @@ class Sweep:
 
     def __init__(self, study: Study, run_dir: RunDir, *, storage_url: str | None = None, data: str | None = None,
                  device: str | None = None, heartbeat: int = 10, poll: float | None = None,
-                 progress: bool = True, verbose: bool = False, keep_checkpoints: str = "seeds", backend=None):
+                 progress: bool = True, verbose: bool = False, keep_checkpoints: str = "seeds", backend=None,
+                 seed_gate=None):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our bar and rows say it better
@@ -82,6 +83,11 @@ class Sweep:
         self._data_root: Path | None = None
         self._skipped = False
         self._pop_lock = PopLock(run_dir.root / ".pop.lock")
+        # --until-settled: seed_gate(run_dir_root) -> how many of study.seeds to schedule, decided from
+        # the recorded runs (the CLI builds it from analysis; this package never imports analysis)
+        self.seed_gate = seed_gate
+        self._n_active: int | None = None
+        self._gate_seen: int | None = None  # n_active at which the gate last saw every scheduled seed settled
 
     # --- storage ------------------------------------------------------------------------
     def optuna_study(self, variant: str | None, phase: str):
@@ -202,7 +208,7 @@ class Sweep:
             if s.tunes(v) and T.tune_has_room(self.trials(v, "tune"), s.trials):
                 return f"tune {v}", lambda v=v: self._optimize(v, "tune", self._tune_objective(v))
         all_settled = True
-        for seed in s.seeds:  # seed-major: a partial study holds complete pairs early
+        for seed in self.active_seeds():  # seed-major: a partial study holds complete pairs early
             for v in s.variants:
                 if s.tunes(v) and not T.tune_finished(self.trials(v, "tune"), s.trials):
                     all_settled = False
@@ -222,6 +228,27 @@ class Sweep:
             if state != "settled" and self._has_waiting(None, "latency"):
                 return "latency", lambda: self._optimize(None, "latency", self._latency_objective)
         return None
+
+    def active_seeds(self) -> list[int]:
+        """The seeds to run: all of them, or under --until-settled the prefix the gate has opened so far."""
+        seeds = self.study.seeds
+        if self.seed_gate is None:
+            return seeds
+        if self._n_active is None:
+            self._n_active = self._ask_gate()
+        while self._gate_seen != self._n_active and self._seeds_settled(seeds[: self._n_active]):
+            self._gate_seen = self._n_active
+            self._n_active = max(self._n_active, self._ask_gate())  # the same number: the study stops here
+        return seeds[: self._n_active]
+
+    def _seeds_settled(self, seeds) -> bool:
+        return all(T.slot_state(self.trials(v, "seed"), "seed", seed) == "settled"
+                   for seed in seeds for v in self.study.variants)
+
+    def _ask_gate(self) -> int:
+        self.import_shared()  # runs finished by workers on other machines count too
+        self.run_dir.rebuild_tables()
+        return int(self.seed_gate(self.run_dir.root))
 
     def fail_stale(self) -> None:
         """Runs whose worker stopped beating are failed; the storage's retry callback re-queues them."""

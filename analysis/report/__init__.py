@@ -2,7 +2,8 @@
 
 Both templates (``analysis/templates/``) get the same context, built here from verdicts.json
 and the run's tables only, so every number in the report comes from the run. Order: the
-answer (one paragraph), the verdict table with the forest plot under it, warnings, methods,
+answer (one paragraph), the verdict table with the forest plot under it, the sequential looks and
+the budgets (when the run has them), warnings, methods,
 tables, the remaining plots, the environment.
 """
 
@@ -50,7 +51,12 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
         "claims": R.claim_table(verdicts),
         "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
         "forest": next((f for f in figures if f["name"] == "forest"), None),
-        "figures": [f for f in figures if f["name"] != "forest"],
+        "figures": [f for f in figures if f["name"] != "forest" and not f["name"].startswith("budgets_")],
+        "budgets": R.budget_table(verdicts),
+        "budget_notes": R.budget_notes(verdicts),
+        "budget_figures": [f for f in figures if f["name"].startswith("budgets_")],
+        "looks": R.looks_table(verdicts.get("until_settled")),
+        "looks_design": _looks_design(verdicts.get("until_settled")),
         "notes": notes,
         "methods": methods_facts(verdicts, study or {}, results),
         "variants": R.variant_table(verdicts),
@@ -64,6 +70,14 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
         "environment": R.environment_table(verdicts.get("environment") or {}),
         "schema": schema_text(),
     }
+
+
+def _looks_design(record: dict | None) -> str:
+    if not record or not record.get("design"):
+        return ""
+    from analysis.until_settled import design_text
+
+    return design_text(record)
 
 
 def schema_text() -> str:
@@ -83,7 +97,7 @@ def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study
     ctx = context(verdicts, made, report_dir, notes, study, results)
     env = jinja_environment()
     markdown = env.get_template("report.md.j2").render(**ctx)
-    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["figures"]]:
+    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["budget_figures"], *ctx["figures"]]:
         figure["data"] = base64.b64encode(Path(figure["png"]).read_bytes()).decode("ascii")
     page = env.get_template("report.html.j2").render(**ctx)
     return markdown, page

@@ -19,6 +19,8 @@ CAPTIONS = {
     "class_iou": "Per-class test IoU, mean over seeds.",
     "class_delta": "Per-class IoU change vs the baseline, in points.",
     "learning_curves": "Validation mIoU by epoch, mean ± 1 sd over seeds.",
+    "budgets": "The claim's effect at each training budget with the verdict's interval; the shaded band is the claim, "
+               "the label the verdict at that budget; the title gives the budget × variant interaction p.",
     "power": "Chance the verdict rule settles each claim vs the number of paired seeds; ▼ marks the seeds needed.",
 }
 
@@ -29,6 +31,8 @@ def caption(name: str) -> str:
     if name.startswith("param_importance_"):
         return (f"Importance of the settings tuned for {name.removeprefix('param_importance_')} "
                 f"(Optuna's plot; fANOVA seeded, PED-ANOVA without scikit-learn).")
+    if name.startswith("budgets_"):
+        return CAPTIONS["budgets"]
     return CAPTIONS.get(name, "")
 
 
@@ -52,6 +56,7 @@ def make_plots(verdicts: dict, tables, seeds: pd.DataFrame, out_dir: Path, *, se
     level = 1 - 2 * verdicts["alpha"]
     add("forest", lambda: P.plot_forest(rows, level=level, wide_level=1 - verdicts["alpha"]),
         None if any(finite(r.get("estimate")) for r in rows) else "no effect could be estimated")
+    _budget_plots(verdicts, add)
     add("miou_by_seed", lambda: P.plot_miou_by_seed(seeds, order, baseline=baseline, colours=colours),
         None if order else "no finished seed runs")
     points = tradeoff_points(verdicts)
@@ -74,6 +79,18 @@ def make_plots(verdicts: dict, tables, seeds: pd.DataFrame, out_dir: Path, *, se
     curves = power_rows(verdicts)
     add("power", lambda: P.plot_power(curves), None if curves else "no claim with a power curve")
     return made
+
+
+def _budget_plots(verdicts: dict, add) -> None:
+    """Effect vs budget, one figure per metric (analysis.budgets draws it from verdicts.json's section)."""
+    claims = (verdicts.get("budgets") or {}).get("claims") or []
+    if not claims:
+        return
+    from analysis.budgets import BudgetClaim, plot_budget_figure
+
+    results = [BudgetClaim.from_dict(c) for c in claims]
+    for metric in sorted({r.metric for r in results}):
+        add(f"budgets_{metric}", lambda m=metric: plot_budget_figure(results, m))
 
 
 def _guarded(draw, out_dir: Path, name: str, warnings: list[str]) -> dict | None:

@@ -145,3 +145,42 @@ def environment_table(env: dict) -> dict:
     rows = [[k, value(v)] for k, v in env.items() if not isinstance(v, dict)]
     rows += [[f"{k}: {kk}", value(vv)] for k, v in env.items() if isinstance(v, dict) for kk, vv in v.items()]
     return table(["setting", "value"], rows)
+
+
+def budget_table(verdicts: dict) -> dict | None:
+    """verdicts.json's ``budgets``: one row per claim per budget (its verdict, estimate and interval)."""
+    section = verdicts.get("budgets") or {}
+    rows = []
+    for c in section.get("claims") or []:
+        for b in c.get("budgets") or []:
+            claim = {"relative": c.get("relative"), "metric": c.get("metric"), "estimate": _claim_scale(b.get("estimate"), c),
+                     "ci": [_claim_scale(x, c) for x in (b.get("ci") or [None, None])]}
+            rows.append({"cells": [c["claim"], b["budget"], f"{b.get('n') or 0} seeds", T.effect_text(claim),
+                                   T.verdict_text(b)], "verdict": b.get("verdict") or "inconclusive", "vcol": 4})
+    if not rows:
+        return None
+    return table(["claim", "budget", "n", "effect (CI)", "verdict"], rows)
+
+
+def budget_notes(verdicts: dict) -> list[str]:
+    """Per claim: the flip / holds sentence and the interaction test, as analysis.budgets wrote them."""
+    return [c.get("summary") or "" for c in (verdicts.get("budgets") or {}).get("claims") or []]
+
+
+def _claim_scale(x, claim: dict):
+    import math
+
+    if not T.finite(x):
+        return None
+    return math.expm1(x) if claim.get("relative") else x
+
+
+def looks_table(record: dict | None) -> dict | None:
+    """verdicts.json's ``until_settled``: one row per look (analysis.until_settled.look_rows)."""
+    if not record or not record.get("looks"):
+        return None
+    from analysis.until_settled import look_rows
+
+    headers, looks = look_rows(record)
+    rows = [[n, *(f"{d} — {t}" if d else t for d, t in cells)] for n, *cells in looks]
+    return table(headers, rows)

@@ -179,7 +179,36 @@ def answer(verdicts: dict) -> str:
     tail = f"Brackets are {level:g} % intervals (the verdicts'), changes relative to {baseline}"
     tail += f", over {over}" if over else ""
     tail += f"; hypotheses Holm-corrected across {family}" if family > 1 else ""
-    return f"{lead} {sentences}. {tail}."
+    return f"{lead} {sentences}. {tail}." + budget_sentence(verdicts) + looks_sentence(verdicts)
+
+
+def budget_sentence(verdicts: dict) -> str:
+    """' Across training budgets: ...' (analysis.budgets' headline per claim; flips first), or ''."""
+    claims = (verdicts.get("budgets") or {}).get("claims") or []
+    if not claims:
+        return ""
+    ordered = sorted(claims, key=lambda c: not c.get("flips"))
+    return " Across training budgets: " + "; ".join(c.get("headline") or c["claim"] for c in ordered) + "."
+
+
+def looks_sentence(verdicts: dict) -> str:
+    """When and why an --until-settled study stopped, with its sequential decisions, or ''."""
+    record = verdicts.get("until_settled")
+    if not record or not record.get("design"):
+        return ""
+    from analysis.until_settled import stopped_early
+
+    looks = record.get("looks") or []
+    planned = record["design"]["looks"][-1]
+    decisions = ", ".join(f"{v} {d}" for v, d in (record.get("decisions") or {}).items())
+    if stopped_early(record):
+        when = f"stopped early, at {looks[-1]['n']} of at most {planned} complete seed pairs"
+    elif record.get("stopped"):
+        when = f"did not stop early ({len(looks)} look(s), up to {looks[-1]['n'] if looks else 0} pairs)"
+    else:
+        when = "is still running"
+    return (f" Adaptive seeding (--until-settled) {when}: {record.get('stop_reason')}; sequential decision "
+            f"(group-sequential, level alpha): {decisions or 'none yet'}.")
 
 
 def why_text(item: dict) -> str:

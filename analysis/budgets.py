@@ -1,0 +1,346 @@
+"""Does the verdict hold across training budgets? Per-budget verdicts, the variant x budget interaction, a plot.
+
+A study with ``budgets`` (``ablate.spec.study``) runs every variant, seed and claim once per budget;
+its runs are keyed ``<variant>@<budget>``. For each claim of the study as written this module gives:
+
+* per budget: the mean paired effect over seeds (test scale: log ratio or difference), its
+  (1 - 2 alpha) interval and the claim's verdict, taken from analyze's claim verdicts (level alpha;
+  seeds x images when confusions exist), so the section agrees with the verdict table;
+* the interaction test "does the paired effect depend on the budget?": OLS of the per-seed paired
+  effects on budget with seed blocks (``d ~ C(budget) + C(seed)``; the same seeds run every budget),
+  F-test of the budget factor (statsmodels ``anova_lm``), and Cochran's Q over the per-budget means
+  and their squared SEs (statsmodels ``combine_effects``) as a second reading;
+* a plain sentence when the verdict flips with the budget, and a plot of effect (with CI) vs budget.
+
+``budget_section`` computes it once, inside ``analysis.analyze`` (verdicts.json's ``budgets``; the
+report renders it); ``analyze_budgets(run_dir)`` returns that section and writes ``report/budgets.json``
+and ``report/plots/budgets_<metric>.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ablate.rundir import json_safe, write_atomic
+from ablate.spec.claims import Claim, format_claim
+from analysis.claims import band_on_test_scale, refuted_direction
+from analysis.plan import LATENCY_METRICS, paired_effects
+from analysis.stats import unit_effect
+
+SEP = "@"  # ablate.spec.study.BUDGET_SEP
+
+
+def split_budget(name: str) -> tuple[str, str | None]:
+    """``"skip_fused@6ep"`` -> ``("skip_fused", "6ep")``; a name without a budget -> ``(name, None)``."""
+    variant, sep, budget = str(name).rpartition(SEP)
+    return (variant, budget) if sep else (str(name), None)
+
+
+@dataclass
+class BudgetEffect:
+    budget: str
+    n: int
+    estimate: float  # test scale
+    ci: tuple[float, float]  # (1 - 2 alpha) t-interval, test scale
+    p_supported: float  # TOST p (unadjusted)
+    p_refuted: float  # two-sided p of 'outside the band' (unadjusted)
+    verdict: str = "inconclusive"
+    direction: str | None = None
+
+
+@dataclass
+class BudgetClaim:
+    claim: str  # the claim as written in the study (no budget)
+    variant: str
+    metric: str
+    relative: bool
+    band: tuple[float, float]  # test scale
+    budgets: list[BudgetEffect] = field(default_factory=list)
+    interaction: dict = field(default_factory=dict)
+    flips: bool = False
+    headline: str = ""  # one sentence: flips / holds / not settled, with the verdict per budget
+    summary: str = ""  # the headline's verdicts with estimates, intervals and the interaction test
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BudgetClaim:
+        """Back from verdicts.json (NaN written as null comes back as NaN)."""
+        def f(v):
+            return math.nan if v is None else float(v)
+
+        budgets = [BudgetEffect(b["budget"], int(b.get("n") or 0), f(b.get("estimate")),
+                                tuple(f(v) for v in (b.get("ci") or [None, None])), f(b.get("p_supported")),
+                                f(b.get("p_refuted")), b.get("verdict") or "inconclusive", b.get("direction"))
+                   for b in d.get("budgets") or []]
+        return cls(d["claim"], d["variant"], d["metric"], bool(d.get("relative", True)),
+                   tuple(f(v) for v in d["band"]), budgets, dict(d.get("interaction") or {}),
+                   bool(d.get("flips")), d.get("headline") or "", d.get("summary") or "")
+
+
+def _scale(x: float, relative: bool) -> float:
+    return math.expm1(x) if relative else x
+
+
+def _fmt(x: float, relative: bool) -> str:
+    return f"{100 * _scale(x, relative):+.1f} %" if relative else f"{x:+.4f}"
+
+
+def budget_effect(x: np.ndarray, band, budget: str, alpha: float) -> BudgetEffect:
+    """Estimate, interval and unadjusted p-values of one claim at one budget (paired effects ``x``),
+    by the engine's one interval engine (``analysis.stats.unit_effect``)."""
+    est = unit_effect(x, unit="seeds")
+    if est.n >= 2 and est.sd == 0:  # identical effects: the band decides with certainty (as analysis.power)
+        m = est.estimate
+        inside = band[0] <= m <= band[1]
+        return BudgetEffect(budget, est.n, m, (m, m), 0.0 if inside else 1.0, 1.0 if inside else 0.0)
+    lo, hi = est.interval(1 - 2 * alpha)
+    return BudgetEffect(budget, est.n, est.estimate, (lo, hi), est.tost(*band)["p"], est.refute(*band))
+
+
+def interaction_test(effects: dict[str, pd.Series]) -> dict:
+    """Does the mean paired effect differ between budgets? ``effects``: budget -> per-seed effects (index seed)."""
+    import statsmodels.formula.api as smf
+    from statsmodels.stats.anova import anova_lm
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    frames = [pd.DataFrame({"seed": s.index.astype(int), "budget": b, "d": s.to_numpy(float)})
+              for b, s in effects.items() if len(s)]
+    out: dict = {"budgets": len(frames)}
+    if len(frames) < 2:
+        return {**out, "test": None, "p": math.nan, "reason": "fewer than two budgets with paired seeds"}
+    long = pd.concat(frames, ignore_index=True)
+    counts = long.groupby("seed")["budget"].nunique()
+    complete = counts[counts == len(frames)].index
+    blocked = len(complete) >= 2
+    data = long[long["seed"].isin(complete)] if blocked else long
+    formula = "d ~ C(budget) + C(seed)" if blocked else "d ~ C(budget)"
+    if data["d"].var() == 0 or len(data) <= data["budget"].nunique() + (len(complete) if blocked else 0):
+        f_stat, p, df_num, df_den = math.nan, math.nan, math.nan, math.nan
+    else:
+        table = anova_lm(smf.ols(formula, data=data).fit(), typ=2)
+        row = table.loc["C(budget)"]
+        f_stat, p = float(row["F"]), float(row["PR(>F)"])
+        df_num, df_den = float(row["df"]), float(table.loc["Residual", "df"])
+    means = np.array([s.mean() for s in effects.values() if len(s) >= 2])
+    variances = np.array([s.var(ddof=1) / len(s) for s in effects.values() if len(s) >= 2])
+    q, q_p = math.nan, math.nan
+    if means.size >= 2 and np.all(variances > 0):
+        res = combine_effects(means, variances, use_t=False)
+        q = float(res.q)
+        q_p = float(sps.chi2.sf(q, means.size - 1))
+    return {**out, "test": "OLS F-test of budget" + (" with seed blocks" if blocked else " (one-way)"),
+            "formula": formula, "seeds": int(len(complete)), "F": f_stat, "df": [df_num, df_den], "p": p,
+            "cochran_q": q, "cochran_q_p": q_p}
+
+
+def _seed_level_verdict(b: BudgetEffect, band, alpha: float) -> None:
+    # analyze's claim rule (level alpha, as ClaimVerdict: multiplicity is the hypothesis's job)
+    if np.isfinite(b.p_supported) and b.p_supported <= alpha:
+        b.verdict = "supported"
+    elif np.isfinite(b.p_refuted) and b.p_refuted <= alpha:
+        b.verdict, b.direction = "refuted", refuted_direction(b.ci, band)
+
+
+def _from_verdict(cv: dict, budget: str) -> BudgetEffect:
+    """A BudgetEffect from analyze's claim verdict (its uncertainty model: seeds x images when confusions exist)."""
+    relative = bool(cv.get("relative", True))
+    to_test = (lambda v: math.log1p(v) if v is not None and v > -1 else math.nan) if relative else (
+        lambda v: math.nan if v is None else float(v))
+    ci = cv.get("ci") or [None, None]
+
+    def num(key):  # verdicts.json writes NaN as null
+        value = cv.get(key)
+        return math.nan if value is None else float(value)
+
+    return BudgetEffect(budget, int(cv.get("n") or 0), num("test_estimate"), (to_test(ci[0]), to_test(ci[1])),
+                        num("p_equivalence"), num("p_refute"), str(cv.get("verdict", "inconclusive")),
+                        cv.get("direction"))
+
+
+def _summary(c: BudgetClaim) -> tuple[str, str]:
+    """(headline, summary) of one claim across budgets; sets ``c.flips``."""
+    parts = []
+    for b in c.budgets:
+        ci = f"[{_fmt(b.ci[0], c.relative)}, {_fmt(b.ci[1], c.relative)}]"
+        verdict = b.verdict + (f", {b.direction}" if b.direction else "")
+        parts.append(f"{b.budget}: {verdict} ({_fmt(b.estimate, c.relative)} {ci}, {b.n} seeds)")
+    settled = {b.verdict for b in c.budgets if b.verdict != "inconclusive"}
+    signs = {np.sign(b.ci[0]) for b in c.budgets if np.sign(b.ci[0]) == np.sign(b.ci[1]) and b.ci[0] != 0}
+    c.flips = len(settled) > 1 or len(signs) > 1
+    it = c.interaction
+    test = (f"budget x variant interaction F({it['df'][0]:.0f}, {it['df'][1]:.0f}) = {it['F']:.3g}, p = {it['p']:.3g}"
+            if it.get("test") and np.isfinite(it.get("p", math.nan)) else "interaction not testable")
+    if c.flips:
+        what = "the verdict flips" if len(settled) > 1 else "the sign of the effect flips"
+        head = f"{c.claim}: {what} with the training budget"
+    elif len(settled) == 1 and all(b.verdict in settled for b in c.budgets):
+        head = f"{c.claim}: {next(iter(settled))} at every budget"
+    else:
+        head = f"{c.claim}: no flip seen, but not settled at every budget"
+    verdicts = "; ".join(f"{b.budget}: {b.verdict}" + (f", {b.direction}" if b.direction else "") for b in c.budgets)
+    return f"{head} ({verdicts})", f"{head} -- " + "; ".join(parts) + f"; {test}."
+
+
+def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[str], alpha: float = 0.05,
+                  verdicts: dict | None = None) -> list[BudgetClaim]:
+    """Per-budget effects, verdicts and the interaction test for the study's claims as written.
+
+    ``claims`` are the study's claims *before* expansion (variants without ``@budget``); ``baseline``
+    likewise; ``seeds`` are analysis.tables.seed_rows of the run (variants ``<variant>@<budget>``).
+    ``verdicts`` (analyze's result): each budget's estimate, interval and verdict are taken from its
+    claim verdict, so this section and the verdict table agree; without it they are computed over
+    seeds alone by the same rule (``budget_effect``).
+    """
+    by_claim = {}
+    for cv in (verdicts or {}).get("claims", []):
+        key = (cv.get("variant"), cv.get("baseline"), cv.get("metric"),
+               tuple(float(b) for b in (cv.get("band") or ())), bool(cv.get("relative", True)))
+        by_claim[key] = cv
+    out: list[BudgetClaim] = []
+    for claim in claims:
+        if claim.metric in LATENCY_METRICS:
+            continue  # speed does not depend on the training budget's seeds
+        band = band_on_test_scale(claim)
+        bc = BudgetClaim(claim=format_claim(claim), variant=claim.variant, metric=claim.metric,
+                         relative=bool(claim.relative), band=band)
+        per_budget: dict[str, pd.Series] = {}
+        for budget in budgets:
+            at = Claim(f"{claim.variant}{SEP}{budget}", claim.metric, band=tuple(claim.band), relative=claim.relative,
+                       baseline=f"{claim.baseline or baseline}{SEP}{budget}")
+            seed_ids, x = paired_effects(seeds, at, baseline)
+            per_budget[budget] = pd.Series(x, index=seed_ids)
+            key = (at.variant, at.baseline, at.metric, tuple(float(b) for b in at.band), bool(at.relative))
+            if key in by_claim:
+                bc.budgets.append(_from_verdict(by_claim[key], budget))
+            else:
+                effect = budget_effect(x, band, budget, alpha)
+                _seed_level_verdict(effect, band, alpha)
+                bc.budgets.append(effect)
+        bc.interaction = interaction_test(per_budget)
+        out.append(bc)
+    for bc in out:
+        bc.headline, bc.summary = _summary(bc)
+    return out
+
+
+def plot_effect_vs_budget(result: BudgetClaim, ax=None, *, color: str = "#0072B2"):
+    """Effect (with its (1 - 2 alpha) interval) against the budget for one claim; the band shaded. Returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.6 + 1.1 * len(result.budgets), 3.2))
+    scale = (lambda v: 100 * math.expm1(v)) if result.relative else (lambda v: v)
+    xs = np.arange(len(result.budgets))
+    est = np.array([scale(b.estimate) for b in result.budgets])
+    lo = np.array([scale(b.ci[0]) for b in result.budgets])
+    hi = np.array([scale(b.ci[1]) for b in result.budgets])
+    ax.axhspan(scale(result.band[0]), scale(result.band[1]), color="#009E73", alpha=0.18, lw=0, label="claimed band")
+    ax.axhline(0, color="0.4", lw=0.8)
+    ax.errorbar(xs, est, yerr=[est - lo, hi - est], fmt="o-", color=color, capsize=4, lw=1.4, label="effect, (1-2α) CI")
+    for x, b, y in zip(xs, result.budgets, np.where(np.isfinite(hi), hi, est)):
+        ax.annotate(b.verdict + (f"\n({b.direction})" if b.direction else ""), (x, y), textcoords="offset points",
+                    xytext=(0, 6), ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(xs, [b.budget for b in result.budgets])
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    finite = np.isfinite(lo) & np.isfinite(hi)  # a budget without an interval is drawn as its estimate only
+    ymin = min(np.min(lo[finite], initial=0.0), np.nanmin(est, initial=0.0), scale(result.band[0]), 0)
+    ymax = max(np.max(hi[finite], initial=0.0), np.nanmax(est, initial=0.0), scale(result.band[1]), 0)
+    pad = 0.25 * (ymax - ymin or 1)
+    ax.set_ylim(ymin - 0.1 * pad, ymax + pad)
+    ax.set_xlabel("training budget")
+    ax.set_ylabel(f"{result.metric} effect vs baseline" + (" (%)" if result.relative else ""))
+    p = result.interaction.get("p", math.nan)
+    ax.set_title(f"{result.claim}" + (f"\ninteraction p = {p:.3g}" if np.isfinite(p) else ""), fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    return ax
+
+
+def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict], *, alpha: float = 0.05,
+                   warnings: list[str] | None = None) -> dict | None:
+    """verdicts.json's ``budgets`` for a study that declares ``budgets`` (None otherwise); computed once, by analyze.
+
+    ``seeds``: analysis.tables.seed_rows of the run; ``claim_verdicts``: analyze's claim verdicts (dicts).
+    Returns ``{"budgets", "baseline", "alpha", "claims": [BudgetClaim as dict], "flips", "text"}``.
+    """
+    budgets = list(study.get("budgets") or {})
+    if not budgets:
+        return None
+    baseline, _ = split_budget(study.get("baseline") or "")
+    claims = {}  # the claims as written: one per (variant, metric, band), from the expanded ones
+    for d in study.get("claims", []):
+        c = Claim.from_dict(d)
+        variant, _ = split_budget(c.variant)
+        base = split_budget(c.baseline)[0] if c.baseline else None
+        written = Claim(variant, c.metric, band=tuple(c.band), relative=c.relative,
+                        baseline=None if base in (None, baseline) else base)
+        claims.setdefault(format_claim(written), written)
+    results = budget_claims(seeds, list(claims.values()), baseline=baseline, budgets=budgets, alpha=alpha,
+                            verdicts={"claims": claim_verdicts})
+    return {"budgets": budgets, "baseline": baseline, "alpha": alpha, "claims": [asdict(r) for r in results],
+            "flips": [r.claim for r in results if r.flips], "text": "\n".join(r.summary for r in results),
+            "warnings": list(warnings or [])}
+
+
+def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdicts: dict | None = None) -> dict | None:
+    """The budget section of a run directory (None when its study declares no ``budgets``).
+
+    ``verdicts``: analyze's result for the same run (analyze runs, without writing, when not given);
+    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric
+    under ``report/plots/``.
+    """
+    if verdicts is None or "budgets" not in verdicts:
+        from analysis import analyze
+
+        verdicts = analyze(run_dir, alpha=alpha, write=False)
+    out = verdicts.get("budgets")
+    if out is None:
+        return None
+    out = dict(out)
+    if write:
+        report = Path(run_dir) / "report"
+        (report / "plots").mkdir(parents=True, exist_ok=True)
+        write_budgets_json(out, report)
+        out["plots"] = [str(p) for p in write_budget_plots([BudgetClaim.from_dict(c) for c in out["claims"]],
+                                                           report / "plots")]
+    return out
+
+
+def write_budgets_json(section: dict, report_dir) -> Path:
+    path = Path(report_dir) / "budgets.json"
+    write_atomic(path, json.dumps(json_safe(section), indent=2) + "\n")
+    return path
+
+
+def plot_budget_figure(results: list[BudgetClaim], metric: str):
+    """One figure for one metric, one panel per claim; returns the first panel's Axes (its figure holds all)."""
+    import matplotlib.pyplot as plt
+
+    mine = [r for r in results if r.metric == metric]
+    fig, axes = plt.subplots(1, len(mine), figsize=(4.6 * len(mine), 3.6), squeeze=False)
+    for ax, r in zip(axes[0], mine):
+        plot_effect_vs_budget(r, ax=ax)
+    fig.tight_layout()
+    return axes[0][0]
+
+
+def write_budget_plots(results: list[BudgetClaim], folder) -> list[Path]:
+    """One figure per metric, one panel per claim; the caller's folder. Returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for metric in sorted({r.metric for r in results}):
+        fig = plot_budget_figure(results, metric).figure
+        path = Path(folder) / f"budgets_{metric}.png"
+        fig.savefig(path, dpi=130, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(path)
+    return paths
