@@ -56,8 +56,11 @@ def test_no_import_circles_in_ablate():
 
 
 def test_ablate_never_imports_analysis():
-    offenders = {m for m, ts in module_imports().items() if any(t == "analysis" or t.startswith("analysis.")
-                                                               for t in ts)}
+    # ablate/cli is the composition root: its commands wire analysis in (analyze, plan, the --until-settled
+    # gate) lazily; the library below it (spec, rundir, sweep, engine, models, data, bench) never does.
+    offenders = {m for m, ts in module_imports().items()
+                 if not (m == "ablate.cli" or m.startswith("ablate.cli."))
+                 and any(t == "analysis" or t.startswith("analysis.") for t in ts)}
     assert not offenders, offenders
 
 

@@ -164,8 +164,8 @@ def load_study(path, preset: str | None = None) -> Study:
         namespace = runpy.run_path(str(path), run_name="ablate_study")
     except SyntaxError as exc:
         raise StudyError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except StudyError:
-        raise
+    except StudyError as exc:  # e.g. a Claim that fails its validator while the file runs: name the file
+        raise StudyError(f"{path}: {exc}") from None
     except Exception as exc:  # the file is user code: report, never trace back
         msg = str(exc).splitlines()[0] if str(exc) else ""
         raise StudyError(f"{path}: the study file raised {type(exc).__name__}: {msg}") from None
