@@ -230,6 +230,7 @@ def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) ->
     from analysis import power as P
 
     kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
+    cv.image_df = est.image_df
     mid = (band_x[0] + band_x[1]) / 2
     cv.power_effect = back(mid)
     cv.power = P.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]

@@ -29,7 +29,9 @@ _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(256)
 _U = (_NODES + 1) / 2  # quadrature on (0, 1): the chi-square probability scale
 _W = _WEIGHTS / 2
 
-__all__ = ["verdict_probabilities", "seeds_needed", "smallest_settleable_band", "power_curve"]
+__all__ = ["verdict_probabilities", "seeds_needed", "smallest_settleable_band", "power_curve", "MAX_N"]
+
+MAX_N = 1000  # seeds_needed looks no further; a power curve that must reach it stops here too
 
 
 def _probabilities(effect: float, sd: float, n, band, alpha: float, se_fixed: float, image_df: float):
@@ -98,7 +100,7 @@ def power_curve(effect: float, *, sd: float, band, alpha: float = 0.05, ns, se_f
 
 
 def seeds_needed(effect: float, *, sd: float, band, alpha: float = 0.05, target: float = 0.8,
-                 outcome: str = "supported", max_n: int = 1000, se_fixed: float = 0.0,
+                 outcome: str = "supported", max_n: int = MAX_N, se_fixed: float = 0.0,
                  image_df: float = math.inf) -> int | None:
     """Smallest n (>= 2) whose probability of ``outcome`` ('supported' or 'settled' = supported or refuted)
     reaches ``target``; None when it is not reached by ``max_n`` (e.g. the fixed image part alone is too wide)."""

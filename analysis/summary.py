@@ -230,8 +230,13 @@ def latency_section(tables: RunTables, order: list[str], baseline: str | None, *
 # --- power -------------------------------------------------------------------------------------
 
 
-def power_curves(claims: list, *, alpha: float, max_n: int = 40) -> list[dict]:
-    """Verdict probabilities vs units for each claim, at the band's midpoint (``analysis.power.power_curve``)."""
+def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
+    """Verdict probabilities vs units for each claim, at the band's midpoint (``analysis.power.power_curve``).
+
+    The curve runs from 2 to past the claim's ``seeds_needed`` (the same effect, sd, se_fixed and image df),
+    so its 80 % crossing is on the drawn line; when 80 % is out of reach it runs to ``analysis.power.MAX_N``
+    and says so (``capped``).
+    """
     from analysis.power import power_curve
 
     curves = []
@@ -240,12 +245,29 @@ def power_curves(claims: list, *, alpha: float, max_n: int = 40) -> list[dict]:
             continue
         lo, hi = cv.band
         band_x = (math.log1p(lo), math.log1p(hi)) if cv.relative else (lo, hi)
-        ns = list(range(2, max(max_n, 2 * cv.n) + 1))
+        ns = curve_ns(cv.n, cv.seeds_needed, min_n=min_n)
         curve = power_curve((band_x[0] + band_x[1]) / 2, sd=cv.sd, band=band_x, alpha=alpha, ns=ns,
-                            se_fixed=cv.se_fixed)
+                            se_fixed=cv.se_fixed, image_df=cv.image_df if cv.image_df is not None else math.inf)
         curves.append({"label": cv.claim, "claim": cv.claim, **curve, "current_n": int(cv.n), "unit": cv.n_unit,
-                       "effect": cv.power_effect, "sd": cv.sd, "se_fixed": cv.se_fixed, "band": list(cv.band)})
+                       "effect": cv.power_effect, "sd": cv.sd, "se_fixed": cv.se_fixed, "band": list(cv.band),
+                       "seeds_needed": cv.seeds_needed, "max_n": ns[-1], "capped": cv.seeds_needed is None})
     return curves
+
+
+def curve_ns(current_n: int, needed: int | None, *, min_n: int = 40) -> list[int]:
+    """Unit counts of a power curve: every n from 2 to 100, then about 120 log-spaced ones, up to
+    max(min_n, 2 * current_n, 1.25 * needed), or to ``analysis.power.MAX_N`` when ``needed`` is None
+    (80 % not reached by then); ``needed`` itself always included."""
+    from analysis.power import MAX_N
+
+    top = max(min_n, 2 * int(current_n))
+    top = MAX_N if needed is None else min(max(top, math.ceil(1.25 * needed)), MAX_N)
+    ns = set(range(2, min(top, 100) + 1))
+    if top > 100:
+        ns |= {int(k) for k in np.unique(np.round(np.geomspace(100, top, 120)))}
+    if needed is not None:
+        ns.add(int(needed))
+    return sorted(ns)
 
 
 # --- environment -------------------------------------------------------------------------------

@@ -18,7 +18,9 @@ verdicts.json, schema_version 2 (top level)::
     variants        per-variant summaries (analysis.summary.variant_summaries)
     test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.summary.test_set_section)
     latency         latency settings found, the claim setting, per-variant speed and launch-level ratios
-    power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit}
+    power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit,
+                     seeds_needed, max_n, capped}: n runs past seeds_needed, or to max_n (capped: 80 % not
+                     reached by analysis.power.MAX_N)
     budgets         null, or when study.json declares ``budgets`` (analysis.budgets.budget_section):
                     {budgets: [name], baseline, alpha, claims: [{claim, variant, metric, relative, band (test scale),
                      budgets: [{budget, n, estimate, ci (test scale), p_supported, p_refuted, verdict, direction}]
@@ -92,6 +94,7 @@ class ClaimVerdict:
     df: float = _doc("degrees of freedom of the t reference (Satterthwaite when two components)", NAN)
     sd: float = _doc("sd over units (seeds / launches) of the paired values on the test scale", NAN)
     se_fixed: float = _doc("part of se that does not shrink with more seeds (test-set images); 0 when none", 0.0)
+    image_df: float | None = _doc("degrees of freedom of se_fixed (Satterthwaite; null: none / infinite)", None)
     image_share: float | None = _doc("share of se^2 due to the finite test set (mIoU with confusions), else null")
     alternative: str | None = _doc("direction of the superiority test: 'greater' | 'less' | 'two-sided'")
     p_superiority: float = _doc("one-sided p of 'no effect' in the band's direction (two-sided for bands around 0)", NAN)

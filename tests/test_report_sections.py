@@ -116,3 +116,13 @@ def test_look_rows_show_the_claims_own_unit(tmp_path):
     _, rows = look_rows(record)
     decision, text = rows[0][2]
     assert " %" in text and "RCI [" in text  # +2.5 % rather than a log ratio
+
+
+def test_opening_names_each_budgets_baseline_not_only_the_first(tmp_path):
+    from analysis import analyze
+
+    run = make_run(tmp_path, looks=False)
+    analyze(run, n_boot=200)
+    opening = (run / "report" / "report.md").read_text().split("## Verdicts")[0]
+    assert "each claim's own baseline (all_mlp@15ep, all_mlp@6ep)" in opening
+    assert "relative to all_mlp@6ep," not in opening

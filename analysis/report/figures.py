@@ -21,7 +21,8 @@ CAPTIONS = {
     "learning_curves": "Validation mIoU by epoch, mean ± 1 sd over seeds.",
     "budgets": "The claim's effect at each training budget with the verdict's interval; the shaded band is the claim, "
                "the label the verdict at that budget; the title gives the budget × variant interaction p.",
-    "power": "Chance the verdict rule settles each claim vs the number of paired seeds; ▼ marks the seeds needed.",
+    "power": "Chance the verdict rule settles each claim vs the number of paired seeds, at the band's midpoint; ▼ marks "
+             "the seeds needed for 80 % (each curve runs past it, or to n = {max_n} when 80 % is out of reach).",
 }
 
 
@@ -33,6 +34,10 @@ def caption(name: str) -> str:
                 f"(Optuna's plot; fANOVA seeded, PED-ANOVA without scikit-learn).")
     if name.startswith("budgets_"):
         return CAPTIONS["budgets"]
+    if name == "power":
+        from analysis.power import MAX_N
+
+        return CAPTIONS["power"].format(max_n=MAX_N)
     return CAPTIONS.get(name, "")
 
 

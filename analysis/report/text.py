@@ -171,6 +171,9 @@ def answer(verdicts: dict) -> str:
         for c in h["parts"]:
             if c.get("n"):
                 units.setdefault(c.get("n_unit") or "seeds", set()).add(c["n"])
+    bases = {c.get("baseline") for h in hyps for c in h["parts"] if c.get("baseline")}
+    if len(bases) > 1:  # e.g. a budgets study: each budget's variant against that budget's baseline
+        baseline = "each claim's own baseline (" + ", ".join(sorted(bases)) + ")"
     lead = f"Does each variant buy what is claimed against {baseline}?" if baseline else (
         "Does each variant buy what is claimed? (no baseline named)")
     sentences = "; ".join(hypothesis_sentence(h) for h in hyps)

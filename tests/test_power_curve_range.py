@@ -1,0 +1,45 @@
+"""Power curves reach the claim's seeds_needed (the marker sits on the line), or run to the cap and say so."""
+
+from __future__ import annotations
+
+import math
+
+from analysis.power import MAX_N, seeds_needed
+from analysis.summary import curve_ns, power_curves
+from analysis.verdict import ClaimVerdict
+
+BAND = (0.02, 0.03)
+
+
+def claim(sd, *, se_fixed=0.0, image_df=None, n=6):
+    band_x = (math.log1p(BAND[0]), math.log1p(BAND[1]))
+    kw = dict(sd=sd, band=band_x, alpha=0.05, se_fixed=se_fixed, image_df=image_df or math.inf)
+    needed = seeds_needed(sum(band_x) / 2, **kw)
+    return ClaimVerdict(claim="skip_fused miou +2%..+3%", hypothesis="h", variant="skip_fused", baseline="all_mlp",
+                        metric="miou", band=list(BAND), relative=True, n=n, sd=sd, se_fixed=se_fixed,
+                        image_df=image_df, seeds_needed=needed, power_effect=0.025)
+
+
+def test_curve_runs_past_seeds_needed_beyond_forty():
+    cv = claim(0.01, se_fixed=0.0008, image_df=12)
+    assert cv.seeds_needed is not None and cv.seeds_needed > 45  # the case the old n <= 40 range cut off
+    (curve,) = power_curves([cv], alpha=0.05)
+    assert max(curve["n"]) >= cv.seeds_needed and cv.seeds_needed in curve["n"] and not curve["capped"]
+    # the curve is the rule seeds_needed used (same sd, fixed part and image df): it crosses 80 % exactly there
+    at = dict(zip(curve["n"], curve["supported"]))
+    assert at[cv.seeds_needed] >= 0.8 > at[max(k for k in curve["n"] if k < cv.seeds_needed)]
+    assert curve["seeds_needed"] == cv.seeds_needed and curve["max_n"] == max(curve["n"])
+
+
+def test_out_of_reach_runs_to_the_cap_and_says_so():
+    # the fixed (test-set) part alone is wider than the band: no number of seeds supports the claim
+    cv = claim(0.01, se_fixed=0.01)
+    assert cv.seeds_needed is None
+    (curve,) = power_curves([cv], alpha=0.05)
+    assert curve["capped"] and curve["max_n"] == MAX_N == max(curve["n"])
+
+
+def test_small_cases_keep_every_n_up_to_forty():
+    assert curve_ns(6, 12) == list(range(2, 41))
+    ns = curve_ns(6, 400)
+    assert ns[:99] == list(range(2, 101)) and 400 in ns and max(ns) == 500 and len(ns) < 250
