@@ -280,3 +280,22 @@ def test_presets_get_their_own_run_dir_and_pretrained_override_is_recorded(tmp_p
     meta = json.loads((out / "tiny-smoke" / "study.json").read_text())
     assert meta["preset"] == "smoke" and meta["pretrained"] is None
     assert not (out / "tiny").exists()  # the study as written keeps its own directory
+
+
+def test_two_workers_asking_at_once_draw_different_tuning_settings():
+    """The TPE seed comes from the trial's own number: two workers that ask before either finishes
+    (same history length) draw different settings; the same trial number draws the same settings."""
+    import optuna
+
+    from ablate.sweep.scheduler import TrialSeededTPE
+
+    def draws():
+        storage = optuna.storages.InMemoryStorage()
+        a, b = (optuna.create_study(storage=storage, study_name="s", load_if_exists=True,
+                                    sampler=TrialSeededTPE(42)) for _ in range(2))
+        ta, tb = a.ask(), b.ask()  # both see an empty history
+        return {t.number: t.suggest_float("lr", 1e-5, 1e-3, log=True) for t in (ta, tb)}
+
+    first = draws()
+    assert sorted(first) == [0, 1] and first[0] != first[1]
+    assert draws() == first  # reproducible per trial number

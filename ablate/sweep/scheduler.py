@@ -272,9 +272,8 @@ class Sweep:
         import optuna
 
         study = self.optuna_study(variant, phase)
-        if phase == "tune":  # seeded TPE; offset by the history so a resumed sweep does not replay its draws
-            offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
-            study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
+        if phase == "tune" and not isinstance(study.sampler, TrialSeededTPE):
+            study.sampler = TrialSeededTPE(self.study.sampler_seed + 7919 * list(self.study.variants).index(variant))
         fatal: list[AblateError] = []
         lock = self._pop_lock
         lock.acquire()  # released as soon as Optuna has popped (or asked) this worker's trial
@@ -509,6 +508,42 @@ class Sweep:
             best = T.best_trial(self.trials(v, "tune")) if self.study.tunes(v) else None
             out[v] = self.study.train_settings(v, best.params if best else {}, seed=0)
         return out
+
+
+class TrialSeededTPE:
+    """TPE seeded from each trial's own number (``seed + trial.number``), not from the history's length.
+
+    Trial numbers are unique in a study, so two workers asking at the same moment draw different
+    settings, and a resumed sweep does not replay its draws; the same study reproduces the same draws
+    for the same trial numbers. Delegates everything to a fresh ``TPESampler`` made in ``before_trial``.
+    """
+
+    def __init__(self, seed: int):
+        import optuna
+
+        self.seed = int(seed)
+        self._tpe = optuna.samplers.TPESampler(seed=self.seed)
+
+    def before_trial(self, study, trial) -> None:
+        import optuna
+
+        self._tpe = optuna.samplers.TPESampler(seed=self.seed + trial.number)
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._tpe.reseed_rng()
 
 
 class PopLock:
