@@ -65,7 +65,7 @@ BROKEN = {
     "no_study": ("x = 1\n", "study: expected"),
     "missing_field": (GOOD.replace('baseline="all_mlp", ', ""), "baseline: expected this field"),
     "unknown_decoder": (GOOD.replace('Variant("skip_fused")', 'Variant("nope")'), "variants.skip_fused.decoder"),
-    "bad_band": (GOOD.replace("band=(0.02, 0.03)", "band=(0.03, 0.02)"), "claims[0]: claim skip_fused miou +3%..+2%: the band's lower bound"),
+    "bad_band": (GOOD.replace("band=(0.02, 0.03)", "band=(0.03, 0.02)"), "claim skip_fused miou +3%..+2%: the band's lower bound"),
     "baseline_not_variant": (GOOD.replace('baseline="all_mlp"', 'baseline="unet"'), "baseline: expected one of"),
     "claim_unknown_variant": (GOOD.replace('Claim("skip_fused"', 'Claim("ghost"'), "claims[0]: claim ghost miou"),
     "bad_space": (GOOD.replace('FloatDistribution(1e-5, 1e-3, log=True)', "[1, 2]"), "search_space.lr"),
