@@ -67,11 +67,10 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
                   progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints, seed_gate=gate)
     if retry_failed:
         click.echo(f"re-queued {sweep.retry_failed()} failed run(s)", err=True)
-    n = _workers(workers, device or study.train.get("device", "auto"))
+    n = _workers(workers, device or study.train.get("device", "auto"), sweep)
     if n > 1:
         from ablate.sweep.workers import run_workers
 
-        sweep.data_root()  # a missing dataset is one error line here, not one per worker
         argv = ["run", study_file, "--out", out, "--heartbeat", str(heartbeat), "--workers", "1",
                 "--keep-checkpoints", keep_checkpoints]
         for flag, value in (("--preset", preset), ("--data", data), ("--storage", storage), ("--device", device),
@@ -120,10 +119,17 @@ def _seed_gate(study, *, max_seeds: int, look_every: int):
     return make_gate(study, max_seeds=max_seeds, look_every=look_every)
 
 
-def _workers(workers: str, device: str) -> int:
+def _workers(workers: str, device: str, sweep) -> int:
     if workers != "auto":
-        return int(workers)
+        n = int(workers)
+        if n > 1:
+            sweep.data_root()  # a missing dataset is one error line here, not one per worker
+        return n
     from ablate.engine.config import resolve_device
     from ablate.sweep.workers import default_workers
 
-    return default_workers(resolve_device(device))
+    device = resolve_device(device)
+    if device == "cpu":
+        return default_workers(device)
+    # a missing dataset is one error line here, not one per worker; its size counts in each worker's footprint
+    return default_workers(device, study=sweep.study, data_root=sweep.data_root())
