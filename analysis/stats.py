@@ -295,29 +295,33 @@ def launch_effect(rows, variant: str, baseline: str, *, relative: bool) -> tuple
     """
     import pandas as pd
 
+    # torch-free: the bench's own pairing and per-launch log ratios, so bench and claims agree
+    from ablate.engine.latency_stats import paired_rounds, per_launch_log_ratios
+
     notes: list[str] = []
-    frame = rows[rows["variant"].isin([variant, baseline])].copy()
-    frame["ms_per_image"] = pd.to_numeric(frame["ms_per_image"], errors="coerce")
-    frame = frame[frame["ms_per_image"] > 0]
-    if "launch" not in frame.columns:
-        frame["launch"] = 0
-    wide = frame.pivot_table(index=["launch", "round"], columns="variant", values="ms_per_image", aggfunc="mean")
-    if variant not in wide or baseline not in wide:
-        return unit_effect([], unit="launches"), [f"no latency rounds for '{variant if variant not in wide else baseline}'"]
-    wide = wide[[variant, baseline]].dropna()
-    if relative:
-        per_round = np.log(wide[baseline] / wide[variant])
-    else:
-        per_round = 1000.0 / wide[variant] - 1000.0 / wide[baseline]
-    launches = per_round.groupby(level="launch").mean()
+    frame = rows[rows["variant"].isin([variant, baseline])]
+    records = frame.to_dict("records")
+    pairs = paired_rounds(records, variant, baseline)
+    if not pairs:
+        timed = set(frame.loc[pd.to_numeric(frame["ms_per_image"], errors="coerce") > 0, "variant"])
+        missing = [v for v in (variant, baseline) if v not in timed]
+        why = (f"no latency rounds for '{missing[0]}'" if missing
+               else f"no latency round timed both '{variant}' and '{baseline}'")
+        return unit_effect([], unit="launches"), [why]
+    if relative:  # per round log(ms_baseline / ms_variant); per launch their mean
+        per_round = np.array([math.log(b / v) for p in pairs.values() for b, v in p])
+        launches = np.array(list(per_launch_log_ratios(records, variant, baseline).values()))
+    else:  # per round fps difference; per launch their mean
+        per_round = np.array([1000.0 / v - 1000.0 / b for p in pairs.values() for b, v in p])
+        launches = np.array([np.mean([1000.0 / v - 1000.0 / b for b, v in p]) for p in pairs.values()])
     if len(launches) >= 2:
-        est = unit_effect(launches.to_numpy(), unit="launches",
+        est = unit_effect(launches, unit="launches",
                           method=f"t over {len(launches)} launches on per-launch mean "
                                  + ("log throughput ratios" if relative else "fps differences"))
     else:
         notes.append(f"{variant} vs {baseline}: latency from one launch only: rounds are the units, so "
                      "between-launch variation is not included in the interval")
-        est = unit_effect(per_round.to_numpy(), unit="rounds",
+        est = unit_effect(per_round, unit="rounds",
                           method="t over rounds of one launch on " + ("log throughput ratios" if relative
                                                                      else "fps differences"))
     est = replace(est, components={"n_rounds": int(len(per_round)), "n_launches": int(len(launches))})

@@ -1,4 +1,4 @@
-"""Read a run directory's tables (DESIGN.md "A run directory") into validated frames.
+"""Read a run directory's tables (schema: ablate/rundir) into validated frames.
 
 Everything here is tolerant of what a real run leaves behind (failed runs, NaN
 metrics, duplicated seeds after a resume, missing optional tables) and records
@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ablate.errors import AblateError
+from ablate.rundir import sqlite_url
 
 
 class RunDirError(AblateError):
@@ -102,7 +103,7 @@ def _read_csv(path: Path, required: tuple[str, ...], fix: str) -> pd.DataFrame:
         raise RunDirError(f"cannot read {path}: {reason}") from None
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise RunDirError(f"{path} lacks column(s) {', '.join(missing)}: it must follow the results schema in DESIGN.md")
+        raise RunDirError(f"{path} lacks column(s) {', '.join(missing)}: it must follow the results schema of ablate/rundir (RESULTS_HEAD)")
     return frame
 
 
@@ -245,7 +246,7 @@ def load_tune_studies(storage_path: Path, variants: list[str]) -> dict:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = f"sqlite:///{Path(storage_path).resolve()}"
+        storage = sqlite_url(storage_path)
         names = optuna.study.get_all_study_names(storage=storage)
     except Exception:  # noqa: BLE001 - a broken storage only costs the Optuna plots
         return {}

@@ -55,7 +55,7 @@ study = Study(
             "train": {"epochs": 4, "batch_size": 4, "eval_batch_size": 8, "amp": "off", "log_every": 4},
             "trials": 2,
             "seeds": [0, 1, 2],
-            "latency": {"rounds": 5, "warmup": 1, "threads": 1},
+            "latency": {"rounds": 5, "launches": 2, "warmup": 1, "threads": 1},  # each launch is a process
             # One thread: on 2 busy cores, torch's default of 2 stalls (measured 5 min vs 45 s).
             "threads": 1,
         },

@@ -1,4 +1,4 @@
-"""Synthetic run directories (DESIGN.md schema) with planted effects, for the analysis tests.
+"""Synthetic run directories (the ablate/rundir schema) with planted effects, for the analysis tests.
 
 Every run's per-image confusion matrices are simulated from a per-class
 accuracy, and results.csv's mIoU / per-class IoU are computed from those same

@@ -60,6 +60,26 @@ def train_run(cfg, *, data_root, out_dir, run_id, eval_split="val", on_epoch=Non
             "torch": "fake", "device": "cpu", "epochs_history": history}
 
 
+def train_runs_packed(cfgs, *, data_root, out_dir, run_ids, eval_split="val", on_epoch=None, progress=True,
+                      trials=None, **kw):
+    """The packed path: one row per seed, as train_run gives it, with packed_seeds = K in its config;
+    the pack sleeps one epoch's pause per epoch (the seeds train together)."""
+    import json
+
+    CALLS.append({"run_ids": list(run_ids), "packed": len(cfgs), **kw})
+    pause = float(os.environ.get("ABLATE_FAKE_EPOCH_SECONDS", "0"))
+    time.sleep(pause * max(c.epochs for c in cfgs))
+    os.environ["ABLATE_FAKE_EPOCH_SECONDS"] = "0"  # the pack's time is spent once, not per seed
+    try:
+        rows = [train_run(c, data_root=data_root, out_dir=out_dir, run_id=r, eval_split=eval_split, progress=progress,
+                          **kw) for c, r in zip(cfgs, run_ids)]
+    finally:
+        os.environ["ABLATE_FAKE_EPOCH_SECONDS"] = str(pause)
+    for row, cfg in zip(rows, cfgs):
+        row["config"] = json.dumps({**cfg.to_dict(), "packed_seeds": len(cfgs)}, default=str)
+    return rows
+
+
 def measure_study_latency(study, *, configs=None, device="auto", **_):
     lat = study.latency_settings()
     rows = []

@@ -308,6 +308,23 @@ def test_launch_effect_is_t_over_per_launch_mean_log_ratios():
     assert est.interval(0.9) == pytest.approx(list(sps.ttest_1samp(per_launch, 0).confidence_interval(0.9)))
 
 
+def test_speed_claims_and_the_bench_share_one_per_launch_ratio():
+    """analysis' launch effect is the bench's (ablate.engine.latency_stats) geometric-mean ratio, in logs,
+    also on rows a real run leaves: a NaN time, a round timed twice, a round only one model has."""
+    from ablate.engine.latency_stats import launch_ratio_table
+
+    rows = _latency_rows([0.0, 0.05, -0.03], rounds=6)
+    extra = [{"variant": "var", "launch": 0, "round": 0, "ms_per_image": 20.0},  # timed twice: mean
+             {"variant": "base", "launch": 1, "round": 2, "ms_per_image": float("nan")},
+             {"variant": "var", "launch": 2, "round": 99, "ms_per_image": 11.0}]  # unpaired
+    rows = pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)
+    est, _ = launch_effect(rows, "var", "base", relative=True)
+    bench = [dict(r, dtype="fp32", batch=1, height=8, width=8) for r in rows.to_dict("records")]
+    table = {t["variant"]: t for t in launch_ratio_table(bench, "base")}
+    assert est.n == 3 and table["var"]["launches"] == 3
+    assert est.estimate == pytest.approx(math.log(table["var"]["ratio_geomean"]), rel=1e-12)
+
+
 def test_latency_without_launches_falls_back_to_rounds_with_a_warning():
     rows = _latency_rows([0.0], rounds=12, launches=False)
     est, notes = launch_effect(rows, "var", "base", relative=True)

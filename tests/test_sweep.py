@@ -280,3 +280,55 @@ def test_presets_get_their_own_run_dir_and_pretrained_override_is_recorded(tmp_p
     meta = json.loads((out / "tiny-smoke" / "study.json").read_text())
     assert meta["preset"] == "smoke" and meta["pretrained"] is None
     assert not (out / "tiny").exists()  # the study as written keeps its own directory
+
+
+def test_two_workers_asking_at_once_draw_different_tuning_settings():
+    """The TPE seed comes from the trial's own number: two workers that ask before either finishes
+    (same history length) draw different settings; the same trial number draws the same settings."""
+    import optuna
+
+    from ablate.sweep.scheduler import TrialSeededTPE
+
+    def draws():
+        storage = optuna.storages.InMemoryStorage()
+        a, b = (optuna.create_study(storage=storage, study_name="s", load_if_exists=True,
+                                    sampler=TrialSeededTPE(42)) for _ in range(2))
+        ta, tb = a.ask(), b.ask()  # both see an empty history
+        return {t.number: t.suggest_float("lr", 1e-5, 1e-3, log=True) for t in (ta, tb)}
+
+    first = draws()
+    assert sorted(first) == [0, 1] and first[0] != first[1]
+    assert draws() == first  # reproducible per trial number
+
+
+@pytest.mark.timeout(180)
+def test_packed_seeds_two_workers_and_kill_9_resume(tmp_path):
+    """--pack-seeds 2: two workers share the seed phase in packs (nothing runs twice); a worker killed
+    mid-pack leaves its claimed seeds stale, and the rerun redoes exactly those."""
+    import json
+
+    study = tiny_study(tmp_path, name="packs", trials=0, seeds=(0, 1, 2, 3))
+    out = tmp_path / "runs"
+    run = out / "packs"
+    worker = subprocess.Popen(ablate_run(study, out, "--pack-seeds", "2"), env=fake_env(0.4),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (run / "records" / "all_mlp-seed-0.json").exists():  # first pack done, the next one training
+        assert time.time() < deadline and worker.poll() is None
+        time.sleep(0.1)
+    time.sleep(0.3)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    done_before = {p.stem for p in (run / "records").glob("*.json")}
+    assert done_before == {"all_mlp-seed-0", "all_mlp-seed-1"}  # a pack is recorded together
+    workers = [subprocess.Popen(ablate_run(study, out, "--pack-seeds", "2"), env=fake_env(0.2),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for w in workers:
+        _, err = w.communicate(timeout=150)
+        assert w.returncode == 0, err
+    rows = assert_complete_once(run, trials=0, seeds=(0, 1, 2, 3))
+    assert all(json.loads(r["config"])["packed_seeds"] == 2 for r in rows), [r["config"] for r in rows]
+    assert_storage_once(f"sqlite:///{run / 'study.db'}", "packs", trials=0)
+    killed = storage_trials(f"sqlite:///{run / 'study.db'}", "packs")["packs/skip_fused/seed"]  # the second pack
+    assert sum("failed_trial" in t.system_attrs for t in killed) == 2  # its two seeds were re-queued
+    assert json.loads((run / "study.json").read_text())["pack_seeds"] == "2"

@@ -22,6 +22,9 @@ import click
 @click.option("--workers", default="auto", show_default=True, metavar="N|auto",
               help="Worker processes on this machine sharing the study (auto: 1 on CPU, as GPU memory allows "
                    "on CUDA).")
+@click.option("--pack-seeds", default="auto", show_default=True, metavar="K|auto",
+              help="Seeds of one variant a worker trains packed as one computation (auto: 1 on CPU, as GPU memory "
+                   "allows on CUDA); each run records packed_seeds in its config.")
 @click.option("--pretrained", default=None, metavar="none|ID|DIR",
               help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
 @click.option("--retry-failed", is_flag=True, help="Re-queue runs that failed, then run.")
@@ -36,7 +39,7 @@ import click
 @click.option("--look-every", type=click.IntRange(1), default=1, show_default=True,
               help="--until-settled: seeds added between two looks.")
 def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, workers,
-                pretrained, retry_failed, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
+                pack_seeds, pretrained, retry_failed, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
                 look_every):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
@@ -57,23 +60,26 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
         return
     if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
         raise ConfigError(f"--workers must be a whole number >= 1 or auto, got {workers!r}")
+    if pack_seeds != "auto" and not (pack_seeds.isdigit() and int(pack_seeds) >= 1):
+        raise ConfigError(f"--pack-seeds must be a whole number >= 1 or auto, got {pack_seeds!r}")
     run_dir = prepare_run_dir(study, out)
+    _record_pack_seeds(run_dir, pack_seeds)
     threads = threads or study.threads
     if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls
         from ablate.engine.environment import configure_threads
 
         configure_threads(threads)
     sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
-                  progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints, seed_gate=gate)
+                  progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints, seed_gate=gate,
+                  pack_seeds=pack_seeds if pack_seeds == "auto" else int(pack_seeds))
     if retry_failed:
         click.echo(f"re-queued {sweep.retry_failed()} failed run(s)", err=True)
-    n = _workers(workers, device or study.train.get("device", "auto"))
+    n = _workers(workers, device or study.train.get("device", "auto"), sweep)
     if n > 1:
         from ablate.sweep.workers import run_workers
 
-        sweep.data_root()  # a missing dataset is one error line here, not one per worker
         argv = ["run", study_file, "--out", out, "--heartbeat", str(heartbeat), "--workers", "1",
-                "--keep-checkpoints", keep_checkpoints]
+                "--keep-checkpoints", keep_checkpoints, "--pack-seeds", pack_seeds]
         for flag, value in (("--preset", preset), ("--data", data), ("--storage", storage), ("--device", device),
                             ("--threads", threads), ("--pretrained", pretrained)):
             argv += [flag, str(value)] if value is not None else []
@@ -102,6 +108,19 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")
 
 
+def _record_pack_seeds(run_dir, pack_seeds: str) -> None:
+    """study.json's ``pack_seeds``: what the last command asked (outside the fingerprint: packing changes no
+    result beyond floating-point order); each run's config says how many seeds it was packed with."""
+    import json
+
+    from ablate.rundir import write_atomic
+
+    resolved = json.loads(run_dir.study_json.read_text())
+    if resolved.get("pack_seeds") != pack_seeds:
+        resolved["pack_seeds"] = pack_seeds
+        write_atomic(run_dir.study_json, json.dumps(resolved, indent=2, default=str) + "\n")
+
+
 def _seed_gate(study, *, max_seeds: int, look_every: int):
     """Extend the study's seeds to --max-seeds (plus spares for failed runs) and build the analysis' gate.
 
@@ -120,10 +139,17 @@ def _seed_gate(study, *, max_seeds: int, look_every: int):
     return make_gate(study, max_seeds=max_seeds, look_every=look_every)
 
 
-def _workers(workers: str, device: str) -> int:
+def _workers(workers: str, device: str, sweep) -> int:
     if workers != "auto":
-        return int(workers)
+        n = int(workers)
+        if n > 1:
+            sweep.data_root()  # a missing dataset is one error line here, not one per worker
+        return n
     from ablate.engine.config import resolve_device
     from ablate.sweep.workers import default_workers
 
-    return default_workers(resolve_device(device))
+    device = resolve_device(device)
+    if device == "cpu":
+        return default_workers(device)
+    # a missing dataset is one error line here, not one per worker; its size counts in each worker's footprint
+    return default_workers(device, study=sweep.study, data_root=sweep.data_root())

@@ -22,20 +22,45 @@ def setting_of(row: dict) -> tuple:
             row.get("device", ""))
 
 
+def paired_rounds(rows: list[dict], variant: str, baseline: str) -> dict[int, list[tuple[float, float]]]:
+    """``{launch: [(baseline ms, variant ms) per round both models were timed in]}``, rows of ONE setting.
+
+    Rows without a usable time (missing, NaN, <= 0) are left out; a model timed twice in one round
+    counts with its mean. Rows written before launches existed read as launch 0.
+    """
+    times: dict = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["variant"] in (variant, baseline):
+            ms = _number(r.get("ms_per_image"))
+            if ms > 0:  # False for NaN
+                times[(_whole(r.get("launch")), _whole(r["round"]))][r["variant"]].append(ms)
+    out: dict = defaultdict(list)
+    for (launch, _), pair in sorted(times.items()):
+        if variant in pair and baseline in pair:
+            out[launch].append((sum(pair[baseline]) / len(pair[baseline]), sum(pair[variant]) / len(pair[variant])))
+    return dict(out)
+
+
 def per_launch_log_ratios(rows: list[dict], variant: str, baseline: str) -> dict[int, float]:
     """``{launch: mean over paired rounds of log(baseline ms / variant ms)}`` for rows of ONE setting.
 
     > 0 means the variant is faster than the baseline. Launches where either model has no round are left out.
     """
-    times: dict = defaultdict(dict)
-    for r in rows:
-        if r["variant"] in (variant, baseline):
-            times[(int(r.get("launch") or 0), int(r["round"]))][r["variant"]] = float(r["ms_per_image"])
-    by_launch: dict = defaultdict(list)
-    for (launch, _), pair in times.items():
-        if variant in pair and baseline in pair and pair[variant] > 0 and pair[baseline] > 0:
-            by_launch[launch].append(math.log(pair[baseline] / pair[variant]))
-    return {launch: sum(v) / len(v) for launch, v in sorted(by_launch.items())}
+    return {launch: sum(math.log(b / v) for b, v in pairs) / len(pairs)
+            for launch, pairs in paired_rounds(rows, variant, baseline).items()}
+
+
+def _number(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _whole(x) -> int:
+    """An int from a CSV/pandas cell; missing or NaN (older tables) is 0."""
+    x = _number(x)
+    return int(x) if x == x else 0
 
 
 def launch_ratio_table(rows: list[dict], baseline: str) -> list[dict]:

@@ -164,8 +164,10 @@ def load_study(path, preset: str | None = None) -> Study:
         namespace = runpy.run_path(str(path), run_name="ablate_study")
     except SyntaxError as exc:
         raise StudyError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except StudyError as exc:  # e.g. a Claim that fails its validator while the file runs: name the file
-        raise StudyError(f"{path}: {exc}") from None
+    except StudyError as exc:  # e.g. a Claim whose band fails its check where the file makes it
+        if str(path) in str(exc):
+            raise
+        raise StudyError(f"{path}:{_line_in(path, exc)}: {exc}") from None
     except Exception as exc:  # the file is user code: report, never trace back
         msg = str(exc).splitlines()[0] if str(exc) else ""
         raise StudyError(f"{path}: the study file raised {type(exc).__name__}: {msg}") from None
@@ -273,6 +275,15 @@ def _validate(study: Study, path: Path) -> None:
     _validate_latency(study, path)
 
 
+def _line_in(path: Path, exc: BaseException) -> int | str:
+    """The line of ``path`` that raised ``exc`` (the innermost frame in that file), else '?'."""
+    import traceback
+
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
+             if Path(f.filename).resolve() == path.resolve()]
+    return lines[-1] if lines else "?"
+
+
 def _validate_data(study: Study, path: Path) -> None:
     from ablate.data.registry import list_datasets
 
@@ -330,13 +341,8 @@ def _validate_claims(study: Study, path: Path) -> None:
         where = f"claims[{i}]"
         if not isinstance(claim, Claim):
             _fail(path, where, "Claim(variant, metric, band=(lo, hi))", claim)
-        try:
-            lo, hi = (float(b) for b in claim.band)
-        except (TypeError, ValueError):
-            _fail(path, f"{where}.band", "(lo, hi) numbers", claim.band)
-        try:
-            validate_claim_against(Claim(claim.variant, claim.metric, (lo, hi), claim.relative, claim.baseline),
-                                   variants=list(study.variants), metrics=metrics)
+        try:  # a Claim checked its band when it was made; this adds the study's variants and metrics
+            validate_claim_against(claim, variants=list(study.variants), metrics=metrics)
         except ClaimError as exc:
             raise StudyError(f"{path}: {where}: {exc}") from None
 

@@ -21,6 +21,7 @@ import socket
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from ablate.errors import AblateError, DiskFullError, StudyError, SystematicFailure
@@ -63,7 +64,7 @@ class Sweep:
     def __init__(self, study: Study, run_dir: RunDir, *, storage_url: str | None = None, data: str | None = None,
                  device: str | None = None, heartbeat: int = 10, poll: float | None = None,
                  progress: bool = True, verbose: bool = False, keep_checkpoints: str = "seeds", backend=None,
-                 seed_gate=None):
+                 seed_gate=None, pack_seeds: int | str = "auto"):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)  # our bar and rows say it better
@@ -86,6 +87,11 @@ class Sweep:
         # --until-settled: seed_gate(run_dir_root) -> how many of study.seeds to schedule, decided from
         # the recorded runs (the CLI builds it from analysis; this package never imports analysis)
         self.seed_gate = seed_gate
+        # seed packing (ablate.engine.packed): "auto" asks suggested_pack_size per variant (1 on CPU); K forces it
+        if pack_seeds != "auto" and not (isinstance(pack_seeds, int) and pack_seeds >= 1):
+            raise StudyError(f"pack_seeds: expected a whole number >= 1 or 'auto', got {pack_seeds!r}")
+        self.pack_seeds = pack_seeds
+        self._pack_sizes: dict[str, int] = {}
         self._n_active: int | None = None
         self._gate_seen: int | None = None  # n_active at which the gate last saw every scheduled seed settled
 
@@ -219,6 +225,9 @@ class Sweep:
                     self._enqueue_seed(v, seed)
                     state = "live"
                 if state == "live" and self._has_waiting(v, "seed"):
+                    k = self.pack_size(v)
+                    if k > 1:
+                        return f"{v} seeds, {k} packed", lambda v=v, k=k: self._run_packed(v, k)
                     return f"{v} seed {seed}", lambda v=v: self._optimize(v, "seed", self._seed_objective(v))
         if all_settled:
             lat = self.trials(None, "latency")
@@ -272,9 +281,8 @@ class Sweep:
         import optuna
 
         study = self.optuna_study(variant, phase)
-        if phase == "tune":  # seeded TPE; offset by the history so a resumed sweep does not replay its draws
-            offset = 7919 * list(self.study.variants).index(variant) + len(study.get_trials(deepcopy=False))
-            study.sampler = optuna.samplers.TPESampler(seed=self.study.sampler_seed + offset)
+        if phase == "tune" and not isinstance(study.sampler, TrialSeededTPE):
+            study.sampler = TrialSeededTPE(self.study.sampler_seed + 7919 * list(self.study.variants).index(variant))
         fatal: list[AblateError] = []
         lock = self._pop_lock
         lock.acquire()  # released as soon as Optuna has popped (or asked) this worker's trial
@@ -412,6 +420,17 @@ class Sweep:
                               params=params, eval_split=eval_split, on_epoch=on_epoch)
         else:
             row = record["row"]
+        status = self._settle(trial, key, row)
+        if status == "failed":
+            raise RunFailed(row.get("error"))
+        if status == "pruned":
+            import optuna
+
+            raise optuna.TrialPruned(row.get("error") or "pruned")
+        return float(row["miou"])
+
+    def _settle(self, trial, key: str, row: dict) -> str:
+        """Share the recorded run through the storage, say it, and return its status (failed: error on the trial)."""
         self._share(trial, key)
         miou = row.get("miou")
         miou = "-" if miou is None or miou != miou else f"{float(miou):.4f}"
@@ -420,12 +439,142 @@ class Sweep:
                        + (f" ({row.get('error')})" if row.get("error") else ""))
         if row["status"] == "failed":
             trial.set_user_attr("error", row.get("error") or "failed")
-            raise RunFailed(row.get("error"))
-        if row["status"] == "pruned":
-            import optuna
+        return row["status"]
 
-            raise optuna.TrialPruned(row.get("error") or "pruned")
-        return float(row["miou"])
+    # --- seed packing ------------------------------------------------------------------------
+    def pack_size(self, variant: str) -> int:
+        """How many seeds of ``variant`` one worker trains packed: --pack-seeds K, or (auto) the engine's
+        ``suggested_pack_size`` for the variant's seed runs (1 on CPU, 1 where packing does not apply)."""
+        if self.pack_seeds != "auto":
+            return int(self.pack_seeds)
+        if variant not in self._pack_sizes:
+            self._pack_sizes[variant] = self._suggested_pack_size(variant)
+        return self._pack_sizes[variant]
+
+    def _suggested_pack_size(self, variant: str) -> int:
+        if len(self.study.seeds) < 2 or os.environ.get("ABLATE_TRAINER"):  # the test backends train one by one
+            return 1
+        from ablate.engine.config import TrainConfig
+        from ablate.engine.packed import check_packable, suggested_pack_size
+
+        best = T.best_trial(self.trials(variant, "tune")) if self.study.tunes(variant) else None
+        cfgs = [TrainConfig.from_dict(self._seed_settings(variant, best.params if best else {}, seed))
+                for seed in self.study.seeds[:2]]
+        try:
+            check_packable(cfgs)
+        except AblateError:  # e.g. fp16: its loss scaler cannot be shared; train one by one
+            return 1
+        return suggested_pack_size(cfgs[0], seeds=len(self.study.seeds))
+
+    def _seed_settings(self, variant: str, params: dict, seed: int) -> dict:
+        settings = self.study.train_settings(variant, params, seed=seed)
+        if self.device:
+            settings["device"] = self.device
+        return settings
+
+    def _train_packed_backend(self):
+        name = os.environ.get("ABLATE_TRAINER")
+        if name:
+            return importlib.import_module(name).train_runs_packed  # a fake backend must fake packing too
+        from ablate.engine.packed import train_runs_packed
+
+        return train_runs_packed
+
+    def _run_packed(self, variant: str, k: int) -> None:
+        """Claim up to ``k`` queued seeds of ``variant`` (under the pop lock), train them packed, record and tell
+        each one as the single-seed path does. The claimed trials beat while they train, so a kill -9 leaves
+        them stale: other workers (or a rerun) re-queue and redo them, as for a single run."""
+        import optuna
+
+        study = self.optuna_study(variant, "seed")
+        for seed in self.active_seeds():  # queue every open seed of this variant, so one pack can hold k
+            if T.slot_state(self.trials(variant, "seed"), "seed", seed) == "open":
+                self._enqueue_seed(variant, seed)
+        claimed = []  # (trial, seed, params)
+        self._pop_lock.acquire()
+        try:
+            while len(claimed) < k and self._has_waiting(variant, "seed"):
+                with warnings.catch_warnings():  # Optuna warns that heartbeats belong to optimize: _Heartbeat beats
+                    warnings.simplefilter("ignore", UserWarning)
+                    trial = study.ask()  # pops a WAITING trial (WAITING -> RUNNING)
+                me = study._storage.get_trial(trial._trial_id)
+                if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
+                    self._stand_down(study, trial, "no queued seed left")
+                    break
+                seed = trial.suggest_categorical("seed", self.study.seeds)
+                if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
+                    self._stand_down(study, trial, f"seed {seed} is taken by another trial")
+                    continue
+                claimed.append((trial, seed, me.user_attrs.get("params") or {}))
+        finally:
+            self._pop_lock.release()
+        if not claimed:
+            self._skipped = True
+            return
+        with _Heartbeat(self.storage, [t._trial_id for t, _, _ in claimed]):
+            rows = self._train_claimed(variant, claimed)
+        for (trial, seed, _), row in zip(claimed, rows):
+            status = self._settle(trial, f"{variant}-seed-{seed}", row)
+            if status == "failed":
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            elif status == "pruned":
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, float(row["miou"]))
+        self._stop_if_systematic(variant)
+
+    def _stand_down(self, study, trial, why: str) -> None:
+        import optuna
+
+        trial.set_user_attr("skipped", why)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    def _train_claimed(self, variant: str, claimed: list) -> list[dict]:
+        """Rows of the claimed seeds in order: recorded ones (a run finished before its worker died) are kept,
+        the others train packed (seeds sharing their settings together)."""
+        from ablate.engine.config import TrainConfig
+        from ablate.engine.environment import utc_now
+
+        rows: dict[int, dict] = {}
+        todo: dict[str, list[int]] = {}  # settings (but the seed) -> indices into claimed
+        for i, (trial, seed, params) in enumerate(claimed):
+            key = f"{variant}-seed-{seed}"
+            trial.set_user_attr("run_id", key)
+            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+            record = self.run_dir.read_record(key)
+            if record is not None:
+                rows[i] = record["row"]
+            else:
+                todo.setdefault(json.dumps(params, sort_keys=True, default=str), []).append(i)
+        eval_split = self.eval_split()
+        for group in todo.values():
+            if len(group) == 1:
+                trial, seed, params = claimed[group[0]]
+                rows[group[0]] = self._train(variant=variant, phase="seed", key=f"{variant}-seed-{seed}",
+                                             trial_no=None, seed=seed, params=params, eval_split=eval_split,
+                                             on_epoch=None)
+                continue
+            started = utc_now()
+            settings = [self._seed_settings(variant, claimed[i][2], claimed[i][1]) for i in group]
+            keys = [f"{variant}-seed-{claimed[i][1]}" for i in group]
+            bases = [self._base_row(variant=variant, phase="seed", key=key, trial_no=None, seed=claimed[i][1],
+                                    settings=st, eval_split=eval_split, started=started)
+                     for i, key, st in zip(group, keys, settings)]
+            failure = None
+            try:
+                trained = self._train_packed_backend()(
+                    [TrainConfig.from_dict(st) for st in settings], data_root=self._data_root,
+                    out_dir=self.run_dir.root, run_ids=keys, eval_split=eval_split, progress=self.progress,
+                    study=self.study.name, variant=variant, phase="seed", trials=[None] * len(group),
+                    save_checkpoint=self._keeps_checkpoint("seed"))
+            except AblateError:
+                raise
+            except Exception as exc:  # every seed of the pack is recorded as failed; the study goes on
+                row, failure = self._failed_row(exc, started)
+                trained = [dict(row) for _ in group]
+            for i, row, base in zip(group, trained, bases):
+                rows[i] = self._record(row, base, failure)
+        return [rows[i] for i in range(len(claimed))]
 
     def _train(self, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> dict:
         from ablate.engine.config import TrainConfig
@@ -435,33 +584,49 @@ class Sweep:
         if self.device:
             settings["device"] = self.device
         started = utc_now()
-        base = {"study": self.study.name, "variant": variant, "decoder": settings["decoder"], "phase": phase,
-                "run_id": key, "trial": trial_no, "seed": seed, "split": eval_split,
-                "config": json.dumps(settings, sort_keys=True, default=str)}
+        base = self._base_row(variant=variant, phase=phase, key=key, trial_no=trial_no, seed=seed,
+                              settings=settings, eval_split=eval_split, started=started)
         if self.verbose and self.lines:
             on_epoch = self._epoch_lines(key, on_epoch)
-        checkpoint = self.keep_checkpoints == "all" or (self.keep_checkpoints == "seeds" and phase == "seed")
         failure = None
         try:
             row = self.train_run(TrainConfig.from_dict(settings), data_root=self._data_root, out_dir=self.run_dir.root,
                                  run_id=key, eval_split=eval_split, on_epoch=on_epoch, progress=self.progress,
                                  study=self.study.name, variant=variant, phase=phase, trial=trial_no,
-                                 save_checkpoint=checkpoint)
+                                 save_checkpoint=self._keeps_checkpoint(phase))
         except AblateError:
             raise
         except Exception as exc:  # recorded as a failed run (below); the study goes on
-            if is_disk_full(exc):
-                raise self._disk_full(exc) from None
-            row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
-                   "finished_at": utc_now()}
-            failure = _one_line(exc) + (f"\n{traceback.format_exc(limit=-3)}" if self.verbose else "")
+            row, failure = self._failed_row(exc, started)
+        return self._record(row, base, failure)
+
+    def _keeps_checkpoint(self, phase: str) -> bool:
+        return self.keep_checkpoints == "all" or (self.keep_checkpoints == "seeds" and phase == "seed")
+
+    def _failed_row(self, exc: Exception, started: str) -> tuple[dict, str]:
+        from ablate.engine.environment import utc_now
+
+        if is_disk_full(exc):
+            raise self._disk_full(exc) from None
+        row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
+               "finished_at": utc_now()}
+        return row, _one_line(exc) + (f"\n{traceback.format_exc(limit=-3)}" if self.verbose else "")
+
+    def _record(self, row: dict, base: dict, failure: str | None) -> dict:
+        """Save one run's row and epochs (results.csv / epochs.csv), the same for single and packed runs."""
+        from ablate.engine.environment import utc_now
+
+        study, variant, phase, key, trial_no, seed = (base[k] for k in ("study", "variant", "phase", "run_id",
+                                                                        "trial", "seed"))
+        started = base["started_at"]
         history = row.pop("epochs_history", None) or row.pop("history", None) or []
         row.pop("history", None)
+        base = {k: v for k, v in base.items() if k != "started_at"}
         row = {**base, **{k: v for k, v in row.items() if v is not None or k not in base}}
-        row.update(study=self.study.name, variant=variant, phase=phase, run_id=key, trial=trial_no)
+        row.update(study=study, variant=variant, phase=phase, run_id=key, trial=trial_no)
         row.setdefault("started_at", started)
         row.setdefault("finished_at", utc_now())
-        epochs = [{"study": self.study.name, "variant": variant, "phase": phase, "run_id": key, "trial": trial_no,
+        epochs = [{"study": study, "variant": variant, "phase": phase, "run_id": key, "trial": trial_no,
                    "seed": seed, **h} for h in history]
         try:
             self.run_dir.save_run(key, row, epochs)
@@ -472,6 +637,11 @@ class Sweep:
         if failure and not self.lines:  # said only now that it is recorded (off a terminal: the run's line says it)
             _say(f"run {key} failed (recorded; the study goes on; -v shows where): {failure}")
         return row
+
+    def _base_row(self, *, variant, phase, key, trial_no, seed, settings, eval_split, started) -> dict:
+        return {"study": self.study.name, "variant": variant, "decoder": settings["decoder"], "phase": phase,
+                "run_id": key, "trial": trial_no, "seed": seed, "split": eval_split,
+                "config": json.dumps(settings, sort_keys=True, default=str), "started_at": started}
 
     def _line(self, message: str) -> None:
         """One progress line off a terminal (on a terminal the bar says it)."""
@@ -509,6 +679,71 @@ class Sweep:
             best = T.best_trial(self.trials(v, "tune")) if self.study.tunes(v) else None
             out[v] = self.study.train_settings(v, best.params if best else {}, seed=0)
         return out
+
+
+class TrialSeededTPE:
+    """TPE seeded from each trial's own number (``seed + trial.number``), not from the history's length.
+
+    Trial numbers are unique in a study, so two workers asking at the same moment draw different
+    settings, and a resumed sweep does not replay its draws; the same study reproduces the same draws
+    for the same trial numbers. Delegates everything to a fresh ``TPESampler`` made in ``before_trial``.
+    """
+
+    def __init__(self, seed: int):
+        import optuna
+
+        self.seed = int(seed)
+        self._tpe = optuna.samplers.TPESampler(seed=self.seed)
+
+    def before_trial(self, study, trial) -> None:
+        import optuna
+
+        self._tpe = optuna.samplers.TPESampler(seed=self.seed + trial.number)
+        self._tpe.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._tpe.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._tpe.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._tpe.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._tpe.reseed_rng()
+
+
+class _Heartbeat:
+    """Beats for trials run outside ``study.optimize`` (a packed group), as Optuna's own thread does for one."""
+
+    def __init__(self, storage, trial_ids: list[int]):
+        import threading
+
+        self.storage, self.trial_ids = storage, list(trial_ids)
+        self.interval = getattr(storage, "heartbeat_interval", None)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            for trial_id in self.trial_ids:
+                self.storage.record_heartbeat(trial_id)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self):
+        if self.interval:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 class PopLock:

@@ -14,19 +14,35 @@ import signal
 import subprocess
 import sys
 
-GIB = 1024**3
-CUDA_MEMORY_PER_WORKER = 6 * GIB  # a 256x256 MiT-B0/ResNet34 run at batch 4-16 stays well under this
+def default_workers(device: str, *, study=None, data_root=None) -> int:
+    """``--workers auto``: the engine's rule (``ablate.engine.workers.suggested_workers``): one on CPU; on CUDA
+    as many as free memory holds, by the measured footprint of the study's heaviest run plus its training
+    split kept on the device."""
+    from ablate.engine.workers import suggested_workers
+
+    if device == "cpu" or study is None:
+        return suggested_workers(device)
+    cfg = heaviest_config(study)
+    return suggested_workers(device, cfg=cfg, data_bytes=train_split_bytes(data_root, cfg["image_size"]))
 
 
-def default_workers(device: str) -> int:
-    """One on CPU (the threads of one run already use the cores); on CUDA as many as free memory allows
-    at ``CUDA_MEMORY_PER_WORKER`` each, at most one per CPU core."""
-    if device != "cuda":
-        return 1
-    import torch
+def heaviest_config(study) -> dict:
+    """The TrainConfig fields of the study's variant with the most pixels per step (batch x height x width)."""
+    configs = [study.train_settings(v, {}, seed=0) for v in study.variants]
+    return max(configs, key=lambda c: int(c.get("batch_size", 4)) * int(c["image_size"][0]) * int(c["image_size"][1]))
 
-    free, _ = torch.cuda.mem_get_info()
-    return max(1, min(os.cpu_count() or 1, int(free // CUDA_MEMORY_PER_WORKER)))
+
+def train_split_bytes(data_root, size) -> int:
+    """Bytes of the uint8 training split on the device (3 image bytes + 1 label byte per pixel); 0 if unknown."""
+    if data_root is None:
+        return 0
+    from ablate.data.layouts import detect_layout
+
+    try:
+        n = len(detect_layout(data_root).pairs("train"))
+    except Exception:  # noqa: BLE001 - only sizes the default; the run itself reports data problems
+        return 0
+    return n * 4 * int(size[0]) * int(size[1])
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
