@@ -1,7 +1,8 @@
 """Running a study: Optuna storage, trial bookkeeping, the scheduler loop and its status table.
 
 ``storage`` (URL, driver, names) <- ``trials`` (what the storage says) <- ``scheduler``
-(``Sweep``: tune, seeds, latency) and ``status`` (``ablate run --list``). No click here.
+(``Sweep``: tune, seeds, latency; with ``objectives``, ``packing``, ``gate``, ``recording``, ``optimize``)
+and ``status`` (``ablate run --list``). No click here.
 """
 
 from ablate.sweep.scheduler import Sweep, prepare_run_dir

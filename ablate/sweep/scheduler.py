@@ -10,35 +10,35 @@ The few races Optuna leaves open (two workers queueing the same seed, or
 starting the last tuning slot together) are settled by trial number, see
 ablate/sweep/trials.py. Each worker calls ``optimize(n_trials=1)`` in a loop and
 re-reads the storage in between, so any number of workers can join or leave.
+
+``Sweep`` is the loop; its parts live beside it as mixins: ``objectives`` (tune/seed/latency objectives,
+settling and sharing runs), ``packing`` (--pack-seeds), ``gate`` (--until-settled), ``recording`` (training
+one run and recording it; ``prepare_run_dir``); ``optimize`` holds the Optuna pieces they share.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
-import socket
 import sys
 import time
-import traceback
-import warnings
 from pathlib import Path
 
-from ablate.errors import AblateError, DiskFullError, StudyError, SystematicFailure
-from ablate.rundir import RunDir, ensure_writable_dir, is_disk_full
-from ablate.spec.study import Study, resolved_study, run_dir_name
+from ablate.errors import AblateError, StudyError, SystematicFailure
+from ablate.rundir import RunDir, is_disk_full
+from ablate.spec.study import Study
 from ablate.sweep import trials as T
+from ablate.sweep.gate import SeedGateMixin
+from ablate.sweep.objectives import ObjectivesMixin
+from ablate.sweep.optimize import PopLock, RunFailed, Skip, TrialSeededTPE, _guarded, suggest
+from ablate.sweep.packing import PackingMixin
+from ablate.sweep.recording import RecordingMixin, prepare_run_dir
 from ablate.sweep.storage import make_storage, optuna_name
 
+__all__ = ["KEEP_CHECKPOINTS", "PopLock", "RunFailed", "Skip", "Sweep", "TrialSeededTPE", "load_backend",
+           "prepare_run_dir", "suggest"]
+
 KEEP_CHECKPOINTS = ("seeds", "all", "none")
-
-
-class RunFailed(Exception):
-    """The run finished with status 'failed'; its error is on the trial and in results.csv."""
-
-
-class Skip(Exception):
-    """This worker stands down: another one owns the work (see ablate/sweep/trials.py)."""
 
 
 def load_backend():
@@ -53,7 +53,7 @@ def load_backend():
     return train_run, measure_study_latency
 
 
-class Sweep:
+class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
     """One worker of a study. ``run()`` returns when every run is settled (or taken by others).
 
     Progress: bars on a terminal; off a terminal (logs, CI) one line per finished run on stderr,
@@ -181,12 +181,6 @@ class Sweep:
                         raise self._disk_full(exc) from None
                     raise
 
-    def _disk_full(self, exc: BaseException) -> DiskFullError:
-        where = getattr(exc, "filename", None)
-        where = Path(where).parent if where else self.run_dir.root
-        return DiskFullError(f"disk full: could not write under {where}; free space there and run the same "
-                             f"command again (every run recorded so far is kept)")
-
     def _loop(self, bar) -> None:
         while True:
             bar.n = self.done_runs()
@@ -238,27 +232,6 @@ class Sweep:
                 return "latency", lambda: self._optimize(None, "latency", self._latency_objective)
         return None
 
-    def active_seeds(self) -> list[int]:
-        """The seeds to run: all of them, or under --until-settled the prefix the gate has opened so far."""
-        seeds = self.study.seeds
-        if self.seed_gate is None:
-            return seeds
-        if self._n_active is None:
-            self._n_active = self._ask_gate()
-        while self._gate_seen != self._n_active and self._seeds_settled(seeds[: self._n_active]):
-            self._gate_seen = self._n_active
-            self._n_active = max(self._n_active, self._ask_gate())  # the same number: the study stops here
-        return seeds[: self._n_active]
-
-    def _seeds_settled(self, seeds) -> bool:
-        return all(T.slot_state(self.trials(v, "seed"), "seed", seed) == "settled"
-                   for seed in seeds for v in self.study.variants)
-
-    def _ask_gate(self) -> int:
-        self.import_shared()  # runs finished by workers on other machines count too
-        self.run_dir.rebuild_tables()
-        return int(self.seed_gate(self.run_dir.root))
-
     def fail_stale(self) -> None:
         """Runs whose worker stopped beating are failed; the storage's retry callback re-queues them."""
         for study in list(self._studies.values()):
@@ -278,8 +251,6 @@ class Sweep:
 
     def _optimize(self, variant, phase, objective) -> None:
         # One trial per call: the loop re-reads the storage before choosing the next piece of work.
-        import optuna
-
         study = self.optuna_study(variant, phase)
         if phase == "tune" and not isinstance(study.sampler, TrialSeededTPE):
             study.sampler = TrialSeededTPE(self.study.sampler_seed + 7919 * list(self.study.variants).index(variant))
@@ -321,343 +292,6 @@ class Sweep:
         attrs = {"params": best.params if best else {}, "tuned_from": best.number if best else None}
         self.optuna_study(variant, "seed").enqueue_trial({"seed": seed}, user_attrs=attrs)
 
-    # --- objectives -----------------------------------------------------------------------
-    def _tune_objective(self, variant: str):
-        def objective(trial):
-            me = trial.study._storage.get_trial(trial._trial_id)
-            if T.tune_excess(self.trials(variant, "tune"), me, self.study.trials):
-                trial.set_user_attr("skipped", "tuning budget already taken")
-                raise self._skip()
-            params = {k: suggest(trial, k, d) for k, d in self.study.space(variant).items()}
-            from ablate.engine.config import TrainConfig
-
-            epochs = self.study.train_settings(variant, params, seed=0).get("epochs", TrainConfig.epochs)
-
-            def on_epoch(epoch, metrics):
-                from ablate.engine import Pruned
-
-                trial.report(float(metrics.get("miou", float("nan"))), epoch)
-                if epoch < epochs and trial.should_prune():  # after the last epoch there is nothing to save
-                    raise Pruned(f"pruned by the median rule after epoch {epoch}")
-
-            key = f"{variant}-tune-{T.origin(me)}"
-            seed = self.study.seeds[0]  # tuning compares settings, so every trial shares one seed
-            return self._run(trial, variant=variant, phase="tune", key=key, trial_no=T.origin(me), seed=seed,
-                             params=params, eval_split="val", on_epoch=on_epoch)
-
-        return objective
-
-    def _seed_objective(self, variant: str):
-        def objective(trial):
-            me = trial.study._storage.get_trial(trial._trial_id)
-            if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
-                trial.set_user_attr("skipped", "no queued seed left")
-                raise self._skip()
-            seed = trial.suggest_categorical("seed", self.study.seeds)
-            if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
-                trial.set_user_attr("skipped", f"seed {seed} is taken by another trial")
-                raise self._skip()
-            return self._run(trial, variant=variant, phase="seed", key=f"{variant}-seed-{seed}", trial_no=None,
-                             seed=seed, params=me.user_attrs.get("params") or {},
-                             eval_split=self.eval_split(), on_epoch=None)
-
-        return objective
-
-    def _latency_objective(self, trial):
-        me = trial.study._storage.get_trial(trial._trial_id)
-        if "fixed_params" not in me.system_attrs or T.slot_taken(
-                self.trials(None, "latency"), me, "round_set", 0):
-            trial.set_user_attr("skipped", "latency is measured by another worker")
-            raise self._skip()
-        trial.suggest_categorical("round_set", [0])
-        try:
-            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")
-        except Exception as exc:
-            trial.set_user_attr("error", _one_line(exc))
-            raise RunFailed(str(exc)) from exc
-        try:
-            self.run_dir.save_latency(rows)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise self._disk_full(exc) from None
-            raise
-        trial.set_user_attr("latency_rows", json.loads(json.dumps(rows, default=float)))
-        self._line(f"latency: {len(rows)} timings ({len({r['variant'] for r in rows})} models)")
-        return 0.0
-
-    # --- sharing through the storage --------------------------------------------------------
-    def _share(self, trial, key: str) -> None:
-        """Put the run's record (and its per-image confusions) in the storage as a user attribute,
-        so a worker on any machine can rebuild complete tables (``import_shared``)."""
-        record = self.run_dir.read_record(key)
-        if record is not None:
-            trial.set_user_attr("record", {**record, **self.run_dir.confusion_payload(key)})
-
-    def import_shared(self) -> int:
-        """Copy into this run directory every run that other workers recorded in the storage."""
-        imported = 0
-        for v in self.study.variants:
-            for phase in ("tune", "seed") if self.study.tunes(v) else ("seed",):
-                for t in self.trials(v, phase):
-                    key, record = t.user_attrs.get("run_id"), t.user_attrs.get("record")
-                    if key and record and self.run_dir.read_record(key) is None:
-                        self.run_dir.import_record(key, record)
-                        imported += 1
-        if not self.run_dir.record_path("latency").exists():
-            for t in self.trials(None, "latency"):
-                if t.user_attrs.get("latency_rows"):
-                    self.run_dir.import_record("latency", {"latency": t.user_attrs["latency_rows"]})
-                    imported += 1
-                    break
-        return imported
-
-    def _run(self, trial, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> float:
-        trial.set_user_attr("run_id", key)
-        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")  # who ran it, for --list and audits
-        record = self.run_dir.read_record(key)
-        if record is None:  # a record means the run finished before its worker died: keep it
-            row = self._train(variant=variant, phase=phase, key=key, trial_no=trial_no, seed=seed,
-                              params=params, eval_split=eval_split, on_epoch=on_epoch)
-        else:
-            row = record["row"]
-        status = self._settle(trial, key, row)
-        if status == "failed":
-            raise RunFailed(row.get("error"))
-        if status == "pruned":
-            import optuna
-
-            raise optuna.TrialPruned(row.get("error") or "pruned")
-        return float(row["miou"])
-
-    def _settle(self, trial, key: str, row: dict) -> str:
-        """Share the recorded run through the storage, say it, and return its status (failed: error on the trial)."""
-        self._share(trial, key)
-        miou = row.get("miou")
-        miou = "-" if miou is None or miou != miou else f"{float(miou):.4f}"
-        if self.lines:  # [settled before this one + 1 / total]: approximate while other workers run
-            self._line(f"[{self.done_runs() + 1}/{self.total_runs()}] {key}: {row['status']}, mIoU {miou}"
-                       + (f" ({row.get('error')})" if row.get("error") else ""))
-        if row["status"] == "failed":
-            trial.set_user_attr("error", row.get("error") or "failed")
-        return row["status"]
-
-    # --- seed packing ------------------------------------------------------------------------
-    def pack_size(self, variant: str) -> int:
-        """How many seeds of ``variant`` one worker trains packed: --pack-seeds K, or (auto) the engine's
-        ``suggested_pack_size`` for the variant's seed runs (1 on CPU, 1 where packing does not apply)."""
-        if self.pack_seeds != "auto":
-            return int(self.pack_seeds)
-        if variant not in self._pack_sizes:
-            self._pack_sizes[variant] = self._suggested_pack_size(variant)
-        return self._pack_sizes[variant]
-
-    def _suggested_pack_size(self, variant: str) -> int:
-        if len(self.study.seeds) < 2 or os.environ.get("ABLATE_TRAINER"):  # the test backends train one by one
-            return 1
-        from ablate.engine.config import TrainConfig
-        from ablate.engine.packed import check_packable, suggested_pack_size
-
-        best = T.best_trial(self.trials(variant, "tune")) if self.study.tunes(variant) else None
-        cfgs = [TrainConfig.from_dict(self._seed_settings(variant, best.params if best else {}, seed))
-                for seed in self.study.seeds[:2]]
-        try:
-            check_packable(cfgs)
-        except AblateError:  # e.g. fp16: its loss scaler cannot be shared; train one by one
-            return 1
-        return suggested_pack_size(cfgs[0], seeds=len(self.study.seeds))
-
-    def _seed_settings(self, variant: str, params: dict, seed: int) -> dict:
-        settings = self.study.train_settings(variant, params, seed=seed)
-        if self.device:
-            settings["device"] = self.device
-        return settings
-
-    def _train_packed_backend(self):
-        name = os.environ.get("ABLATE_TRAINER")
-        if name:
-            return importlib.import_module(name).train_runs_packed  # a fake backend must fake packing too
-        from ablate.engine.packed import train_runs_packed
-
-        return train_runs_packed
-
-    def _run_packed(self, variant: str, k: int) -> None:
-        """Claim up to ``k`` queued seeds of ``variant`` (under the pop lock), train them packed, record and tell
-        each one as the single-seed path does. The claimed trials beat while they train, so a kill -9 leaves
-        them stale: other workers (or a rerun) re-queue and redo them, as for a single run."""
-        import optuna
-
-        study = self.optuna_study(variant, "seed")
-        for seed in self.active_seeds():  # queue every open seed of this variant, so one pack can hold k
-            if T.slot_state(self.trials(variant, "seed"), "seed", seed) == "open":
-                self._enqueue_seed(variant, seed)
-        claimed = []  # (trial, seed, params)
-        self._pop_lock.acquire()
-        try:
-            while len(claimed) < k and self._has_waiting(variant, "seed"):
-                with warnings.catch_warnings():  # Optuna warns that heartbeats belong to optimize: _Heartbeat beats
-                    warnings.simplefilter("ignore", UserWarning)
-                    trial = study.ask()  # pops a WAITING trial (WAITING -> RUNNING)
-                me = study._storage.get_trial(trial._trial_id)
-                if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
-                    self._stand_down(study, trial, "no queued seed left")
-                    break
-                seed = trial.suggest_categorical("seed", self.study.seeds)
-                if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
-                    self._stand_down(study, trial, f"seed {seed} is taken by another trial")
-                    continue
-                claimed.append((trial, seed, me.user_attrs.get("params") or {}))
-        finally:
-            self._pop_lock.release()
-        if not claimed:
-            self._skipped = True
-            return
-        with _Heartbeat(self.storage, [t._trial_id for t, _, _ in claimed]):
-            rows = self._train_claimed(variant, claimed)
-        for (trial, seed, _), row in zip(claimed, rows):
-            status = self._settle(trial, f"{variant}-seed-{seed}", row)
-            if status == "failed":
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            elif status == "pruned":
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            else:
-                study.tell(trial, float(row["miou"]))
-        self._stop_if_systematic(variant)
-
-    def _stand_down(self, study, trial, why: str) -> None:
-        import optuna
-
-        trial.set_user_attr("skipped", why)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-
-    def _train_claimed(self, variant: str, claimed: list) -> list[dict]:
-        """Rows of the claimed seeds in order: recorded ones (a run finished before its worker died) are kept,
-        the others train packed (seeds sharing their settings together)."""
-        from ablate.engine.config import TrainConfig
-        from ablate.engine.environment import utc_now
-
-        rows: dict[int, dict] = {}
-        todo: dict[str, list[int]] = {}  # settings (but the seed) -> indices into claimed
-        for i, (trial, seed, params) in enumerate(claimed):
-            key = f"{variant}-seed-{seed}"
-            trial.set_user_attr("run_id", key)
-            trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-            record = self.run_dir.read_record(key)
-            if record is not None:
-                rows[i] = record["row"]
-            else:
-                todo.setdefault(json.dumps(params, sort_keys=True, default=str), []).append(i)
-        eval_split = self.eval_split()
-        for group in todo.values():
-            if len(group) == 1:
-                trial, seed, params = claimed[group[0]]
-                rows[group[0]] = self._train(variant=variant, phase="seed", key=f"{variant}-seed-{seed}",
-                                             trial_no=None, seed=seed, params=params, eval_split=eval_split,
-                                             on_epoch=None)
-                continue
-            started = utc_now()
-            settings = [self._seed_settings(variant, claimed[i][2], claimed[i][1]) for i in group]
-            keys = [f"{variant}-seed-{claimed[i][1]}" for i in group]
-            bases = [self._base_row(variant=variant, phase="seed", key=key, trial_no=None, seed=claimed[i][1],
-                                    settings=st, eval_split=eval_split, started=started)
-                     for i, key, st in zip(group, keys, settings)]
-            failure = None
-            try:
-                trained = self._train_packed_backend()(
-                    [TrainConfig.from_dict(st) for st in settings], data_root=self._data_root,
-                    out_dir=self.run_dir.root, run_ids=keys, eval_split=eval_split, progress=self.progress,
-                    study=self.study.name, variant=variant, phase="seed", trials=[None] * len(group),
-                    save_checkpoint=self._keeps_checkpoint("seed"))
-            except AblateError:
-                raise
-            except Exception as exc:  # every seed of the pack is recorded as failed; the study goes on
-                row, failure = self._failed_row(exc, started)
-                trained = [dict(row) for _ in group]
-            for i, row, base in zip(group, trained, bases):
-                rows[i] = self._record(row, base, failure)
-        return [rows[i] for i in range(len(claimed))]
-
-    def _train(self, *, variant, phase, key, trial_no, seed, params, eval_split, on_epoch) -> dict:
-        from ablate.engine.config import TrainConfig
-        from ablate.engine.environment import utc_now
-
-        settings = self.study.train_settings(variant, params, seed=seed)
-        if self.device:
-            settings["device"] = self.device
-        started = utc_now()
-        base = self._base_row(variant=variant, phase=phase, key=key, trial_no=trial_no, seed=seed,
-                              settings=settings, eval_split=eval_split, started=started)
-        if self.verbose and self.lines:
-            on_epoch = self._epoch_lines(key, on_epoch)
-        failure = None
-        try:
-            row = self.train_run(TrainConfig.from_dict(settings), data_root=self._data_root, out_dir=self.run_dir.root,
-                                 run_id=key, eval_split=eval_split, on_epoch=on_epoch, progress=self.progress,
-                                 study=self.study.name, variant=variant, phase=phase, trial=trial_no,
-                                 save_checkpoint=self._keeps_checkpoint(phase))
-        except AblateError:
-            raise
-        except Exception as exc:  # recorded as a failed run (below); the study goes on
-            row, failure = self._failed_row(exc, started)
-        return self._record(row, base, failure)
-
-    def _keeps_checkpoint(self, phase: str) -> bool:
-        return self.keep_checkpoints == "all" or (self.keep_checkpoints == "seeds" and phase == "seed")
-
-    def _failed_row(self, exc: Exception, started: str) -> tuple[dict, str]:
-        from ablate.engine.environment import utc_now
-
-        if is_disk_full(exc):
-            raise self._disk_full(exc) from None
-        row = {"status": "failed", "error": _one_line(exc), "miou": float("nan"), "started_at": started,
-               "finished_at": utc_now()}
-        return row, _one_line(exc) + (f"\n{traceback.format_exc(limit=-3)}" if self.verbose else "")
-
-    def _record(self, row: dict, base: dict, failure: str | None) -> dict:
-        """Save one run's row and epochs (results.csv / epochs.csv), the same for single and packed runs."""
-        from ablate.engine.environment import utc_now
-
-        study, variant, phase, key, trial_no, seed = (base[k] for k in ("study", "variant", "phase", "run_id",
-                                                                        "trial", "seed"))
-        started = base["started_at"]
-        history = row.pop("epochs_history", None) or row.pop("history", None) or []
-        row.pop("history", None)
-        base = {k: v for k, v in base.items() if k != "started_at"}
-        row = {**base, **{k: v for k, v in row.items() if v is not None or k not in base}}
-        row.update(study=study, variant=variant, phase=phase, run_id=key, trial=trial_no)
-        row.setdefault("started_at", started)
-        row.setdefault("finished_at", utc_now())
-        epochs = [{"study": study, "variant": variant, "phase": phase, "run_id": key, "trial": trial_no,
-                   "seed": seed, **h} for h in history]
-        try:
-            self.run_dir.save_run(key, row, epochs)
-        except OSError as exc:
-            if is_disk_full(exc):
-                raise self._disk_full(exc) from None
-            raise
-        if failure and not self.lines:  # said only now that it is recorded (off a terminal: the run's line says it)
-            _say(f"run {key} failed (recorded; the study goes on; -v shows where): {failure}")
-        return row
-
-    def _base_row(self, *, variant, phase, key, trial_no, seed, settings, eval_split, started) -> dict:
-        return {"study": self.study.name, "variant": variant, "decoder": settings["decoder"], "phase": phase,
-                "run_id": key, "trial": trial_no, "seed": seed, "split": eval_split,
-                "config": json.dumps(settings, sort_keys=True, default=str), "started_at": started}
-
-    def _line(self, message: str) -> None:
-        """One progress line off a terminal (on a terminal the bar says it)."""
-        if self.lines:
-            worker = os.environ.get("ABLATE_WORKER")
-            _say(f"[{worker}] {message}" if worker else message)
-
-    def _epoch_lines(self, key: str, on_epoch):
-        def logged(epoch, metrics):
-            loss, miou = metrics.get("train_loss", float("nan")), metrics.get("miou", float("nan"))
-            self._line(f"{key} epoch {epoch}: train loss {loss:.4f}, val mIoU {miou:.4f}")
-            if on_epoch is not None:
-                on_epoch(epoch, metrics)
-
-        return logged
-
     # --- data and settings -------------------------------------------------------------------
     def data_root(self) -> Path:
         if self._data_root is None:
@@ -679,161 +313,3 @@ class Sweep:
             best = T.best_trial(self.trials(v, "tune")) if self.study.tunes(v) else None
             out[v] = self.study.train_settings(v, best.params if best else {}, seed=0)
         return out
-
-
-class TrialSeededTPE:
-    """TPE seeded from each trial's own number (``seed + trial.number``), not from the history's length.
-
-    Trial numbers are unique in a study, so two workers asking at the same moment draw different
-    settings, and a resumed sweep does not replay its draws; the same study reproduces the same draws
-    for the same trial numbers. Delegates everything to a fresh ``TPESampler`` made in ``before_trial``.
-    """
-
-    def __init__(self, seed: int):
-        import optuna
-
-        self.seed = int(seed)
-        self._tpe = optuna.samplers.TPESampler(seed=self.seed)
-
-    def before_trial(self, study, trial) -> None:
-        import optuna
-
-        self._tpe = optuna.samplers.TPESampler(seed=self.seed + trial.number)
-        self._tpe.before_trial(study, trial)
-
-    def infer_relative_search_space(self, study, trial):
-        return self._tpe.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study, trial, search_space):
-        return self._tpe.sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        return self._tpe.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self._tpe.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self._tpe.reseed_rng()
-
-
-class _Heartbeat:
-    """Beats for trials run outside ``study.optimize`` (a packed group), as Optuna's own thread does for one."""
-
-    def __init__(self, storage, trial_ids: list[int]):
-        import threading
-
-        self.storage, self.trial_ids = storage, list(trial_ids)
-        self.interval = getattr(storage, "heartbeat_interval", None)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        while True:
-            for trial_id in self.trial_ids:
-                self.storage.record_heartbeat(trial_id)
-            if self._stop.wait(self.interval):
-                return
-
-    def __enter__(self):
-        if self.interval:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-
-class PopLock:
-    """Serialises Optuna's pop of a WAITING trial among the workers of one run directory.
-
-    With SQLite, Optuna's WAITING -> RUNNING switch is read-then-write in two transactions (pysqlite
-    begins a transaction only at the UPDATE; SQLite ignores FOR UPDATE), so two workers starting at
-    the same instant can pop the same trial and both run it ("Cannot tell a COMPLETE trial"). An
-    exclusive file lock held from before the pop until the objective starts closes that window for
-    every worker on this machine; other machines use a server database, whose FOR UPDATE holds.
-    """
-
-    def __init__(self, path: Path):
-        self.path, self._file = path, None
-
-    def acquire(self) -> None:
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no lock (one worker per run directory there)
-            return
-        self._file = open(self.path, "a")  # noqa: SIM115 (held across calls)
-        fcntl.flock(self._file, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        if self._file is not None:
-            import fcntl
-
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-def _guarded(objective, fatal: list, *, verbose: bool = False, started=None):
-    """Unexpected errors are recorded on the trial, so it counts as failed (settled), not lost (redone).
-
-    User errors (AblateError) are not the run's fault: they go to ``fatal`` and leave the trial lost.
-    """
-    import optuna
-
-    def run(trial):
-        if started is not None:
-            started()
-        try:
-            return objective(trial)
-        except (Skip, RunFailed, optuna.TrialPruned):
-            raise
-        except AblateError as exc:
-            fatal.append(exc)
-            raise
-        except Exception as exc:
-            trial.set_user_attr("error", _one_line(exc))
-            where = f"\n{traceback.format_exc(limit=-3)}" if verbose else ""
-            _say(f"trial failed (recorded; the study goes on; -v shows where): {_one_line(exc)}{where}")
-            raise
-
-    return run
-
-
-def suggest(trial, name: str, dist):
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    if isinstance(dist, FloatDistribution):
-        return trial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
-    if isinstance(dist, IntDistribution):
-        return trial.suggest_int(name, dist.low, dist.high, log=dist.log, step=dist.step)
-    if isinstance(dist, CategoricalDistribution):
-        return trial.suggest_categorical(name, dist.choices)
-    raise StudyError(f"search space {name}: unsupported distribution {type(dist).__name__}")
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def prepare_run_dir(study: Study, out: str) -> RunDir:
-    """The run directory; refuses one that holds a different study (mixing would corrupt pairing)
-    and an --out that cannot be written (before any work)."""
-    run_dir = RunDir(ensure_writable_dir(Path(out) / run_dir_name(study)))
-    resolved = resolved_study(study)
-    if run_dir.study_json.exists():
-        old = json.loads(run_dir.study_json.read_text())
-        if old.get("fingerprint") != resolved["fingerprint"]:
-            raise StudyError(
-                f"{run_dir.root} holds a different study (preset {old.get('preset')!r} or settings differ); "
-                f"use another --out or remove that directory")
-    else:
-        run_dir.write_study(resolved)
-    return run_dir
