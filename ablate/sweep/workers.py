@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 
+
 def default_workers(device: str, *, study=None, data_root=None) -> int:
     """``--workers auto``: the engine's rule (``ablate.engine.workers.suggested_workers``): one on CPU; on CUDA
     as many as free memory holds, by the measured footprint of the study's heaviest run plus its training
