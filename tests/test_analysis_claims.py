@@ -264,7 +264,7 @@ def test_effect_sizes_use_the_paired_win_rate_name():
 
 
 def test_a_study_file_with_an_empty_band_fails_at_load(tmp_path):
-    from ablate.study import load_study
+    from ablate.spec import load_study
     from test_study import GOOD
 
     from ablate.errors import StudyError
