@@ -264,10 +264,10 @@ def test_effect_sizes_use_the_paired_win_rate_name():
 
 
 def test_a_study_file_with_an_empty_band_fails_at_load(tmp_path):
-    from ablate.spec import load_study
     from test_study import GOOD
 
     from ablate.errors import StudyError
+    from ablate.spec import load_study
 
     path = tmp_path / "study.py"
     path.write_text(GOOD.replace("band=(0.02, 0.03)", "band=(0.02, 0.02)"))
