@@ -15,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from ablate.bench import reference  # noqa: E402
+from ablate.bench import timing as bench_timing  # noqa: E402
 from ablate.bench import train as bench_train  # noqa: E402
 from ablate.engine import environment, step  # noqa: E402
 from ablate.models.decoders import all_mlp as all_mlp_decoder  # noqa: E402
@@ -63,6 +64,45 @@ def test_folded_head_same_gradients(all_mlp):
     for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
         scale = max(p.grad.abs().max().item(), 1e-12)
         assert (p.grad - q.grad).abs().max().item() <= 1e-8 * scale + 1e-14, name
+
+
+def test_folded_head_with_seeded_dropout_same_outputs_and_gradients(all_mlp):
+    """Training mode with dropout on: the folded tail (ReLU + dropout as one mask) draws the same noise."""
+    from ablate.engine.noise import NoiseSource, noise_generator, seed_stochastic_layers
+    from ablate.engine.step import segmentation_loss
+
+    plain = copy.deepcopy(all_mlp).double().train()
+    fast = copy.deepcopy(plain)
+    assert all_mlp_decoder.fold_all_mlp_head(fast.decoder)
+    x, y = _batch()
+    outs = []
+    for m in (plain, fast):
+        seed_stochastic_layers(m, NoiseSource(noise_generator(7)))
+        out = m(x.double())
+        segmentation_loss(out, y).backward()
+        outs.append(out.detach())
+    assert plain.decoder.dropout.p == 0.1
+    assert torch.allclose(outs[0], outs[1], rtol=0, atol=1e-10 * outs[0].abs().max().item())
+    for (name, p), q in zip(plain.named_parameters(), fast.parameters()):
+        scale = max(p.grad.abs().max().item(), 1e-12)
+        assert (p.grad - q.grad).abs().max().item() <= 1e-8 * scale + 1e-14, name
+
+
+def test_dropout_after_relu_is_dropout_of_relu():
+    from ablate.engine.noise import NoiseSource, SeededDropout, noise_generator
+
+    x = torch.randn(2, 8, 5, 6, dtype=torch.float64, requires_grad=True)
+    grads, outs = [], []
+    for fused in (False, True):
+        drop = SeededDropout(0.3, NoiseSource(noise_generator(3)))
+        out = drop.after_relu(x) if fused else drop(torch.relu(x))
+        (grad,) = torch.autograd.grad((out * torch.arange(out.numel()).view_as(out)).sum(), x)
+        outs.append(out)
+        grads.append(grad)
+    assert torch.equal(outs[0], outs[1]) and torch.equal(grads[0], grads[1])
+    assert 0 < (outs[1] == 0).double().mean() < 1
+    drop.eval()
+    assert torch.equal(drop.after_relu(x), torch.relu(x))
 
 
 def test_fold_skips_other_decoders():
@@ -138,8 +178,8 @@ def test_hf_reference_model_logits_at_input_size():
 
 
 def test_peak_rss_readable():
-    bench_train.reset_peak_rss()
-    mb = bench_train.peak_rss_mb()
+    bench_timing.reset_peak_rss()
+    mb = bench_timing.peak_rss_mb()
     assert mb is None or mb > 0
 
 

@@ -167,3 +167,99 @@ def _proc_cpu_seconds(pid) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+class ReferenceProcess:
+    """``ReferenceLoop`` in a process of its own, driven slice by slice: the bench's reference side.
+
+    A user's plain Hugging Face script runs in its own process, with the C library's default
+    allocator and none of ablate's process settings (``ablate.engine.environment.keep_freed_memory``,
+    which ablate's training turns on). Inside the bench's process the reference would inherit them
+    (measured: its step ~8 % faster, ours ~17 %), so it gets a spawned process and the same
+    thread count; the slices still alternate with ours, so both see the same machine load.
+    Methods as ``ablate.bench.timing.LocalSide``: ``warmup``, ``timed_slice``, ``close``; ``gflops`` and ``last_loss``.
+    """
+
+    def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2,
+                 seed: int = 0, threads: int | None = None):
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")  # a fresh interpreter: nothing of this process's settings
+        self._conn, child = ctx.Pipe()
+        kwargs = {"root": str(root), "size": tuple(size), "batch_size": int(batch_size),
+                  "num_classes": int(num_classes), "device": device, "workers": int(workers), "seed": int(seed)}
+        self._proc = ctx.Process(target=_serve_reference, args=(child, kwargs, threads),
+                                 name="ablate-bench-reference")
+        self._proc.start()
+        child.close()
+        self.gflops = self._reply()
+        self.last_loss = float("nan")
+
+    def _reply(self):
+        try:
+            kind, value = self._conn.recv()
+        except (EOFError, OSError):
+            self._proc.join(timeout=5)
+            raise RuntimeError(f"the reference process ended unexpectedly (exit code {self._proc.exitcode})") from None
+        if kind == "error":
+            self.close()
+            from ablate import errors
+
+            name, message = value
+            cls = getattr(errors, name, None)
+            raise (cls if isinstance(cls, type) and issubclass(cls, Exception) else RuntimeError)(message)
+        return value
+
+    def warmup(self, steps: int) -> None:
+        self._conn.send(("warmup", int(steps)))
+        self._reply()
+
+    def timed_slice(self, steps: int):
+        self._conn.send(("slice", int(steps)))
+        result, self.last_loss = self._reply()
+        return result
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            try:
+                self._conn.send(("close", None))
+            except OSError:
+                pass
+            self._proc.join(timeout=30)
+            if self._proc.is_alive():
+                self._proc.terminate()
+                self._proc.join(timeout=5)
+        self._conn.close()
+
+
+def _serve_reference(conn, kwargs: dict, threads: int | None) -> None:
+    """The reference process: build the loop, then run warm-ups and timed slices on request."""
+    try:
+        from ablate.bench.timing import timed_slice
+        from ablate.models import count_gflops
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        loop = ReferenceLoop(**kwargs)
+        conn.send(("ready", count_gflops(loop.wrapper, kwargs["size"])))
+        while True:
+            command, steps = conn.recv()
+            if command == "close":
+                break
+            if command == "warmup":
+                for _ in range(steps):
+                    loop.step()
+                loop.finish()
+                conn.send(("ok", None))
+            elif command == "slice":
+                conn.send(("ok", (timed_slice(loop, steps, kwargs["device"]), loop.last_loss)))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it there
+        try:
+            conn.send(("error", (type(exc).__name__, str(exc))))
+        except OSError:
+            pass
+    finally:
+        conn.close()
+

@@ -1,7 +1,10 @@
 """``ablate bench train``: training images/s of ablate's own step vs a plain Hugging Face loop.
 
-Both sides run in one process, interleaved (reference slice, ours, reference, ours, ...), so
-both see the same machine load; the ratio of each round pairs two neighbouring slices.
+The sides run in alternating slices (reference, ours, reference, ours, ...), so both see the
+same machine load; the ratio of each round pairs two neighbouring slices. Ours runs in this
+process, set up as ``fit`` sets up a training process (``keep_freed_memory``); the reference
+runs in a spawned process of its own with the C library's defaults, as a user's plain script
+would (``--reference-in-process`` shares this one instead: a conservative ratio).
 
 Reference (``ablate.bench.reference``): HF ``SegformerForSemanticSegmentation`` (MiT-B0, random init, fp32), a
 ``torch.utils.data.DataLoader`` (2 workers, shuffle) over a Dataset that opens, converts and
@@ -17,12 +20,11 @@ all_mlp head (``prepare_model_for_training``).
 
 from __future__ import annotations
 
-import os
 import statistics
-import time
 
 from ablate.bench import TRAIN_DECODERS
-from ablate.bench.reference import ReferenceLoop
+from ablate.bench.reference import ReferenceLoop, ReferenceProcess
+from ablate.bench.timing import LocalSide
 
 # ----------------------------------------------------------------------------- ours
 
@@ -153,48 +155,44 @@ class PackedLoop:
         self.last_loss = float(self.losses[self._i - 1].mean()) if self._i else float("nan")
 
 
-# ----------------------------------------------------------------------------- timing
+# ----------------------------------------------------------------------------- the bench
 
 
-def _sync(device: str) -> None:
-    if str(device).startswith("cuda"):
-        import torch
-
-        torch.cuda.synchronize()
-
-
-def _timed_slice(loop, steps: int, device: str) -> tuple[float, float, float | None]:
-    """images/s (wall), images per CPU-second (this process + DataLoader workers) and peak RSS (MiB)."""
-    workers = getattr(loop, "worker_cpu_seconds", lambda: 0.0)
-    reset_peak_rss()
-    _sync(device)
-    cpu0 = time.process_time() + workers()
-    start = time.perf_counter()
-    images = 0
-    for _ in range(steps):
-        images += loop.step()
-    _sync(device)
-    seconds = time.perf_counter() - start
-    cpu = time.process_time() + workers() - cpu0
-    loop.finish()
-    return images / seconds, images / max(cpu, 1e-9), peak_rss_mb()
-
-
-def _summary(values):
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)} if values else None
+def _rounds(loops: dict, rounds: int, steps: int, say):
+    """Alternate timed slices of the sides; per side the images/s, images per CPU-s and peak RSS of each round."""
+    per_round = {side: [] for side in loops}
+    per_cpu = {side: [] for side in loops}
+    peak = {side: [] for side in loops}
+    for r in range(rounds):
+        for name, side in loops.items():
+            ips, ipc, mem = side.timed_slice(steps)
+            per_round[name].append(ips)
+            per_cpu[name].append(ipc)
+            if mem is not None:
+                peak[name].append(mem)
+        line = "  ".join(f"{name} {per_round[name][-1]:.2f} img/s ({per_cpu[name][-1]:.2f} per CPU-s)"
+                         for name in loops)
+        if "ref" in loops:
+            line += f"  ratio {per_round['ours'][-1] / per_round['ref'][-1]:.2f}"
+        say(f"round {r + 1}/{rounds}: {line}")
+    return per_round, per_cpu, peak
 
 
 def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per_round: int = 20,
               batch_size: int = 4, image_size=(256, 256), threads: int | str | None = None, amp: str = "auto",
               device: str = "auto", channels_last: bool = True, fold_head: bool = True, warmup: int = 2,
-              workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None, pack: int = 1) -> dict:
+              workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None, pack: int = 1,
+              reference_process: bool = True) -> dict:
     """Run the interleaved benchmark; returns the JSON-able result (see ``bench_train_command``).
 
     ``pack`` > 1: our side trains that many seeds packed (``ablate.engine.packed``), images/s over all of them.
+    ``reference_process``: the reference runs in a spawned process of its own, as a user's script
+    would (``ReferenceProcess``); False runs it in this process, where it shares ours' process
+    settings (``keep_freed_memory``), a conservative ratio.
     """
     from ablate.data import load_split
     from ablate.engine.config import parse_size, resolve_amp, resolve_device
-    from ablate.engine.environment import configure_threads, device_name, versions
+    from ablate.engine.environment import configure_threads, device_name, keep_freed_memory, versions
     from ablate.errors import ConfigError
 
     if decoder not in TRAIN_DECODERS:
@@ -215,6 +213,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     say = echo or (lambda *_: None)
 
     train = load_split(data_root, "train", size=size, cache_dir=cache_dir, progress=False)
+    keeps_freed = keep_freed_memory()  # our side's process is set up as fit sets up a training process
     if int(pack) > 1:  # images/s over all packed seeds
         ours = PackedLoop(train, decoder=decoder, batch_size=batch_size, device=device, amp=amp,
                           fold_head=fold_head, pack=int(pack))
@@ -222,35 +221,28 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     else:
         ours = OursLoop(train, decoder=decoder, batch_size=batch_size, device=device, amp=amp,
                         channels_last=channels_last, fold_head=fold_head)
-    loops = {"ours": ours}
+    loops = {"ours": LocalSide(ours, device)}
     gflops = {"ours": ours.gflops}
-    if with_reference:
-        from ablate.models import count_gflops
-
-        ref = ReferenceLoop(data_root, size=size, batch_size=batch_size, num_classes=len(train.class_names),
-                            device=device, workers=workers)
-        gflops["ref"] = count_gflops(ref.wrapper, size)
-        loops = {"ref": ref, "ours": ours}
-    for loop in loops.values():  # warm-up: workers start, allocator and oneDNN caches fill
-        for _ in range(max(0, warmup)):
-            loop.step()
-        loop.finish()
-
-    per_round = {side: [] for side in loops}
-    per_cpu = {side: [] for side in loops}
-    peak = {side: [] for side in loops}
-    for r in range(rounds):
-        for side, loop in loops.items():
-            ips, ipc, mem = _timed_slice(loop, steps_per_round, device)
-            per_round[side].append(ips)
-            per_cpu[side].append(ipc)
-            if mem is not None:
-                peak[side].append(mem)
-        line = "  ".join(f"{side} {per_round[side][-1]:.2f} img/s ({per_cpu[side][-1]:.2f} per CPU-s)"
-                         for side in loops)
+    try:
         if with_reference:
-            line += f"  ratio {per_round['ours'][-1] / per_round['ref'][-1]:.2f}"
-        say(f"round {r + 1}/{rounds}: {line}")
+            spec = dict(size=size, batch_size=batch_size, num_classes=len(train.class_names), device=device,
+                        workers=workers)
+            if reference_process:
+                ref = ReferenceProcess(data_root, threads=threads, **spec)
+                gflops["ref"] = ref.gflops
+            else:
+                from ablate.models import count_gflops
+
+                ref_loop = ReferenceLoop(data_root, **spec)
+                ref = LocalSide(ref_loop, device)
+                gflops["ref"] = count_gflops(ref_loop.wrapper, size)
+            loops = {"ref": ref, "ours": loops["ours"]}
+        for side in loops.values():  # warm-up: workers start, allocator and oneDNN caches fill
+            side.warmup(max(0, warmup))
+        per_round, per_cpu, peak = _rounds(loops, rounds, steps_per_round, say)
+    finally:
+        for side in loops.values():
+            side.close()
 
     ratios = [o / r for o, r in zip(per_round["ours"], per_round["ref"])] if with_reference else []
     cpu_ratios = [o / r for o, r in zip(per_cpu["ours"], per_cpu["ref"])] if with_reference else []
@@ -292,16 +284,20 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
             "ours": {"amp": amp, "channels_last": channels_last, "folded_head": ours.folded, "packed_seeds": int(pack),
                      "optimizer": type(ours.optimizer).__name__ + (" (fused)" if ours.optimizer.defaults.get("fused")
                                                                    else ""),
-                     "augment": True, "data": "load_split (decode once, uint8) + BatchIterator"},
+                     "augment": True, "data": "load_split (decode once, uint8) + BatchIterator",
+                     "keeps_freed_memory": keeps_freed},
             "reference": ({"model": "transformers SegformerForSemanticSegmentation (MiT-B0, random init)",
                            "precision": "fp32", "data": f"DataLoader({workers} workers, shuffle) + PIL per step",
-                           "optimizer": "Adam lr 1e-4"} if with_reference else None),
+                           "optimizer": "Adam lr 1e-4",
+                           "process": ("its own (spawned; C library defaults)" if reference_process
+                                       else "shared with ours (inherits keep_freed_memory)")}
+                          if with_reference else None),
         },
         "versions": versions(),
         "notes": [
             "GFLOP/s = 3 x forward GFLOPs (torch.utils.flop_counter, model as defined, before folding) x images/s",
-            "peak RSS = process VmHWM during that side's slices (both models and the cached data are resident); "
-            "DataLoader worker memory is separate",
+            "peak RSS = VmHWM of the process that ran that side's slices (with the reference in-process, both "
+            "models and the cached data are resident); DataLoader worker memory is separate",
         ],
     }
     return result
@@ -313,10 +309,14 @@ def format_result(res: dict) -> str:
         f"ablate bench train: {res['decoder']}, batch {s['batch_size']}, {s['image_size'][0]}x{s['image_size'][1]}, "
         f"{s['rounds']} rounds x {s['steps_per_round']} steps, {s['threads']} threads, {s['device_name']}",
         f"ours: amp {s['ours']['amp']}, channels_last {s['ours']['channels_last']}, "
+        f"keeps freed memory {s['ours'].get('keeps_freed_memory')}, "
         f"folded head {s['ours']['folded_head']}, {s['ours']['optimizer']}"
         + (f", {s['ours']['packed_seeds']} seeds packed (images/s over all of them)"
            if s["ours"].get("packed_seeds", 1) > 1 else ""),
     ]
+    if s.get("reference"):
+        lines.append(f"reference: HF SegFormer MiT-B0 fp32, {s['reference']['data']}, process "
+                     f"{s['reference'].get('process', 'shared with ours')}")
     g, c = res["forward_gflops_per_image"], res["cpu"]
     if res["ratio_median"] is not None:
         lines += [
@@ -345,32 +345,3 @@ def format_result(res: dict) -> str:
         lines.append("peak RSS of the process during each side's slices: " + ", ".join(mem)
                      + " (DataLoader workers not included)")
     return "\n".join(lines)
-
-
-def reset_peak_rss() -> bool:
-    """Reset this process's peak resident set (VmHWM) to the current RSS (Linux; False elsewhere)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def peak_rss_mb() -> float | None:
-    """This process's peak resident set since the last reset, MiB (``VmHWM``); None off Linux.
-
-    DataLoader worker processes are not included.
-    """
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    if os.name == "posix":
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return None

@@ -70,10 +70,13 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
 @click.option("--cache-dir", default=None, help="Decode-once cache folder (default $ABLATE_CACHE or ~/.cache/ablate).")
 @click.option("--pack", type=click.IntRange(1), default=1, show_default=True,
               help="Train this many seeds packed into one computation (images/s over all of them).")
+@click.option("--reference-process/--reference-in-process", default=True, show_default=True,
+              help="Run the HF reference in a process of its own, as a user's script runs (default), or in "
+                   "this one, where it shares ours' process settings (a conservative ratio).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
 def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
-                        channels_last, fold_head, warmup, workers, cache_dir, pack, as_json):
-    """Training images/s of ablate vs a plain Hugging Face loop, interleaved in one process."""
+                        channels_last, fold_head, warmup, workers, cache_dir, pack, reference_process, as_json):
+    """Training images/s of ablate vs a plain Hugging Face loop, in alternating slices."""
     from ablate.bench.train import format_result, run_bench
     from ablate.data import resolve_data_root
 
@@ -81,5 +84,6 @@ def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, imag
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
     res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
                     image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
-                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo, pack=pack)
+                    fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo, pack=pack,
+                    reference_process=reference_process)
     click.echo(json.dumps(res, indent=None if as_json else 2) if as_json else format_result(res))

@@ -113,11 +113,11 @@ def measure_latency(models: dict, *, batch: int, image_size, rounds: int = 30, w
             model.to(memory_format=memory_format)
 
     def timed(fn, calls: int) -> float:
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(calls):
             fn(x)
-        _sync(device)
+        synchronize(device)
         return time.perf_counter() - start
 
     # inference_mode tensors cannot enter compiled / captured code paths: no_grad there
@@ -244,6 +244,7 @@ def measure_study_latency(study, *, configs: dict | None = None, device: str = "
                             fresh_process=fresh_process, progress=progress)
 
 
-def _sync(device: str) -> None:
+def synchronize(device: str) -> None:
+    """Wait for queued device work (CUDA); a no-op on CPU. Timers call it before reading the clock."""
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()

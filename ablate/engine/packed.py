@@ -33,6 +33,7 @@ import time
 import torch
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
+from ablate.engine.environment import keep_freed_memory
 from ablate.engine.noise import NoiseSource, draw_uniform, noise_generator, seed_stochastic_layers
 from ablate.engine.step import (
     autocast_context,
@@ -173,6 +174,7 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
     k_seeds = len(configs)
     device = resolve_device(cfg.device)
     amp = resolve_amp(cfg.amp, device)
+    keep_freed_memory()  # as fit does (engine.environment)
     pack = prepare_pack(models, configs, device)
     iterators = [BatchIterator(train, c.batch_size, shuffle=True, augment=c.augment, seed=c.seed, device=device)
                  for c in configs]

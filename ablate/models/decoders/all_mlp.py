@@ -135,13 +135,23 @@ def folded_all_mlp_forward(decoder: nn.Module, features: list[torch.Tensor]) -> 
     folded = _folded_weights(decoder.linear_fuse, decoder.linear_c)
     size = features[0].shape[-2:]
     total = None
-    for f, (weight, bias) in zip(features, folded):
+    # coarsest level first: the sum starts as a resized map (a tensor of its own, not a view), so
+    # the other levels add into it in place: two fewer [B,E,H/4,W/4] maps per step
+    for f, (weight, bias) in reversed(list(zip(features, folded))):
         y = F.linear(f.permute(0, 2, 3, 1), weight, bias).permute(0, 3, 1, 2)  # [B,E,h,w], channels_last
         if y.shape[-2:] != size:
             y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-        total = y if total is None else total + y
-    x = decoder.activation(decoder.batch_norm(total))
-    return decoder.classifier(decoder.dropout(x))
+        if total is None:
+            total = y
+        elif total._base is None:
+            total.add_(y)
+        else:  # in place on a view would make autograd copy the whole base back in the backward
+            total = total + y
+    x = decoder.batch_norm(total)
+    after_relu = getattr(decoder.dropout, "after_relu", None)  # seeded dropout: ReLU + dropout as one mask
+    if callable(after_relu) and isinstance(decoder.activation, nn.ReLU):
+        return decoder.classifier(after_relu(x))
+    return decoder.classifier(decoder.dropout(decoder.activation(x)))
 
 
 def fold_all_mlp_head(decoder: nn.Module) -> bool:
