@@ -218,3 +218,74 @@ def test_configure_threads_auto_and_explicit():
         assert environment.configure_threads(None) == n
     finally:
         torch.set_num_threads(before)
+
+
+def test_seeded_drop_path_is_hf_drop_path_exactly():
+    """One division instead of HF's ``x.div(keep) * mask``: the same values and gradients, bit for bit."""
+    from ablate.engine.noise import NoiseSource, SeededDropPath
+
+    x = torch.randn(6, 50, 32, requires_grad=True)
+    u = torch.tensor([0.05, 0.5, 0.95, 0.01, 0.3, 0.99]).view(6, 1, 1)
+    keep = 0.8
+    noise = NoiseSource(None)
+    layer = SeededDropPath(1 - keep, noise).train()
+    with noise.replaying([u]):
+        ours = layer(x)
+    hf = x.div(keep) * torch.floor(u + keep)
+    assert torch.equal(ours, hf)
+    weights = torch.randn_like(ours)
+    (g_ours,) = torch.autograd.grad((ours * weights).sum(), x)
+    (g_hf,) = torch.autograd.grad((hf * weights).sum(), x)
+    assert torch.equal(g_ours, g_hf)
+    assert (ours[[0, 3]] == 0).all() and (ours[[1, 2, 4, 5]] != 0).all()
+
+
+_CHURN = """
+import ctypes, resource, sys
+sys.path.insert(0, {root!r})
+if sys.argv[1] == "keep":
+    from ablate.engine.environment import keep_freed_memory
+    assert keep_freed_memory()
+libc = ctypes.CDLL(None)
+libc.posix_memalign.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t, ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+N = 16 << 20
+def step():  # what a training step does with its activations (PyTorch: posix_memalign(64, n))
+    blocks = [ctypes.c_void_p() for _ in range(4)]
+    for b in blocks:
+        libc.posix_memalign(ctypes.byref(b), 64, N)
+        libc.memset(b, 1, N)
+    for b in blocks:
+        libc.free(b)
+for _ in range(8):  # the heap settles into reusable free blocks within a few steps
+    step()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    step()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+"""
+
+
+@pytest.mark.skipif(not (environment.platform.system() == "Linux" and environment.platform.libc_ver()[0] == "glibc"),
+                    reason="glibc's mallopt")
+def test_keep_freed_memory_stops_page_faults_of_reused_activations():
+    """Four 16 MB activations per step: the default allocator faults their pages in every step; kept, none."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = _CHURN.format(root=str(Path(__file__).resolve().parents[1]))
+    faults = {mode: float(subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True,
+                                         check=True).stdout) for mode in ("default", "keep")}
+    pages = 4 * (16 << 20) / 4096
+    assert faults["default"] > 0.5 * pages, faults  # the C library's default hands the memory back
+    assert faults["keep"] < 0.05 * pages, faults
+
+
+def test_request_huge_pages_only_before_torch(monkeypatch):
+    monkeypatch.delenv(environment.HUGE_PAGES_ENV, raising=False)
+    assert environment.request_huge_pages() is False  # torch is imported here: too late to ask
+    assert environment.HUGE_PAGES_ENV not in environment.os.environ
+    monkeypatch.setenv(environment.HUGE_PAGES_ENV, "0")
+    assert environment.request_huge_pages() is False  # the user's choice stands

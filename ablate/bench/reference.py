@@ -173,8 +173,8 @@ class ReferenceProcess:
     """``ReferenceLoop`` in a process of its own, driven slice by slice: the bench's reference side.
 
     A user's plain Hugging Face script runs in its own process, with the C library's default
-    allocator and none of ablate's process settings (``ablate.engine.environment.keep_freed_memory``,
-    which ablate's training turns on). Inside the bench's process the reference would inherit them
+    allocator and none of ablate's process settings (``ablate.engine.environment.keep_freed_memory``
+    and ``request_huge_pages``, which ablate's training turns on). Inside the bench's process the reference would inherit them
     (measured: its step ~8 % faster, ours ~17 %), so it gets a spawned process and the same
     thread count; the slices still alternate with ours, so both see the same machine load.
     Methods as ``ablate.bench.timing.LocalSide``: ``warmup``, ``timed_slice``, ``close``; ``gflops`` and ``last_loss``.
@@ -190,7 +190,10 @@ class ReferenceProcess:
                   "num_classes": int(num_classes), "device": device, "workers": int(workers), "seed": int(seed)}
         self._proc = ctx.Process(target=_serve_reference, args=(child, kwargs, threads),
                                  name="ablate-bench-reference")
-        self._proc.start()
+        from ablate.engine.environment import without_ablate_process_settings
+
+        with without_ablate_process_settings():
+            self._proc.start()
         child.close()
         self.gflops = self._reply()
         self.last_loss = float("nan")

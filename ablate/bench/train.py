@@ -192,7 +192,13 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     """
     from ablate.data import load_split
     from ablate.engine.config import parse_size, resolve_amp, resolve_device
-    from ablate.engine.environment import configure_threads, device_name, keep_freed_memory, versions
+    from ablate.engine.environment import (
+        configure_threads,
+        device_name,
+        huge_pages_requested,
+        keep_freed_memory,
+        versions,
+    )
     from ablate.errors import ConfigError
 
     if decoder not in TRAIN_DECODERS:
@@ -285,7 +291,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
                      "optimizer": type(ours.optimizer).__name__ + (" (fused)" if ours.optimizer.defaults.get("fused")
                                                                    else ""),
                      "augment": True, "data": "load_split (decode once, uint8) + BatchIterator",
-                     "keeps_freed_memory": keeps_freed},
+                     "keeps_freed_memory": keeps_freed, "huge_pages": huge_pages_requested()},
             "reference": ({"model": "transformers SegformerForSemanticSegmentation (MiT-B0, random init)",
                            "precision": "fp32", "data": f"DataLoader({workers} workers, shuffle) + PIL per step",
                            "optimizer": "Adam lr 1e-4",
@@ -309,7 +315,7 @@ def format_result(res: dict) -> str:
         f"ablate bench train: {res['decoder']}, batch {s['batch_size']}, {s['image_size'][0]}x{s['image_size'][1]}, "
         f"{s['rounds']} rounds x {s['steps_per_round']} steps, {s['threads']} threads, {s['device_name']}",
         f"ours: amp {s['ours']['amp']}, channels_last {s['ours']['channels_last']}, "
-        f"keeps freed memory {s['ours'].get('keeps_freed_memory')}, "
+        f"keeps freed memory {s['ours'].get('keeps_freed_memory')}, huge pages {s['ours'].get('huge_pages')}, "
         f"folded head {s['ours']['folded_head']}, {s['ours']['optimizer']}"
         + (f", {s['ours']['packed_seeds']} seeds packed (images/s over all of them)"
            if s["ours"].get("packed_seeds", 1) > 1 else ""),

@@ -69,6 +69,9 @@ def bench():
 
 def main(argv=None):
     """Console entry point: user errors become one line on stderr and exit code 2."""
+    from ablate.engine.environment import request_huge_pages
+
+    request_huge_pages()  # before torch is imported (engine.environment): ~5 % per CPU training step
     try:
         cli.main(args=argv, standalone_mode=False)
     except click.exceptions.Abort:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import sys
 from datetime import datetime, timezone
 from functools import cache
 from importlib import metadata
@@ -106,3 +108,50 @@ def keep_freed_memory() -> bool:
         ok = False
     _KEEP_FREED["active"] = ok
     return ok
+
+
+HUGE_PAGES_ENV = "THP_MEM_ALLOC_ENABLE"  # PyTorch's switch (c10 alloc_cpu), read once at its first allocation
+_HUGE_PAGES = {"set_by_ablate": False}
+
+
+def request_huge_pages() -> bool:
+    """Ask PyTorch to back CPU tensors of 2 MB and more with transparent huge pages; True when requested.
+
+    With ``keep_freed_memory`` the activations stay mapped; huge pages then cut the TLB misses of
+    the memory-bound passes over them: ablate's all_mlp fp32 step (batch 4, 256x256, 2 threads)
+    ~5 % faster (medians of 3 alternated processes, ``ablate bench train`` runs it). PyTorch
+    reads the switch once, at its first allocation, so this acts only before torch is imported:
+    the command line calls it first thing. A value the user set stands; the kernel must allow
+    THP (``/sys/kernel/mm/transparent_hugepage/enabled`` not ``[never]``).
+    """
+    if os.environ.get(HUGE_PAGES_ENV) is not None:
+        return os.environ[HUGE_PAGES_ENV] == "1"
+    if "torch" in sys.modules or not _kernel_allows_thp():
+        return False
+    os.environ[HUGE_PAGES_ENV] = "1"
+    _HUGE_PAGES["set_by_ablate"] = True
+    return True
+
+
+def huge_pages_requested() -> bool:
+    """Whether this process asked PyTorch for huge pages (for the record of a result)."""
+    return os.environ.get(HUGE_PAGES_ENV) == "1" and _kernel_allows_thp()
+
+
+def _kernel_allows_thp() -> bool:
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            return "[never]" not in f.read()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def without_ablate_process_settings():
+    """Environment for a child process that must start as a plain Python would (the bench's reference)."""
+    saved = os.environ.pop(HUGE_PAGES_ENV, None) if _HUGE_PAGES["set_by_ablate"] else None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[HUGE_PAGES_ENV] = saved

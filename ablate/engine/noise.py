@@ -129,7 +129,9 @@ class SeededDropPath(nn.Module):
         keep = 1.0 - self.drop_prob
         shape = (x.shape[0],) + (1,) * (x.dim() - 1)
         mask = torch.floor(self.noise.uniform(shape, x.device) + keep).to(x.dtype)
-        return x.div(keep) * mask
+        # HF's x.div(keep) * mask in one pass over x (and one in the backward): a kept sample is
+        # divided by exactly ``keep`` as there, a dropped one by inf, giving the same 0
+        return x / (keep / mask)
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob}"

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ablate.engine.config import TrainConfig, resolve_amp, resolve_device
-from ablate.engine.environment import keep_freed_memory
+from ablate.engine.environment import huge_pages_requested, keep_freed_memory
 from ablate.engine.metrics import batch_confusion, metrics_from_confusion
 from ablate.engine.noise import NoiseSource, noise_generator, seed_stochastic_layers
 from ablate.engine.step import (
@@ -316,7 +316,7 @@ def finish_run(cfg: TrainConfig, model, fitted: FitResult, data, *, cost, data_r
     setting = {
         **cfg.to_dict(), "model": getattr(model, "config", {}), "amp_used": fitted.amp, "device_used": device,
         "device_name": device_name(device), "threads": torch.get_num_threads(), "versions": versions(),
-        "keeps_freed_memory": keep_freed_memory(),
+        "keeps_freed_memory": keep_freed_memory(), "huge_pages": huge_pages_requested(),
         "eval_split": eval_split, "data_root": str(data_root), "steps": fitted.steps,
         "val_seconds": round(fitted.val_seconds, 3), "eval_seconds": round(eval_seconds, 3),
         "train_images": len(train), "eval_images": len(evaluation), "packed_seeds": fitted.packed,
