@@ -16,7 +16,6 @@ torch = pytest.importorskip("torch")
 
 from ablate.bench import reference  # noqa: E402
 from ablate.bench import timing as bench_timing  # noqa: E402
-from ablate.bench import train as bench_train  # noqa: E402
 from ablate.engine import environment, step  # noqa: E402
 from ablate.models.decoders import all_mlp as all_mlp_decoder  # noqa: E402
 
