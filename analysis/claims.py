@@ -294,7 +294,9 @@ def _settle(cv: ClaimVerdict, claim: Claim, unit: str) -> str:
         first = ("more seeds alone cannot settle it: the finite test set's own uncertainty is too wide for the band "
                  "(a larger test set would)")
     else:
-        first = f"more than 1000 {unit} would be needed to settle it if the effect is as estimated"
+        from analysis.power import MAX_N  # the furthest seeds_needed looks
+
+        first = f"more than {MAX_N} {unit} would be needed to settle it if the effect is as estimated"
     return f"To settle: {first}; {band_txt}." if band_txt else f"To settle: {first}."
 
 
