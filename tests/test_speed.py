@@ -197,6 +197,20 @@ def test_bench_train_end_to_end(synthetic_root, tmp_path):
         assert key in out
     assert out["ratio_median"] > 0 and len(out["rounds"]["ratio"]) == 1
     assert out["settings"]["ours"]["folded_head"] is True
+    assert out["settings"]["reference"]["process"].startswith("its own")
+    assert out["settings"]["ours"]["keeps_freed_memory"] in (True, False)
+    # the reference's own process reports its loss and memory
+    assert out["last_loss"]["ref"] == out["last_loss"]["ref"] and out["peak_rss_mb_ref"] > 0
+
+
+def test_reference_process_reports_user_errors_as_such(tmp_path):
+    """A bad dataset seen inside the reference's process is raised here as the same user error (exit 2)."""
+    from ablate.errors import DataError
+
+    (tmp_path / "images").mkdir()
+    with pytest.raises(DataError):
+        reference.ReferenceProcess(tmp_path, size=(32, 32), batch_size=2, num_classes=11, device="cpu",
+                                   workers=0, threads=1)
 
 
 def test_bench_train_other_decoder_has_no_reference(synthetic_root, tmp_path):
