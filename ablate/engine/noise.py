@@ -109,7 +109,7 @@ class SeededDropout(nn.Module):
             return self(torch.relu(x))
         u = self.noise.uniform(x.shape, x.device)
         keep = (x > 0) & (u >= self.p)
-        return x * torch.where(keep, x.new_tensor(1.0 / (1.0 - self.p)), x.new_zeros(()))
+        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))  # (torch.where with scalars: 4x slower here)
 
     def extra_repr(self) -> str:
         return f"p={self.p}" + (", channelwise" if self.channelwise else "")
