@@ -233,9 +233,17 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
         return None
 
     def fail_stale(self) -> None:
-        """Runs whose worker stopped beating are failed; the storage's retry callback re-queues them."""
-        for study in list(self._studies.values()):
-            T.fail_stale(study)
+        """Runs whose worker stopped beating are failed; the storage's retry callback re-queues them.
+
+        Under the pop lock: with SQLite, two workers failing the same stale run at once both see it
+        RUNNING (no row locks, see ``PopLock``) and each re-queues a copy (seen as a flaky test).
+        """
+        self._pop_lock.acquire()
+        try:
+            for study in list(self._studies.values()):
+                T.fail_stale(study)
+        finally:
+            self._pop_lock.release()
 
     def others_running(self) -> bool:
         # WAITING copies beyond a full budget are never needed; only RUNNING ones are worth waiting for.
