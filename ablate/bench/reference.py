@@ -151,6 +151,22 @@ class ReferenceLoop:
     def finish(self) -> None:
         self.last_loss = float(self._loss)
 
+    def wait_for_workers(self, timeout: float = 5.0) -> None:
+        """Return once the DataLoader workers stop using CPU (their prefetch queue is full again).
+
+        Called after each timed slice, untimed: otherwise the workers' catch-up after the slice
+        runs during the other side's slice, on its time, and counts for neither.
+        """
+        import time
+
+        last, deadline = self.worker_cpu_seconds(), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.worker_cpu_seconds()
+            if now - last < 0.005:
+                return
+            last = now
+
     def worker_cpu_seconds(self) -> float:
         """CPU seconds used so far by the live DataLoader workers (0 without workers or off Linux)."""
         workers = getattr(self._it, "_workers", None) or []
@@ -238,7 +254,7 @@ class ReferenceProcess:
 def _serve_reference(conn, kwargs: dict, threads: int | None) -> None:
     """The reference process: build the loop, then run warm-ups and timed slices on request."""
     try:
-        from ablate.bench.timing import timed_slice
+        from ablate.bench.timing import LocalSide, timed_slice
         from ablate.models import count_gflops
 
         if threads:
@@ -250,9 +266,7 @@ def _serve_reference(conn, kwargs: dict, threads: int | None) -> None:
             if command == "close":
                 break
             if command == "warmup":
-                for _ in range(steps):
-                    loop.step()
-                loop.finish()
+                LocalSide(loop, kwargs["device"]).warmup(steps)
                 conn.send(("ok", None))
             elif command == "slice":
                 conn.send(("ok", (timed_slice(loop, steps, kwargs["device"]), loop.last_loss)))

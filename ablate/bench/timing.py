@@ -26,7 +26,9 @@ def timed_slice(loop, steps: int, device: str) -> tuple[float, float, float | No
     seconds = time.perf_counter() - start
     cpu = time.process_time() + workers() - cpu0
     loop.finish()
-    return images / seconds, images / max(cpu, 1e-9), peak_rss_mb()
+    peak = peak_rss_mb()
+    getattr(loop, "wait_for_workers", lambda: None)()  # untimed: the reference's prefetch catches up
+    return images / seconds, images / max(cpu, 1e-9), peak
 
 
 class LocalSide:
@@ -39,6 +41,7 @@ class LocalSide:
         for _ in range(steps):
             self.loop.step()
         self.loop.finish()
+        getattr(self.loop, "wait_for_workers", lambda: None)()
 
     def timed_slice(self, steps: int):
         return timed_slice(self.loop, steps, self.device)
