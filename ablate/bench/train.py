@@ -188,7 +188,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     ``pack`` > 1: our side trains that many seeds packed (``ablate.engine.packed``), images/s over all of them.
     ``reference_process``: the reference runs in a spawned process of its own, as a user's script
     would (``ReferenceProcess``); False runs it in this process, where it shares ours' process
-    settings (``keep_freed_memory``), a conservative ratio.
+    settings (``keep_freed_memory``, huge pages), a conservative ratio.
     """
     from ablate.data import load_split
     from ablate.engine.config import parse_size, resolve_amp, resolve_device
@@ -296,7 +296,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
                            "precision": "fp32", "data": f"DataLoader({workers} workers, shuffle) + PIL per step",
                            "optimizer": "Adam lr 1e-4",
                            "process": ("its own (spawned; C library defaults)" if reference_process
-                                       else "shared with ours (inherits keep_freed_memory)")}
+                                       else "shared with ours (inherits keep_freed_memory and huge pages)")}
                           if with_reference else None),
         },
         "versions": versions(),
