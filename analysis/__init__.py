@@ -117,7 +117,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
 def _validate_names(tables, baseline, claims) -> None:
     """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
     from ablate.errors import ConfigError
-    from ablate.spec.claims import ClaimError, format_claim
+    from ablate.study.claim import ClaimError, format_claim
     from analysis.summary import metric_columns
 
     known = list(dict.fromkeys([*(tables.study.get("variants") or {}), *tables.results["variant"].astype(str)]))

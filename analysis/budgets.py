@@ -1,6 +1,6 @@
 """Does the verdict hold across training budgets? Per-budget verdicts, the variant x budget interaction, a plot.
 
-A study with ``budgets`` (``ablate.spec.study``) runs every variant, seed and claim once per budget;
+A study with ``budgets`` (``ablate.study.definition``) runs every variant, seed and claim once per budget;
 its runs are keyed ``<variant>@<budget>``. For each claim of the study as written this module gives:
 
 * per budget: the mean paired effect over seeds (test scale: log ratio or difference), its
@@ -29,12 +29,12 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.rundir import json_safe, write_atomic
-from ablate.spec.claims import Claim, format_claim
+from ablate.study.claim import Claim, format_claim
 from analysis.claims import band_on_test_scale, refuted_direction
 from analysis.plan import LATENCY_METRICS, paired_effects
 from analysis.stats import unit_effect
 
-SEP = "@"  # ablate.spec.study.BUDGET_SEP
+SEP = "@"  # ablate.study.definition.BUDGET_SEP
 
 
 def split_budget(name: str) -> tuple[str, str | None]:

@@ -8,7 +8,7 @@
 * a hypothesis (the claims on one variant) is supported iff every part is (intersection-union,
   p = max of the parts' TOST p), refuted iff a part is (Holm within it); Holm across hypotheses.
 
-``Claim`` and its parser/validator live in ``ablate.spec.claims`` and are re-exported here.
+``Claim`` and its parser/validator live in ``ablate.study.claim`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ablate.spec.claims import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim  # noqa: F401
+from ablate.study.claim import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim  # noqa: F401
 from analysis.stats import EffectEstimate, effect_sizes, holm, launch_effect, seed_effect, two_way_effect
 from analysis.verdict import ClaimVerdict, HypothesisVerdict, Verdict
 

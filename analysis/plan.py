@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.errors import AblateError
-from ablate.spec.claims import Claim, as_claim, format_claim
+from ablate.study.claim import Claim, as_claim, format_claim
 from analysis import power, sequential
 from analysis.claims import band_on_test_scale
 from analysis.stats import paired_values

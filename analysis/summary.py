@@ -34,7 +34,7 @@ def resolve_claims(claims, study: dict) -> list:
 
     A claim that cannot be read raises ``ClaimError`` (a user error: exit code 2 on the CLI).
     """
-    from ablate.spec.claims import Claim, as_claim
+    from ablate.study.claim import Claim, as_claim
 
     if claims is None:
         claims = study.get("claims") or []

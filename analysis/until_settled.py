@@ -31,7 +31,7 @@ import numpy as np
 
 from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
-from ablate.spec.claims import Claim, as_claim, format_claim, parse_claim
+from ablate.study.claim import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
 from analysis.plan import LATENCY_METRICS, paired_effects, test_band
 from analysis.tables import read_results
@@ -167,7 +167,7 @@ def read_looks(run_dir) -> dict | None:
 
 
 def make_gate(study, *, max_seeds: int, look_every: int = 1, alpha: float = 0.05, spending: str = "obf") -> SeedGate:
-    """The gate for a loaded study (``ablate.spec.study.Study``), its seed list already extended."""
+    """The gate for a loaded study (``ablate.study.definition.Study``), its seed list already extended."""
     return SeedGate(claims=list(study.claims), baseline=study.baseline, seeds=list(study.seeds),
                     max_seeds=max_seeds, look_every=look_every, alpha=alpha, spending=spending)
 

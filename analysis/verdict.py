@@ -68,7 +68,7 @@ NAN = math.nan
 class ClaimVerdict:
     """One claim judged on its own (at level alpha, no multiplicity adjustment: that is the hypothesis's job)."""
 
-    claim: str = _doc("the claim as text, e.g. 'skip_fused miou +2%..+3%' (ablate.spec.claims.parse_claim reads it)")
+    claim: str = _doc("the claim as text, e.g. 'skip_fused miou +2%..+3%' (ablate.study.claim.parse_claim reads it)")
     hypothesis: str = _doc("id of the hypothesis this claim is a part of: '<variant> vs <baseline>'")
     variant: str = _doc("the variant the claim is about")
     baseline: str | None = _doc("the variant it is compared with")

@@ -13,7 +13,7 @@ mIoU band is relative too; analyze also reports absolute points.
 
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from ablate.spec import Claim, Study, Variant
+from ablate.study import Claim, Study, Variant
 
 study = Study(
     name="progressive_decoder",

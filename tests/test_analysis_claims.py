@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from analysis_runs import make_run_dir
 
-from ablate.spec.claims import Claim, ClaimError
+from ablate.study.claim import Claim, ClaimError
 from analysis import analyze
 from analysis.claims import ClaimData, band_on_test_scale, decide, evaluate, judge, judge_hypotheses
 from analysis.power import seeds_needed, verdict_probabilities
@@ -267,7 +267,7 @@ def test_a_study_file_with_an_empty_band_fails_at_load(tmp_path):
     from test_study import GOOD
 
     from ablate.errors import StudyError
-    from ablate.spec import load_study
+    from ablate.study import load_study
 
     path = tmp_path / "study.py"
     path.write_text(GOOD.replace("band=(0.02, 0.03)", "band=(0.02, 0.02)"))

@@ -19,7 +19,7 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
 from ablate.errors import AblateError, StudyError
 from ablate.rundir import json_safe
-from ablate.spec.claims import Claim, ClaimError, format_claim, parse_claim
+from ablate.study.claim import Claim, ClaimError, format_claim, parse_claim
 from analysis.stats import (
     METHODS,
     EffectEstimate,

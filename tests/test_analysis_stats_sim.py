@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablate.spec.claims import Claim
+from ablate.study.claim import Claim
 from analysis.claims import band_on_test_scale, decide, judge, judge_hypotheses
 from analysis.stats import launch_effect, miou_from_confusion, seed_effect, two_way_effect, unit_effect
 from analysis.verdict import Verdict

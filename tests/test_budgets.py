@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ablate.spec.claims import Claim
+from ablate.study.claim import Claim
 from analysis import budgets as B
 
 BAND = (0.02, 0.03)
@@ -95,7 +95,7 @@ def test_plot_returns_axes(tmp_path):
 
 
 BUDGET_STUDY = """
-from ablate.spec import Claim, Study, Variant
+from ablate.study import Claim, Study, Variant
 study = Study(
     name="bud",
     data={"kind": "synthetic", "n_train": 4, "n_val": 2, "n_test": 2, "size": (32, 32)},
@@ -112,7 +112,7 @@ study = Study(
 
 
 def test_study_budgets_expand_into_variants_and_claims(tmp_path):
-    from ablate.spec.study import load_study
+    from ablate.study.definition import load_study
 
     path = tmp_path / "bud.py"
     path.write_text(BUDGET_STUDY)

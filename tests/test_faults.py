@@ -138,7 +138,7 @@ def test_claim_typos_are_refused_at_load(tmp_path, capsys, claim, bad, valid):
 
 
 def test_claim_on_a_class_iou_column_is_accepted(tmp_path):
-    from ablate.spec import load_study
+    from ablate.study import load_study
 
     study = tiny_study(tmp_path)
     study.write_text(study.read_text().replace('"miou", band', '"iou_Pedestrian", band'))
@@ -186,7 +186,7 @@ def test_bench_latency_progress_on_stderr(capsys):
 def test_keep_checkpoints(tmp_path, keep, tune_ckpt, seed_ckpt):
     import fake_trainer
 
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     fake_trainer.CALLS.clear()
@@ -292,7 +292,7 @@ def test_a_worker_killed_before_its_first_heartbeat_does_not_hang_the_study(tmp_
 
     import fake_trainer
 
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     study = load_study(tiny_study(tmp_path, trials=0, seeds=(0,)))

@@ -104,11 +104,11 @@ def test_captured_modes_on_cuda(mode):
 @pytest.mark.parametrize("latency, field", [({"mode": "fast"}, "latency.mode"), ({"launches": 0}, "latency.launches")])
 def test_study_rejects_bad_latency_mode_or_launches_at_load(tmp_path, latency, field):
     from ablate.errors import StudyError
-    from ablate.spec.study import load_study
+    from ablate.study.definition import load_study
 
     path = tmp_path / "study_file.py"
     path.write_text(f"""
-from ablate.spec import Study, Variant
+from ablate.study import Study, Variant
 study = Study(name="t", image_size=(32, 32), pretrained=None, variants={{"all_mlp": Variant("all_mlp")}},
               baseline="all_mlp", train={{"epochs": 1}}, trials=1, seeds=[0, 1], latency={latency!r})
 """)

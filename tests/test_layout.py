@@ -66,5 +66,5 @@ def test_ablate_never_imports_analysis():
 
 def test_torch_free_parts_stay_torch_free():
     graph = module_imports()
-    for m in ("ablate.errors", "ablate.rundir", "ablate.spec.claims", "ablate.spec.study", "ablate.cli", "ablate.bench"):
+    for m in ("ablate.errors", "ablate.rundir", "ablate.study.claim", "ablate.study.definition", "ablate.cli", "ablate.bench"):
         assert not any(t == "torch" or t.startswith("torch.") for t in graph[m]), m

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.weightstats import ttost_paired
 
-from ablate.spec.claims import Claim
+from ablate.study.claim import Claim
 from analysis import plan as planning
 from analysis import sequential
 

@@ -7,7 +7,7 @@ import json
 
 from test_budgets import BAND, seed_table
 
-from ablate.spec.claims import Claim
+from ablate.study.claim import Claim
 
 BUDGETS = ("6ep", "15ep")
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from ablate.errors import StudyError
-from ablate.spec.study import Claim, Study, load_study, resolved_study
+from ablate.study.definition import Claim, Study, load_study, resolved_study
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "progressive_decoder.py"
 
 GOOD = """
 from optuna.distributions import FloatDistribution
-from ablate.spec import Claim, Study, Variant
+from ablate.study import Claim, Study, Variant
 study = Study(
     name="t", image_size=(32, 32), pretrained=None,
     variants={"all_mlp": Variant("all_mlp"), "skip_fused": Variant("skip_fused")},
@@ -106,3 +106,18 @@ def test_cli_exit_2(tmp_path, capsys, case):
 
 def test_study_is_plain_data():
     assert Study().trials == 0  # every field has a default, so a missing one is reported by load_study
+
+
+def test_old_spec_name_still_imports_with_a_warning():
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop("ablate.spec", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spec = importlib.import_module("ablate.spec")
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    from ablate.spec.study import Study as OldStudy
+    from ablate.study import Study
+    assert spec.Study is Study and OldStudy is Study

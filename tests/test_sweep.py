@@ -21,7 +21,7 @@ TESTS = Path(__file__).resolve().parent
 
 TINY = """
 from optuna.distributions import FloatDistribution
-from ablate.spec import Claim, Study, Variant
+from ablate.study import Claim, Study, Variant
 study = Study(
     name="{name}",
     data={{"kind": "synthetic", "n_train": 2, "n_val": 2, "n_test": 2, "size": (16, 16)}},
@@ -99,7 +99,7 @@ def test_sweep_in_process_with_a_failing_seed(tmp_path, monkeypatch):
     import fake_trainer
 
     from ablate.rundir import RunDir
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     monkeypatch.setenv("ABLATE_FAKE_FAIL_SEEDS", "1")
@@ -215,7 +215,7 @@ def test_a_seed_queued_twice_runs_once(tmp_path):
     import fake_trainer
     import optuna
 
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     study = load_study(tiny_study(tmp_path, trials=0, seeds=(0, 1)))
@@ -249,7 +249,7 @@ def test_a_run_recorded_before_a_crash_is_kept_not_retrained(tmp_path):
     """Killed after its record was written but before Optuna heard: the retry reuses the record."""
     import fake_trainer
 
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     study = load_study(tiny_study(tmp_path, trials=0, seeds=(0, 1)))

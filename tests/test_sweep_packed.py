@@ -10,7 +10,7 @@ import json
 import pytest
 
 STUDY = """
-from ablate.spec import Claim, Study, Variant
+from ablate.study import Claim, Study, Variant
 study = Study(
     name="packs",
     data={"kind": "synthetic", "n_train": 4, "n_val": 2, "n_test": 2, "size": (32, 32)},
@@ -29,7 +29,7 @@ def no_latency(study, *, configs, device):
 
 def sweep(tmp_path, pack_seeds):
     from ablate.engine import train_run
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     path = tmp_path / "packs.py"
@@ -66,7 +66,7 @@ def test_packed_seed_phase_gives_every_seed_one_row_equal_to_unpacked(tmp_path):
 
 def test_pack_seeds_must_be_a_number(tmp_path):
     from ablate.errors import StudyError
-    from ablate.spec import load_study
+    from ablate.study import load_study
     from ablate.sweep import Sweep, prepare_run_dir
 
     path = tmp_path / "packs.py"

@@ -74,7 +74,7 @@ def test_two_workers_and_a_kill_9_reach_the_same_looks_as_one_clean_run(tmp_path
     import signal
     import time
 
-    from ablate.spec.study import load_study
+    from ablate.study.definition import load_study
     from analysis.until_settled import make_gate
 
     effects, sd = "skip_fused=0.0", 0.2
@@ -122,7 +122,7 @@ def test_looks_render_for_the_report(tmp_path):
                  {"variant": "skip_fused", "seed": s, "miou": base * 1.025 * (1 + 0.0005 * rng.standard_normal()),
                   "phase": "seed", "status": "ok"}]
     pd.DataFrame(rows).to_csv(tmp_path / "results.csv", index=False)
-    from ablate.spec.claims import Claim
+    from ablate.study.claim import Claim
 
     gate = SeedGate([Claim("skip_fused", "miou", band=(0.02, 0.03)), Claim("skip_fused", "fps", band=(-0.3, -0.1))],
                     "all_mlp", list(range(12)), max_seeds=10, look_every=1)

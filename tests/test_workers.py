@@ -36,7 +36,7 @@ def test_run_workers_auto_is_the_engines_rule(tmp_path, monkeypatch):
     import ablate.engine.config as config
     import ablate.engine.workers as engine_workers
     from ablate.data.synthetic import make_synthetic
-    from ablate.spec import Study, Variant
+    from ablate.study import Study, Variant
     from ablate.sweep.workers import default_workers
 
     study = Study(name="w", data={"kind": "synthetic"}, image_size=(64, 64), pretrained=None,

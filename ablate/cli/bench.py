@@ -36,7 +36,7 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     from ablate.bench.latency import format_summary, run_latency_bench
     from ablate.engine.config import parse_size
     from ablate.rundir import json_safe  # JSON has no NaN: null
-    from ablate.spec.study import load_study
+    from ablate.study.definition import load_study
 
     study = load_study(study_file, preset=preset)
     sizes = [parse_size(s) for s in image_sizes] or None

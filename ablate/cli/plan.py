@@ -24,7 +24,7 @@ def plan_command(study_file, *, pilot_dir, preset, out, seeds, look_every, alpha
     import json
 
     from ablate.rundir import json_safe
-    from ablate.spec.study import load_study
+    from ablate.study.definition import load_study
     from analysis.plan import format_plan, plan_study
 
     study = load_study(study_file, preset=preset)

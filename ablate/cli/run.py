@@ -44,7 +44,7 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
     from ablate.errors import ConfigError
-    from ablate.spec.study import load_study
+    from ablate.study.definition import load_study
     from ablate.sweep import Sweep, prepare_run_dir, status_table
 
     study = load_study(study_file, preset=preset)

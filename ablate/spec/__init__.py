@@ -1,10 +1,21 @@
-"""What a study states, torch-free: the study spec (``study``) and its claims (``claims``).
+"""Deprecated name of :mod:`ablate.study` (``spec`` read as "tests" to tools and people).
 
-Study files import from here: ``from ablate.spec import Claim, Study, Variant``.
+``from ablate.spec import Claim, Study, Variant`` keeps working for one release, with a
+DeprecationWarning; ``ablate.spec.study`` and ``ablate.spec.claims`` are the new
+``ablate.study.definition`` and ``ablate.study.claim``.
 """
 
-from ablate.spec.claims import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim
-from ablate.spec.study import PRESETS, Study, Variant, load_study
+import sys
+import warnings
 
-__all__ = ["PRESETS", "Claim", "ClaimError", "Study", "Variant", "as_claim", "format_claim", "load_study",
-           "parse_claim", "validate_claim"]
+from ablate import study as _study
+from ablate.study import *  # noqa: F403
+from ablate.study import __all__  # noqa: F401
+from ablate.study import claim as _claim
+from ablate.study import definition as _definition
+
+warnings.warn("ablate.spec is now ablate.study; the old name goes in the next release",
+              DeprecationWarning, stacklevel=2)
+sys.modules[__name__ + ".study"] = _definition
+sys.modules[__name__ + ".claims"] = _claim
+del _study

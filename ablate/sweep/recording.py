@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ablate.errors import AblateError, DiskFullError, StudyError
 from ablate.rundir import RunDir, ensure_writable_dir, is_disk_full
-from ablate.spec.study import Study, resolved_study, run_dir_name
+from ablate.study.definition import Study, resolved_study, run_dir_name
 from ablate.sweep.optimize import _one_line, _say
 
 

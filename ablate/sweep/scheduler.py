@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ablate.errors import AblateError, StudyError, SystematicFailure
 from ablate.rundir import RunDir, is_disk_full
-from ablate.spec.study import Study
+from ablate.study.definition import Study
 from ablate.sweep import trials as T
 from ablate.sweep.gate import SeedGateMixin
 from ablate.sweep.objectives import ObjectivesMixin

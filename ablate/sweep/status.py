@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ablate.rundir import sqlite_url
-from ablate.spec.study import Study, run_dir_name
+from ablate.study.definition import Study, run_dir_name
 from ablate.sweep import trials as T
 from ablate.sweep.storage import optuna_name, with_db_driver
 

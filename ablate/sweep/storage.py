@@ -14,7 +14,7 @@ from functools import cache
 
 from ablate.errors import ConfigError
 from ablate.rundir import sqlite_url
-from ablate.spec.study import Study, run_dir_name
+from ablate.study.definition import Study, run_dir_name
 
 __all__ = ["make_storage", "optuna_name", "sqlite_url", "with_db_driver"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import StudyError
-from ablate.spec.claims import Claim, ClaimError, validate_claim_against
+from ablate.study.claim import Claim, ClaimError, validate_claim_against
 
 __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 
@@ -333,7 +333,7 @@ def _validate_space(space, path: Path, where: str) -> None:
 
 
 def _validate_claims(study: Study, path: Path) -> None:
-    """Every claim through the one validator (``ablate.spec.claims``): band, variant, baseline, metric."""
+    """Every claim through the one validator (``ablate.study.claim``): band, variant, baseline, metric."""
     if not isinstance(study.claims, (list, tuple)):
         _fail(path, "claims", "a list of Claim(variant, metric, band=(lo, hi))", study.claims)
     metrics = claim_metrics(study)
