@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ablate.data.cache import default_cache_dir
-from ablate.data.classes import SEGNET_VOID
+from ablate.data.layouts.camvid import SEGNET_VOID
 from ablate.data.decode import _open, worker_count
 from ablate.errors import DataError
 

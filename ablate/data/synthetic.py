@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ablate.data.classes import SEGNET_VOID
+from ablate.data.layouts.camvid import SEGNET_VOID
 
 # Mean RGB per class index (SegNet order), void last; textures are added on top.
 _COLOURS = np.array([
