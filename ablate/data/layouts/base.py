@@ -38,7 +38,9 @@ class Layout(abc.ABC):
 
     name: ClassVar[str] = ""  # set by ``register_layout``
     folder: ClassVar[str] = ""  # what the folder looks like, for errors and the README
-    detect_order: ClassVar[int] = 0  # lower is tried first; loose layouts (generic folders) go last
+    # Detection tries lower first: shipped layouts with a distinctive shape 10-30, a user's own 50 by
+    # default (before the loose generic folders, 99-100).
+    detect_order: ClassVar[int] = 50
 
     class_names: tuple[str, ...] = ()
     colours: np.ndarray | None = None  # [C,3] uint8 display colours, when the dataset has them

@@ -15,6 +15,7 @@ from ablate.errors import DataError
 @register_layout("class_dict")
 class ClassDictLayout(Layout):
     folder = "class_dict.csv with train/ train_labels/ val/ val_labels/ (CamVid, 32 colour classes)"
+    detect_order = 11
     ignore_value = "Void and colours not in class_dict.csv"
 
     def __init__(self, root, *, grouped: bool = True):

@@ -20,6 +20,7 @@ LABELS = "LabeledApproved_full"
 @register_layout("label_colors")
 class LabelColorsLayout(Layout):
     folder = f"{LABELS}/ with label_colors.txt and a frames folder (CamVid, 32 colour classes)"
+    detect_order = 12
     ignore_value = "Void and colours not in label_colors.txt"
 
     def __init__(self, root, *, grouped: bool = True):

@@ -19,6 +19,7 @@ _COLOURS = [(128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 
 @register_layout("segnet")
 class SegNetLayout(Layout):
     folder = "train/ trainannot/ val/ valannot/ (CamVid, SegNet layout)"
+    detect_order = 10
     class_names = CAMVID_CLASSES
     ignore_value = SEGNET_VOID
     _table = value_table({**{i: i for i in range(len(CAMVID_CLASSES))}, SEGNET_VOID: IGNORE_INDEX})

@@ -28,6 +28,7 @@ IMAGE_SUFFIX, LABEL_SUFFIX = "_leftImg8bit", "_gtFine_labelIds"
 @register_layout("cityscapes")
 class CityscapesLayout(Layout):
     folder = "leftImg8bit/<split>/<city>/*_leftImg8bit.png + gtFine/<split>/<city>/*_gtFine_labelIds.png"
+    detect_order = 20
     class_names = tuple(name for name, _, _ in TRAIN_CLASSES)
     ignore_value = "labelIds without a train id (0-6, 9, 10, 14-16, 18, 29, 30, 255)"
     _table = value_table({**{i: IGNORE_INDEX for i in range(LABEL_IDS)}, 255: IGNORE_INDEX,

@@ -36,6 +36,7 @@ def voc_palette(n: int) -> np.ndarray:
 @register_layout("voc")
 class VOCLayout(Layout):
     folder = "JPEGImages/ + SegmentationClass/ + ImageSets/Segmentation/{train,val}.txt (Pascal VOC 2012)"
+    detect_order = 22
     class_names = VOC_CLASSES
     ignore_value = 255
     _table = value_table({**{i: i for i in range(len(VOC_CLASSES))}, 255: IGNORE_INDEX})
