@@ -34,6 +34,9 @@ def check_dataset(root, *, layout: str | None = None, grouped: bool = True, prog
     elif "train" not in splits:
         report["problems"].append(f"no train split in {found.root} (found: {', '.join(splits)}); "
                                   f"add one as {found.folder} describes")
+    elif not {"val", "test"} & set(splits):
+        report["problems"].append(f"no val or test split in {found.root} (found: train) to evaluate on; "
+                                  f"add one as {found.folder} describes")
     for split in splits:
         try:
             pairs = found.pairs(split)
