@@ -64,7 +64,8 @@ class ObjectivesMixin:
             raise self._skip()
         trial.suggest_categorical("round_set", [0])
         try:
-            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")
+            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto",
+                                        num_classes=self.layout().num_classes)
         except Exception as exc:
             trial.set_user_attr("error", _one_line(exc))
             raise RunFailed(str(exc)) from exc
