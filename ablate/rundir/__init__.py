@@ -44,6 +44,14 @@ PHASE_ORDER = {"tune": 0, "seed": 1}
 RESULT_METRICS = ["miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice"]
 
 
+def class_column(class_name: str) -> str:
+    """results.csv's per-class IoU column of a dataset class: ``iou_<name>``, runs of characters other than
+    letters, digits and _ made one _ ("traffic light" -> iou_traffic_light; CamVid's names stay as they are)."""
+    import re
+
+    return "iou_" + (re.sub(r"[^0-9A-Za-z_]+", "_", str(class_name).strip()).strip("_") or "class")
+
+
 class RunDir:
     """``<out>/<study name>/``: study.json, study.db, tables, confusion/, checkpoints/, records/."""
 

@@ -64,7 +64,8 @@ class ObjectivesMixin:
             raise self._skip()
         trial.suggest_categorical("round_set", [0])
         try:
-            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")
+            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto",
+                                        num_classes=self.layout().num_classes)
         except Exception as exc:  # recorded on the trial (--list) and in the run directory (analyze names it)
             if is_disk_full(exc):
                 raise self._disk_full(exc) from None
