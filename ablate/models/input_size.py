@@ -17,8 +17,11 @@ PROBE_LIMIT = 1024  # sides probed; a model that takes nothing up to this is rep
 def check_input_size(decoder: str, image_size, *, decoder_cfg: dict | None = None) -> None:
     """ConfigError (one line naming the smallest size) when ``decoder`` cannot run at ``image_size`` (H, W)."""
     h, w = (int(v) for v in image_size)
-    smallest = smallest_input_size(decoder, _frozen(decoder_cfg))
-    if min(h, w) >= smallest:
+    frozen = _frozen(decoder_cfg)
+    if _runs(_meta_model(decoder, frozen), h, w):  # one shape-only forward; the search only when it fails
+        return
+    smallest = smallest_input_size(decoder, frozen)
+    if min(h, w) >= smallest:  # fails for another reason than its size: the caller's build or run says why
         return
     from .decoders import decoder_encoder
 
@@ -31,35 +34,38 @@ def check_input_size(decoder: str, image_size, *, decoder_cfg: dict | None = Non
 @lru_cache(maxsize=64)
 def smallest_input_size(decoder: str, frozen_cfg: tuple = ()) -> int:
     """The smallest side s for which an s x s image runs through ``decoder`` (binary search; run failures are
-    monotone in the size: a layer that fits a size fits every larger one)."""
-    import json
-
-    model = _meta_model(decoder, {k: json.loads(v) for k, v in frozen_cfg})
-    if not _runs(model, PROBE_LIMIT):
-        raise ConfigError(f"decoder {decoder!r} does not run at any size up to {PROBE_LIMIT}x{PROBE_LIMIT}")
+    monotone in the size: a layer that fits a size fits every larger one); 1 when no size limit shows."""
+    model = _meta_model(decoder, frozen_cfg)
+    if not _runs(model, PROBE_LIMIT, PROBE_LIMIT):  # not a size limit (e.g. an op the meta device lacks): no claim
+        return 1
     lo, hi = 0, PROBE_LIMIT  # lo fails (or is 0), hi runs
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if _runs(model, mid) else (mid, hi)
+        lo, hi = (lo, mid) if _runs(model, mid, mid) else (mid, hi)
     return hi
 
 
-def _meta_model(decoder: str, decoder_cfg: dict):
+@lru_cache(maxsize=16)
+def _meta_model(decoder: str, frozen_cfg: tuple = ()):
+    """The model on the meta device (shapes only: no memory, no weights); an unknown setting is a ConfigError."""
+    import json
+
     import torch
 
     from .segmentor import build_model
 
     with torch.device("meta"):
-        return build_model(decoder, num_classes=2, pretrained=None, **decoder_cfg).eval()
+        return build_model(decoder, num_classes=2, pretrained=None,
+                           **{k: json.loads(v) for k, v in frozen_cfg}).eval()
 
 
-def _runs(model, side: int) -> bool:
+def _runs(model, h: int, w: int) -> bool:
     import torch
 
     try:
         with torch.no_grad():
-            model(torch.empty(1, 3, side, side, device="meta"))
-    except RuntimeError:  # "Calculated padded input size ... Kernel size can't be greater than actual input size"
+            model(torch.empty(1, 3, h, w, device="meta"))
+    except Exception:  # e.g. "Calculated padded input size ... Kernel size can't be greater than actual input size"
         return False
     return True
 
