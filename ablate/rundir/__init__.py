@@ -123,24 +123,48 @@ class RunDir:
         return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.records.glob("*.json"))
 
     def _write_tables(self) -> None:
-        rows, epochs, latency = [], [], []
-        for path in sorted(self.records.glob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):  # vanished or being replaced: the next pass sees it
-                continue
-            if "row" in record:
-                rows.append(record["row"])
-                epochs.extend(record.get("epochs") or [])
-            latency.extend(record.get("latency") or [])
-        rows.sort(key=_run_order)
-        epochs.sort(key=lambda e: (_run_order(e), e.get("epoch", 0)))
-        if rows:
-            write_atomic(self.results_csv, to_csv(rows, results_columns(rows)))
-        if epochs:
-            write_atomic(self.epochs_csv, to_csv(epochs, EPOCH_COLUMNS))
-        if latency:
-            write_atomic(self.latency_csv, to_csv(latency, LATENCY_COLUMNS))
+        for path, text in table_texts(self.root).items():
+            write_atomic(path, text)
+
+
+def table_texts(root) -> dict[Path, str]:
+    """What results.csv, epochs.csv and latency.csv hold when rebuilt from ``records/`` (tables with no row are
+    left alone): the one definition ``ablate run`` writes and ``analyze`` checks the tables against."""
+    root = Path(root)
+    rows, epochs, latency = [], [], []
+    for path in sorted((root / "records").glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # vanished or being replaced: the next pass sees it
+            continue
+        if "row" in record:
+            rows.append(record["row"])
+            epochs.extend(record.get("epochs") or [])
+        latency.extend(record.get("latency") or [])
+    rows.sort(key=_run_order)
+    epochs.sort(key=lambda e: (_run_order(e), e.get("epoch", 0)))
+    texts = {}
+    if rows:
+        texts[root / "results.csv"] = to_csv(rows, results_columns(rows))
+    if epochs:
+        texts[root / "epochs.csv"] = to_csv(epochs, EPOCH_COLUMNS)
+    if latency:
+        texts[root / "latency.csv"] = to_csv(latency, LATENCY_COLUMNS)
+    return texts
+
+
+def tables_behind_records(root) -> list[str]:
+    """Names of the tables that do not hold what ``records/`` says (cut short by a full disk or a partial copy,
+    edited or deleted); ``rebuild_tables`` restores them."""
+    out = []
+    for path, text in table_texts(root).items():
+        try:
+            same = path.read_text() == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            out.append(path.name)
+    return out
 
 
 def failed_phases(root) -> dict[str, str]:
