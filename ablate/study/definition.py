@@ -440,7 +440,7 @@ def resolved_study(study: Study) -> dict:
     asked = {k: v for k, v in resolved.items() if k != "path"}
     resolved["fingerprint"] = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
     versions = {"python": platform.python_version()}
-    for name in ("ablate", "torch", "optuna", "transformers", "timm"):
+    for name in ("ablate", "torch", "optuna", "transformers", "timm", "segmentation_models_pytorch"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
