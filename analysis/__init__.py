@@ -17,7 +17,18 @@ from pathlib import Path
 
 from ablate.rundir import write_atomic
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "SeedGate"]
+
+
+def __getattr__(name):
+    # SeedGate (the --until-settled gate, on analyze's own estimator) is public so that a run directory's looks
+    # can be recomputed from outside: ``analysis.SeedGate(claims, baseline, seeds, max_seeds=...).evaluate(run_dir)``.
+    # Imported lazily: ``import analysis`` stays light.
+    if name == "SeedGate":
+        from analysis.until_settled import SeedGate
+
+        return SeedGate
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
 
 
 def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
@@ -34,7 +45,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     from analysis import summary as S
     from analysis.budgets import budget_section, write_budgets_json
     from analysis.claims import ClaimData, evaluate
-    from analysis.tables import load_run, seed_rows
+    from analysis.tables import confusion_loader, load_run, seed_rows
     from analysis.until_settled import read_looks
     from analysis.verdict import SCHEMA_VERSION
 
@@ -55,7 +66,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     seeds = seed_rows(tables.results, warnings)
     order = S.variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
-    load = _confusion_loader(tables, warnings)
+    load = confusion_loader(tables.confusion_paths, warnings)
 
     step("latency")
     latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
@@ -134,27 +145,6 @@ def _validate_names(tables, baseline, claims) -> None:
         if claim.metric not in metrics:
             raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
                              f"{', '.join(metrics)}")
-
-
-def _confusion_loader(tables, warnings):
-    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
-    if not tables.confusion_paths:
-        return None
-    from analysis.tables import RunDirError, load_confusion
-
-    cache: dict = {}
-
-    def load(run_id: str):
-        if run_id not in cache:
-            path = tables.confusion_paths.get(run_id)
-            try:
-                cache[run_id] = None if path is None else load_confusion(path).per_image
-            except RunDirError as exc:
-                warnings.append(f"skipped {exc}")
-                cache[run_id] = None
-        return cache[run_id]
-
-    return load
 
 
 def _guard(compute, fallback, what: str, warnings: list[str]):

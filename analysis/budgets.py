@@ -30,8 +30,8 @@ from scipy import stats as sps
 
 from ablate.rundir import json_safe, write_atomic
 from ablate.study.claim import Claim, format_claim
-from analysis.claims import band_on_test_scale, refuted_direction
-from analysis.plan import LATENCY_METRICS, paired_effects
+from analysis.claims import LATENCY_METRICS, band_on_test_scale, refuted_direction
+from analysis.plan import paired_effects
 from analysis.stats import unit_effect
 
 SEP = "@"  # ablate.study.definition.BUDGET_SEP

@@ -23,6 +23,7 @@ from analysis.stats import EffectEstimate, effect_sizes, holm, launch_effect, se
 from analysis.verdict import ClaimVerdict, HypothesisVerdict, Verdict
 
 TARGET = 0.8  # probability the planning figures aim for
+LATENCY_METRICS = ("fps",)  # claims judged on latency launches, not on seeds
 
 
 # --------------------------------------------------------------------------- the data a claim needs
@@ -50,7 +51,7 @@ def hypothesis_id(variant: str, baseline: str | None) -> str:
 
 def estimate_claim(claim: Claim, baseline: str, data: ClaimData) -> tuple[EffectEstimate | None, dict, str | None]:
     """(estimate on the test scale, extras, reason when none): the one estimator for this claim's metric."""
-    if claim.metric == "fps":
+    if claim.metric in LATENCY_METRICS:
         return _fps_estimate(claim, baseline, data)
     return _seed_estimate(claim, baseline, data)
 

@@ -32,12 +32,11 @@ from scipy import stats as sps
 from ablate.errors import AblateError
 from ablate.study.claim import Claim, as_claim, format_claim
 from analysis import power, sequential
-from analysis.claims import band_on_test_scale
+from analysis.claims import LATENCY_METRICS, band_on_test_scale
 from analysis.stats import paired_values
 from analysis.tables import load_run, paired_frame, seed_rows
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
-LATENCY_METRICS = ("fps",)
 TARGETS = (0.8, 0.9)
 
 
