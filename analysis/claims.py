@@ -115,7 +115,8 @@ def _fps_estimate(claim, baseline, data):
                                   "g_av": math.nan, "paired_win_rate": float(np.mean(per_unit > 0)
                                                                            + 0.5 * np.mean(per_unit == 0))}
     if est.n < 2:
-        return None, extras, f"only {est.n} latency {est.unit} of {claim.variant} and {baseline}: at least 2 are needed"
+        return None, extras, (notes[-1].split(": ", 1)[1] if notes else
+                              f"only {est.n} latency {est.unit} of {claim.variant} and {baseline}: at least 2 are needed")
     return est, extras, None
 
 
