@@ -175,14 +175,16 @@ def test_set_section(seeds: pd.DataFrame, order: list[str], baseline: str | None
         if len(shared) < 2:
             continue
         try:
-            est = two_way_effect([cms[(variant, s)] for s in shared], [cms[(baseline, s)] for s in shared],
-                                 relative=False)
+            pair = ([cms[(variant, s)] for s in shared], [cms[(baseline, s)] for s in shared])
+            est = two_way_effect(*pair, relative=False)
+            rel = two_way_effect(*pair, relative=True)  # the forest plot's no-claim rows: the claims' own estimator
         except ValueError as exc:
             warnings.append(f"test set: {variant} vs {baseline}: {exc}")
             continue
         out["paired_vs_baseline"][variant] = {
             "seeds": shared, "delta": est.estimate, "ci": est.interval(1 - alpha), "se": est.se, "df": est.df,
-            "sd_seeds": est.sd, "se_image": est.se_fixed, "method": est.method, **est.components}
+            "sd_seeds": est.sd, "se_image": est.se_fixed, "method": est.method, **est.components,
+            "rel_delta": math.expm1(rel.estimate), "rel_ci": [math.expm1(x) for x in rel.interval(1 - alpha)]}
     if not any(v["runs"] for v in out["variants"].values()):
         return {"available": False, "reason": "no confusion/*.npz matches a finished seed run's run_id"}
     return out
