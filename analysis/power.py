@@ -25,6 +25,8 @@ import math
 import numpy as np
 from scipy import special
 
+from analysis.stats import seeds_images_df
+
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(256)
 _U = (_NODES + 1) / 2  # quadrature on (0, 1): the chi-square probability scale
 _W = _WEIGHTS / 2
@@ -45,9 +47,7 @@ def _probabilities(effect: float, sd: float, n, band, alpha: float, se_fixed: fl
     ratio = special.chdtri(df_seed, 1 - _U[None, :]) / df_seed
     var_seed = sd**2 * ratio / n  # s^2 / n
     se_hat = np.sqrt(var_seed + fixed2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = var_seed**2 / df_seed + (fixed2**2 / image_df if np.isfinite(image_df) else 0.0)
-        df = np.where(denom > 0, se_hat**4 / np.where(denom > 0, denom, 1.0), np.inf)
+    df = seeds_images_df(var_seed, n, fixed2, image_df + 1)  # analyze's df rule (n - 1 without a fixed part)
     t1 = np.where(np.isfinite(df), special.stdtrit(np.minimum(df, 1e12), 1 - alpha), special.ndtri(1 - alpha))
     t2 = np.where(np.isfinite(df), special.stdtrit(np.minimum(df, 1e12), 1 - alpha / 2), special.ndtri(1 - alpha / 2))
     sigma_m = np.sqrt(sd**2 / n + fixed2)  # sd of m: [K, 1]

@@ -66,3 +66,41 @@ def test_gate_errors_in_an_image_dominated_study(tmp_path, where, outcome):
     rate = _gate_rates(tmp_path, where, runs, seed=11 if where == "middle" else 12)[outcome]
     mc = _report(f"gate P({outcome}), true effect on the band's {where}, 10 seeds x 233 images", rate, runs)
     assert rate <= ALPHA + 2 * mc
+
+
+# --------------------------------------------------------------------------- defect 5: coverage with few seeds
+
+COVERAGE_CELLS = [  # (seeds, images, sd seed, sd image)
+    (3, 100, 0.02, 0.005),   # seed-dominated
+    (3, 100, 0.01, 0.01),    # seed-dominated with a small image part (plain Satterthwaite: 0.87-0.88)
+    (3, 233, 0.001, 0.015),  # image-dominated, 3 seeds
+    (5, 80, 0.01, 0.04),     # the test set dominates
+    (10, 233, 0.01, 0.02),   # the shape
+]
+
+
+def _coverage(tmp_path, cell, runs: int) -> float:
+    from analysis import analyze
+
+    n_seeds, n_images, sd_seed, sd_image = cell
+    truth = math.expm1(true_log_ratio(0.03, sd_seed))
+    claim = Claim("v", "miou", band=(0.0, 0.2), relative=True).to_dict()
+    rng = np.random.default_rng(n_seeds * 1000 + n_images)
+    hits = 0
+    for k in range(runs):
+        results, cms = simulate_study(rng, n_seeds=n_seeds, n_images=n_images, deltas={"b": 0.0, "v": 0.03},
+                                      sd_seed=sd_seed, sd_image=sd_image)
+        run = write_run_dir(tmp_path / f"c{k}", results, cms, baseline="b", claims=[claim])
+        (cv,) = analyze(run, write=False, n_boot=0)["claims"]
+        hits += cv["ci"][0] <= truth <= cv["ci"][1]
+    return hits / runs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", COVERAGE_CELLS)
+def test_90_percent_intervals_cover_in_every_cell(tmp_path, cell):
+    runs = 1000
+    rate = _coverage(tmp_path, cell, runs)
+    _report(f"90 % coverage of analyze's interval, {cell[0]} seeds x {cell[1]} images, sd seed {cell[2]}, "
+            f"sd image {cell[3]}", rate, runs)
+    assert abs(rate - 0.90) <= 0.02
