@@ -206,6 +206,7 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
     if est is not None:
         cv.n, cv.n_unit, cv.ci_method = est.n, est.unit, est.method
         cv.test_estimate, cv.se, cv.df, cv.sd, cv.se_fixed = est.estimate, est.se, est.df, est.sd, est.se_fixed
+        cv.image_df = est.image_df
         cv.estimate = back(est.estimate)
         cv.details = {"components": est.components, "per_unit": list(est.values),
                       **({"latency_setting": extras["latency_setting"]} if "latency_setting" in extras else {})}
@@ -242,7 +243,6 @@ def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) ->
     from analysis import power as P
 
     kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
-    cv.image_df = est.image_df
     mid = (band_x[0] + band_x[1]) / 2
     cv.power_effect = back(mid)
     cv.power = P.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]
