@@ -104,3 +104,44 @@ def test_90_percent_intervals_cover_in_every_cell(tmp_path, cell):
     _report(f"90 % coverage of analyze's interval, {cell[0]} seeds x {cell[1]} images, sd seed {cell[2]}, "
             f"sd image {cell[3]}", rate, runs)
     assert abs(rate - 0.90) <= 0.02
+
+
+# --------------------------------------------------------------------------- defect 2: budgets interaction
+
+
+def _interaction_rate(runs: int, seed: int) -> float:
+    """P(interaction p <= alpha) of the budgets section on analyze's claim verdicts (``analysis.claims.evaluate``,
+    ``analysis.budgets.budget_section``: what analyze runs), no true interaction, image-dominated test set."""
+    from analysis.budgets import budget_section
+    from analysis.claims import ClaimData, evaluate
+    from analysis.tables import seed_rows
+
+    budgets = ("6ep", "15ep")
+    claims = [Claim(f"v@{b}", "miou", band=(0.02, 0.06), relative=True, baseline=f"b@{b}") for b in budgets]
+    study = {"baseline": "b@6ep", "budgets": {b: {} for b in budgets}, "claims": [c.to_dict() for c in claims]}
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(runs):
+        deltas = {f"{v}@{b}": d for b in budgets for v, d in (("b", 0.0), ("v", DELTA))}
+        results, cms = simulate_study(rng, deltas=deltas, **IMAGE_DOMINATED)
+        seeds = seed_rows(results, [])
+        _, verdicts = evaluate(claims, ClaimData(seeds=seeds, load_confusion=cms.get), baseline="b@6ep",
+                               with_power=False)
+        section = budget_section(study, seeds, [cv.to_dict() for cv in verdicts], alpha=ALPHA)
+        hits += section["claims"][0]["interaction"]["p"] <= ALPHA
+    return hits / runs
+
+
+def test_budget_interaction_false_positives_fast(tmp_path):
+    runs = 60
+    rate = _interaction_rate(runs, seed=21)
+    _report("budgets interaction P(p <= alpha), no true interaction, image-dominated (fast)", rate, runs)
+    assert rate <= ALPHA + 0.1  # issue 18: 0.40 (OLS F) and 0.51 (Cochran's Q) on per-seed effects
+
+
+@pytest.mark.slow
+def test_budget_interaction_false_positives(tmp_path):
+    runs = 1000
+    rate = _interaction_rate(runs, seed=22)
+    mc = _report("budgets interaction P(p <= alpha), no true interaction, image-dominated", rate, runs)
+    assert rate <= ALPHA + 2 * mc
