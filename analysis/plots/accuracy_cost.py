@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.plots.style import legend_outside, new_axes, style, variant_colours, variant_markers
+from analysis.plots.style import new_axes, style, variant_colours, variant_markers
 
 
 def plot_accuracy_cost(points: pd.DataFrame, *, cost: str, cost_label: str, higher_cost_is_better: bool = False,
@@ -25,14 +25,15 @@ def plot_accuracy_cost(points: pd.DataFrame, *, cost: str, cost_label: str, high
             yerr = [[100 * (p["miou"] - p["miou_lo"])], [100 * (p["miou_hi"] - p["miou"])]]
             ax.errorbar(p[cost], 100 * p["miou"], yerr=yerr, fmt=markers[p["variant"]], ms=9, capsize=4,
                         color=colours[p["variant"]], markeredgecolor="black", mew=1.4 if p["on_front"] else 0.5,
-                        elinewidth=1.6, zorder=3,
-                        label=p["variant"] + (" (baseline)" if p["variant"] == baseline else ""))
-            ax.annotate(p["variant"], (p[cost], 100 * p["miou"]), xytext=(6, 5), textcoords="offset points",
+                        elinewidth=1.6, zorder=3)
+            name = p["variant"] + (" (baseline)" if p["variant"] == baseline else "")
+            ax.annotate(name, (p[cost], 100 * p["miou"]), xytext=(6, 5), textcoords="offset points",
                         fontsize=8.5, fontweight="bold" if p["on_front"] else "normal")
         better = "up and to the right" if higher_cost_is_better else "up and to the left"
         ax.set_xlabel(cost_label)
         ax.set_ylabel("test mIoU (%, mean; bars = 90 % interval over seeds x images)")
         ax.set_title(f"Accuracy vs cost: {better} is better")
         ax.margins(x=0.18, y=0.15)
-        legend_outside(ax)
+        ax.set_xlim(left=0)  # costs are positive: the origin keeps ratios between variants readable
+        ax.legend(loc="lower right", frameon=False)  # variants are named at their points
     return ax
