@@ -99,7 +99,7 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
         click.echo(f"{len(failed)} run(s) failed ({', '.join(failed[:4])}{', ...' if len(failed) > 4 else ''}): "
                    f"see the error column of results.csv; --retry-failed runs them again", err=True)
     if gate is not None:
-        from analysis.until_settled import read_looks
+        from analysis.sequential.gate import read_looks
 
         looks = read_looks(run_dir.root) or {}
         decisions = ", ".join(f"{v} {d}" for v, d in (looks.get("decisions") or {}).items())
@@ -126,7 +126,7 @@ def _seed_gate(study, *, max_seeds: int, look_every: int):
 
     The decision is the analysis' (imported lazily, like `ablate analyze`); the sweep only asks it.
     """
-    from analysis.until_settled import make_gate
+    from analysis.sequential.gate import make_gate
 
     spares = max(2, max_seeds // 5)  # a failed run costs its seed; the next one takes its place
     seeds = list(study.seeds[: max_seeds + spares])
