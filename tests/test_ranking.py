@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from analysis.ranking import pareto_front, prob_most_accurate
-from analysis.stats import seeds_by_images, two_way_effect, two_way_level
+from analysis.estimators.ranking import pareto_front, prob_most_accurate
+from analysis.estimators.effects import seeds_by_images, two_way_effect, two_way_level
 
 
 def confusions(rng, quality, seeds, image_effects, *, classes=3, pixels=400, seed_sd=0.02, noise_sd=0.02):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.stats import miou_from_confusion
+from analysis.estimators.effects import miou_from_confusion
 
 
 def prob_most_accurate(cms: dict[str, dict[int, np.ndarray]], *, n_resamples: int = 2000,
