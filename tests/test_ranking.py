@@ -93,3 +93,17 @@ def test_two_way_level_is_the_paired_estimator_without_a_baseline():
     assert lo < level.estimate < hi
     with pytest.raises(ValueError, match="different images"):
         two_way_level([a[0], a[1][:10]])
+
+
+def test_prob_most_accurate_on_plain_per_seed_values_resamples_seeds_only():
+    top = {s: 0.6 + 0.01 * s for s in range(4)}
+    low = {s: 0.5 + 0.01 * s for s in range(4)}
+    assert prob_most_accurate({"top": top, "low": low}, n_resamples=300, random_state=0) == {"top": 1.0, "low": 0.0}
+    close = {s: 0.5 + 0.01 * s + (0.02 if s == 0 else -0.001) for s in range(4)}  # wins only where seed 0 is drawn
+    p = prob_most_accurate({"close": close, "low": low}, n_resamples=4000, random_state=0)
+    # the paired difference is +0.02 on seed 0, -0.001 on the others: mean > 0 iff seed 0 is drawn at least once
+    # with enough weight; exact: P(sum of draws' differences > 0) by enumerating multinomial(4, 1/4) outcomes
+    from itertools import product
+    d = np.array([0.02, -0.001, -0.001, -0.001])
+    wins = np.mean([d[list(c)].sum() > 0 for c in product(range(4), repeat=4)])
+    assert p["close"] == pytest.approx(wins, abs=0.02)

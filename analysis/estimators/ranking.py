@@ -17,7 +17,8 @@ from analysis.estimators.effects import miou_from_confusion
 
 def prob_most_accurate(cms: dict[str, dict[int, np.ndarray]], *, n_resamples: int = 2000,
                        random_state=None) -> dict[str, float]:
-    """``cms``: variant -> {seed: per-image confusions ``[N, C, C]``}, the same N images everywhere.
+    """``cms``: variant -> {seed: per-image confusions ``[N, C, C]``}, the same N images everywhere; or
+    variant -> {seed: mIoU} (plain numbers) when there are no confusions: then only seeds are resampled.
 
     Returns variant -> P(its mean-over-seeds mIoU is the highest); ties split equally. Variants that
     share every seed are resampled with the same seed draws (paired); the rest with their own.
@@ -28,9 +29,12 @@ def prob_most_accurate(cms: dict[str, dict[int, np.ndarray]], *, n_resamples: in
     shapes = {np.shape(cm) for v in variants for cm in cms[v].values()}
     if len(shapes) != 1:
         raise ValueError(f"the runs' confusions cover different test images: {sorted(shapes)}")
-    n_images, n_classes, _ = shapes.pop()
+    shape = shapes.pop()
     rng = np.random.default_rng(random_state)
-    image_weights = rng.multinomial(n_images, np.full(n_images, 1 / n_images), size=n_resamples)  # [B, N]
+    image_weights = None  # plain per-seed numbers: nothing to resample within a seed
+    if shape:
+        n_images = shape[0]
+        image_weights = rng.multinomial(n_images, np.full(n_images, 1 / n_images), size=n_resamples)  # [B, N]
     shared = sorted(set.intersection(*(set(cms[v]) for v in variants)))
     seed_draws = {}  # seed list -> [B, S] counts, one draw per distinct seed list (paired when shared)
     stats = np.empty((n_resamples, len(variants)))
@@ -39,7 +43,8 @@ def prob_most_accurate(cms: dict[str, dict[int, np.ndarray]], *, n_resamples: in
         key = tuple(seeds)
         if key not in seed_draws:
             seed_draws[key] = rng.multinomial(len(seeds), np.full(len(seeds), 1 / len(seeds)), size=n_resamples)
-        per_seed = np.stack([_resampled_miou(cms[variant][s], image_weights) for s in seeds], axis=1)  # [B, S]
+        per_seed = np.stack([np.full(n_resamples, float(cms[variant][s])) if image_weights is None
+                             else _resampled_miou(cms[variant][s], image_weights) for s in seeds], axis=1)  # [B, S]
         stats[:, j] = (seed_draws[key] * per_seed).sum(1) / len(seeds)
     best = stats == stats.max(axis=1, keepdims=True)
     share = (best / best.sum(axis=1, keepdims=True)).mean(0)
