@@ -107,3 +107,30 @@ def test_prob_most_accurate_on_plain_per_seed_values_resamples_seeds_only():
     d = np.array([0.02, -0.001, -0.001, -0.001])
     wins = np.mean([d[list(c)].sum() > 0 for c in product(range(4), repeat=4)])
     assert p["close"] == pytest.approx(wins, abs=0.02)
+
+
+def test_claimless_many_variant_report_has_the_accuracy_cost_view(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import analysis
+    from analysis_runs import make_run_dir
+
+    run = make_run_dir(tmp_path / "zoo", claims=[], n_seeds=4, n_images=30)
+    verdicts = analysis.analyze(run, n_boot=500)
+    section = verdicts["accuracy_cost"]
+    assert section["available"] and section["most_accurate"] == "skip_fused"  # the planted +3.5 points
+    assert section["variants"]["skip_fused"]["p_most_accurate"] > 0.95
+    assert "unet_r34" not in section["pareto"]["gflops"]  # the planted loss at the highest cost
+    lo, hi = section["variants"]["all_mlp"]["ci"]
+    assert lo < section["variants"]["all_mlp"]["miou"] < hi
+    report = (run / "report" / "report.md").read_text()
+    opening = report.split("## Verdicts")[0]
+    assert "No claims were stated" in opening and "Most accurate: skip_fused" in opening
+    assert "## Accuracy vs cost" in report
+    for name in ("accuracy_vs_gflops", "accuracy_vs_fps", "most_accurate"):
+        assert (run / "report" / "plots" / f"{name}.png").stat().st_size > 5000
+        assert f"plots/{name}.png" in report
+    two = make_run_dir(tmp_path / "two", variants=("all_mlp", "skip_fused"), claims=[], n_seeds=3, n_images=20)
+    assert not analysis.analyze(two, n_boot=200, write=False)["accuracy_cost"]["available"]

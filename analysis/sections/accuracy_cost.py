@@ -49,12 +49,12 @@ def accuracy_cost_section(seeds: pd.DataFrame, order: list[str], variants: dict,
                          "gflops": summary.get("gflops"), "fps": summary.get("fps_median")}
     if use_images:
         p_best = prob_most_accurate(cms, n_resamples=N_RESAMPLES, random_state=seed)
-        p_method = f"seeds and {images.pop()} test images resampled ({N_RESAMPLES} pigeonhole bootstrap draws)"
+        p_method = f"{N_RESAMPLES} pigeonhole bootstrap draws over seeds and {images.pop()} test images"
     else:
         per_seed = {v: {int(s): float(m) for s, m in seeds.loc[seeds["variant"] == v, ["seed", "miou"]].itertuples(index=False)}
                     for v in present}
         p_best = prob_most_accurate(per_seed, n_resamples=N_RESAMPLES, random_state=seed)
-        p_method = f"seeds resampled ({N_RESAMPLES} bootstrap draws; no per-image confusions)"
+        p_method = f"{N_RESAMPLES} bootstrap draws over seeds only: no per-image confusions"
     for variant, p in p_best.items():
         rows[variant]["p_most_accurate"] = p
     accuracy = {v: r["miou"] for v, r in rows.items()}
