@@ -28,8 +28,8 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     """
     from ablate.rundir import failed_phases, json_safe
     from analysis.run_reader import load_run, seed_rows
-    from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections import summary as S
+    from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from analysis.estimators.ranking import pareto_front, prob_most_accurate
 from analysis.estimators.effects import seeds_by_images, two_way_effect, two_way_level
+from analysis.estimators.ranking import pareto_front, prob_most_accurate
 
 
 def confusions(rng, quality, seeds, image_effects, *, classes=3, pixels=400, seed_sd=0.02, noise_sd=0.02):
@@ -114,8 +114,9 @@ def test_claimless_many_variant_report_has_the_accuracy_cost_view(tmp_path):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    import analysis
     from analysis_runs import make_run_dir
+
+    import analysis
 
     run = make_run_dir(tmp_path / "zoo", claims=[], n_seeds=4, n_images=30)
     verdicts = analysis.analyze(run, n_boot=500)
