@@ -1,4 +1,4 @@
-"""analysis.power: the verdict rule's own power, against noncentral t and a simulation of the rule."""
+"""analysis.estimators.verdict_power: the verdict rule's own power, against noncentral t and a simulation of the rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.power import power_curve, seeds_needed, smallest_settleable_band, verdict_probabilities
+from analysis.estimators.verdict_power import (
+    power_curve,
+    seeds_needed,
+    smallest_settleable_band,
+    verdict_probabilities,
+)
 
 
 def simulate_rule(effect, sd, n, band, alpha=0.05, se_fixed=0.0, runs=20000, seed=0):
@@ -18,7 +23,7 @@ def simulate_rule(effect, sd, n, band, alpha=0.05, se_fixed=0.0, runs=20000, see
     m = x.mean(1) + rng.normal(0, se_fixed, runs) if se_fixed > 0 else x.mean(1)
     s2n = x.var(1, ddof=1) / n
     se = np.sqrt(s2n + se_fixed**2)
-    # analyze's df (analysis.stats.seeds_images_df, written out here): Satterthwaite with the seed part at its
+    # analyze's df (analysis.estimators.effects.seeds_images_df, written out here): Satterthwaite with the seed part at its
     # median-unbiased value, kept within [n - 1, plain Satterthwaite]
     plain = se**4 / (s2n**2 / (n - 1))
     df = np.clip(se**4 / ((s2n * (n - 1) / stats.chi2.median(n - 1))**2 / (n - 1)), n - 1, plain)

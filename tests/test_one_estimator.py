@@ -66,7 +66,7 @@ def test_defect_8_the_gate_counts_a_pair_only_when_seed_rows_keeps_it(tmp_path):
 
 def test_defect_8_one_latency_setting_rule_includes_threads():
     from ablate.engine.latency_stats import LATENCY_SETTING_COLUMNS, launch_ratio_table
-    from analysis.tables import latency_settings
+    from analysis.run_reader import latency_settings
 
     rows = [{"variant": v, "launch": 0, "round": r, "batch": 1, "height": 64, "width": 64, "dtype": "fp32",
              "mode": "eager", "device": "cpu", "threads": t, "ms_per_image": ms * (2 if t == 1 else 1)}

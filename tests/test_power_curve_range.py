@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from analysis.power import MAX_N, seeds_needed
-from analysis.summary import curve_ns, power_curves
-from analysis.verdict import ClaimVerdict
+from analysis.estimators.verdict_power import MAX_N, seeds_needed
+from analysis.sections.summary import curve_ns, power_curves
+from analysis.verdicts.records import ClaimVerdict
 
 BAND = (0.02, 0.03)
 
@@ -48,7 +48,7 @@ def test_small_cases_keep_every_n_up_to_forty():
 def test_issue18_defect_7_plotted_settled_curve_is_the_tables_seeds_to_settle():
     # smoke report: a refuted claim (estimate far below the band) had "n needed (settled) 2" in the table and a
     # dashed "P(settled)" near 0.05 in the plot, computed at the band's midpoint instead of the estimate
-    from analysis.power import seeds_needed as needed_for
+    from analysis.estimators.verdict_power import seeds_needed as needed_for
 
     cv = claim(0.05, n=3)
     band_x = (math.log1p(BAND[0]), math.log1p(BAND[1]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-#: The one latency-setting rule: rows differing in any of these columns are different settings (analysis.tables
+#: The one latency-setting rule: rows differing in any of these columns are different settings (analysis.run_reader
 #: groups latency.csv by the same columns; a thread count changes the speed as much as the batch does).
 LATENCY_SETTING_COLUMNS = ("device", "threads", "dtype", "mode", "batch", "height", "width")
 MODES = ("eager", "compiled", "graph")  # latency.csv "mode"; the study validator reads it here (no torch)

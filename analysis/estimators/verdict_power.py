@@ -1,6 +1,6 @@
 """Power of the verdict rule itself: how likely each verdict is, and how many seeds settle a claim.
 
-The rule (``analysis.claims``): with the mean paired effect ``m`` (test scale: log ratio or
+The rule (``analysis.verdicts.rules``): with the mean paired effect ``m`` (test scale: log ratio or
 difference), its standard error ``se`` and t degrees of freedom ``df``,
 
 * supported  iff the (1 - 2 alpha) interval m +- t(1 - alpha, df) se lies inside the band (TOST p <= alpha);
@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy import special
 
-from analysis.stats import seeds_images_df
+from analysis.estimators.effects import seeds_images_df
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(256)
 _U = (_NODES + 1) / 2  # quadrature on (0, 1): the chi-square probability scale
@@ -152,7 +152,7 @@ def smallest_settleable_band(*, sd: float, n: int, alpha: float = 0.05, target: 
 
 def hypothesis_rule_probabilities(parts: list[dict], *, alpha: float, n_sim: int = 20_000, corr=None,
                                   random_state=None) -> dict:
-    """``{"supported", "refuted", "settled"}`` of analyze's hypothesis rule (``analysis.claims.judge_hypotheses``),
+    """``{"supported", "refuted", "settled"}`` of analyze's hypothesis rule (``analysis.verdicts.rules.judge_hypotheses``),
     simulated: supported iff every part's TOST p <= alpha (intersection-union), refuted iff the smallest
     Holm-adjusted (within the hypothesis) refute p is <= alpha. Each part is judged by the claim rule above
     (its own t df: ``seeds_images_df``).

@@ -8,9 +8,9 @@ that resumes after kill -9, or a second worker, reaches the same decisions), wri
 verdict is still open, the same number when the study stops.
 
 Looks count *complete pairs*: seeds, in the study's seed order, at which the baseline and every
-variant with a seed-based claim have a row that ``analysis.tables.seed_rows`` keeps (the one seed
+variant with a seed-based claim have a row that ``analysis.run_reader.seed_rows`` keeps (the one seed
 filter: finished ok with a finite mIoU). Each look's estimate, standard error and df are analyze's
-own (``analysis.claims.estimate_claim``: seeds x test images for mIoU when confusions exist), on that
+own (``analysis.verdicts.rules.estimate_claim``: seeds x test images for mIoU when confusions exist), on that
 look's seeds; the design only sets the boundaries. A failed run costs its seed and the next seed takes
 its place. Only the settled prefix of the seed list is used, so the order in which workers finish
 never changes which seeds a look sees. Speed claims are judged on latency launches (measured once
@@ -36,8 +36,8 @@ from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
 from ablate.study.claim import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
-from analysis.claims import LATENCY_METRICS, ClaimData, band_on_test_scale, estimate_claim
-from analysis.tables import confusion_loader, confusion_paths, read_results, seed_rows
+from analysis.run_reader import confusion_loader, confusion_paths, read_results, seed_rows
+from analysis.verdicts.rules import LATENCY_METRICS, ClaimData, band_on_test_scale, estimate_claim
 
 LOOKS_FILE = "looks.json"
 
@@ -96,10 +96,10 @@ class SeedGate:
         return self.evaluate_tables(read_results(path), confusion_loader(confusion_paths(Path(run_dir)), warnings))
 
     def evaluate_tables(self, results, load_confusion=None) -> dict:
-        """The looks from a results table (``analysis.tables.read_results``) and a run_id -> per-image
-        confusions loader (``analysis.tables.confusion_loader``; None: seeds only, as analyze without confusions).
+        """The looks from a results table (``analysis.run_reader.read_results``) and a run_id -> per-image
+        confusions loader (``analysis.run_reader.confusion_loader``; None: seeds only, as analyze without confusions).
 
-        Every look's estimate is analyze's own (``analysis.claims.estimate_claim``: seeds x images for mIoU)
+        Every look's estimate is analyze's own (``analysis.verdicts.rules.estimate_claim``: seeds x images for mIoU)
         on the seeds of that look; only the boundaries are the sequential design's."""
         rows = None if results is None else results[results["phase"] == "seed"]
         prefix, pairs, seeds = [], [], None

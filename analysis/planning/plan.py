@@ -8,7 +8,7 @@ A pilot is any run directory of the same variants with at least 2 paired seeds (
   sd * sqrt((n - 1) / chi2_{1-conf}(n - 1)): plans use the bound, because 3 seeds' sd is often half
   the truth;
 * the probability of each verdict at the budget (``seeds``) by the rule ``analyze`` uses (fixed n:
-  ``analysis.power``, exact; level alpha per claim, analyze's df rule with the pilot's test-set part and
+  ``analysis.estimators.verdict_power``, exact; level alpha per claim, analyze's df rule with the pilot's test-set part and
   its image df, both from analyze's own claim engine on the pilot) and by the ``--until-settled`` design
   (``analysis.sequential``, simulated), for two true effects: the band's middle (the claim as stated)
   and the pilot's estimate; beside it the same figure at the pilot's own sd (the upper bound predicts
@@ -17,7 +17,7 @@ A pilot is any run directory of the same variants with at least 2 paired seeds (
   the narrowest band the budget settles, and the compute that implies (results.csv train_seconds).
 
 Per hypothesis (every claim on one variant, speed included, as analyze's) the verdict is analyze's
-intersection-union rule over its claims (``analysis.power.hypothesis_rule_probabilities``), simulated
+intersection-union rule over its claims (``analysis.estimators.verdict_power.hypothesis_rule_probabilities``), simulated
 with the pilot's correlation between the seed-based claims; a speed part is judged on the pilot's number
 of latency launches whatever the seeds. Multiplicity across the m hypotheses is planned with Bonferroni
 (alpha / m), a lower bound of Holm's power. A speed claim the pilot cannot estimate (fewer than two
@@ -36,10 +36,11 @@ from scipy import stats as sps
 
 from ablate.errors import AblateError
 from ablate.study.claim import Claim, as_claim, format_claim
-from analysis import power, sequential
-from analysis.claims import LATENCY_METRICS, ClaimData, band_on_test_scale, evaluate
-from analysis.stats import paired_values
-from analysis.tables import claim_latency_rows, confusion_loader, load_run, paired_frame, seed_rows
+from analysis import sequential
+from analysis.estimators import verdict_power as power
+from analysis.estimators.effects import paired_values
+from analysis.run_reader import claim_latency_rows, confusion_loader, load_run, paired_frame, seed_rows
+from analysis.verdicts.rules import LATENCY_METRICS, ClaimData, band_on_test_scale, evaluate
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
 TARGETS = (0.8, 0.9)
@@ -50,7 +51,7 @@ class PlanError(AblateError):
 
 
 def paired_effects(seeds: pd.DataFrame, claim: Claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, paired effects on the test scale) of one claim (``analysis.stats.paired_values``), finite only."""
+    """(seeds, paired effects on the test scale) of one claim (``analysis.estimators.effects.paired_values``), finite only."""
     pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
     x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
     ok = np.isfinite(x)
@@ -143,6 +144,8 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
 
     ``protocol`` (``{"epochs", "image_size"}`` of the study to plan) rescales the pilot's measured seconds
     per run when the pilot ran a cheaper protocol: time ~ epochs x pixels (said in the warnings).
+    The pilot's estimates (test-set part and its df, speed over launches) come from analyze's own claim engine
+    (``analysis.verdicts.rules.evaluate``), never the orchestrator.
     """
     pilot_dir = Path(pilot_dir)
     if not (pilot_dir / "results.csv").is_file():
@@ -225,7 +228,7 @@ def _image_df(cv) -> float:
 
 
 def pilot_verdicts(tables, rows, claims, baseline: str, alpha: float, warnings: list[str]) -> dict:
-    """claim text -> the pilot's ClaimVerdict by analyze's own claim engine (``analysis.claims.evaluate``:
+    """claim text -> the pilot's ClaimVerdict by analyze's own claim engine (``analysis.verdicts.rules.evaluate``:
     seeds x images for mIoU when confusions exist, launches for speed); never the orchestrator."""
     latency, setting, reason = claim_latency_rows(tables.latency, tables.study, warnings)
     data = ClaimData(seeds=rows, latency=latency, latency_setting=setting, latency_reason=reason,

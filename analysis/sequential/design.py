@@ -28,8 +28,8 @@ information fractions are larger than n_k / n_max, which makes consecutive looks
 than the boundaries assume: conservative (Slepian), never anti-conservative.
 
 Everything is torch-free, pure numpy/scipy; the boundaries live in
-``analysis.boundaries`` and the vectorised simulators (:func:`simulate_sequential`, a copy of
-:func:`decide_sequence` for planning and the error-rate tests) in ``analysis.sequential_sim``; both
+``analysis.sequential.boundaries`` and the vectorised simulators (:func:`simulate_sequential`, a copy of
+:func:`decide_sequence` for planning and the error-rate tests) in ``analysis.sequential.simulation``; both
 are re-exported here.
 """
 
@@ -42,7 +42,7 @@ import numpy as np
 from scipy import stats as sps
 
 # re-exported: analysis.sequential is the public face of the sequential design
-from analysis.boundaries import (  # noqa: F401
+from analysis.sequential.boundaries import (  # noqa: F401
     SPENDING,
     T_METHODS,
     classical_constant,
@@ -51,7 +51,7 @@ from analysis.boundaries import (  # noqa: F401
     spending_bounds,
     t_bounds,
 )
-from analysis.sequential_sim import (  # noqa: F401
+from analysis.sequential.simulation import (  # noqa: F401
     operating_characteristics,
     simulate_fixed_retest,
     simulate_hypothesis,
@@ -169,7 +169,7 @@ def look_decision(effects, band, design: SequentialDesign, *, se_fixed: float = 
 
 def estimate_look(n: int, estimate: float, se: float, df: float, band, design: SequentialDesign, *,
                   final: bool | None = None) -> Look:
-    """The decision at the look at ``n`` seeds from an estimate, its se and t df (``analysis.stats.EffectEstimate``:
+    """The decision at the look at ``n`` seeds from an estimate, its se and t df (``analysis.estimators.effects.EffectEstimate``:
     the one estimator ``analyze`` uses, seeds x images for mIoU).
 
     The design's t boundaries are for df = n - 1 (seeds only); an estimate with other df (Satterthwaite, with
