@@ -110,11 +110,11 @@ def test_90_percent_intervals_cover_in_every_cell(tmp_path, cell):
 
 
 def _interaction_rate(runs: int, seed: int) -> float:
-    """P(interaction p <= alpha) of the budgets section on analyze's claim verdicts (``analysis.claims.evaluate``,
-    ``analysis.budgets.budget_section``: what analyze runs), no true interaction, image-dominated test set."""
+    """P(interaction p <= alpha) of the budgets section on analyze's claim verdicts (``analysis.verdicts.rules.evaluate``,
+    ``analysis.sections.budgets.budget_section``: what analyze runs), no true interaction, image-dominated test set."""
+    from analysis.run_reader import seed_rows
     from analysis.sections.budgets import budget_section
     from analysis.verdicts.rules import ClaimData, evaluate
-    from analysis.run_reader import seed_rows
 
     budgets = ("6ep", "15ep")
     claims = [Claim(f"v@{b}", "miou", band=(0.02, 0.06), relative=True, baseline=f"b@{b}") for b in budgets]
