@@ -100,16 +100,23 @@ def run_command(study_file, *, preset, data, layout, out, storage, list_only, de
     else:
         sweep.run()
     failed = sweep.failed_runs()
-    if failed:
-        click.echo(f"{len(failed)} run(s) failed ({', '.join(failed[:4])}{', ...' if len(failed) > 4 else ''}): "
-                   f"see the error column of results.csv; --retry-failed runs them again", err=True)
+    for key, _, error in failed:
+        click.echo(f"failed: {key}: {error}", err=True)
     if gate is not None:
-        from analysis.until_settled import read_looks
+        from analysis.sequential.gate import read_looks
 
         looks = read_looks(run_dir.root) or {}
         decisions = ", ".join(f"{v} {d}" for v, d in (looks.get("decisions") or {}).items())
         click.echo(f"until settled: {looks.get('stop_reason', 'no look recorded')}"
                    + (f" ({decisions})" if decisions else "") + f"; looks in {run_dir.root / 'looks.json'}")
+    # --until-settled replaces a failed seed by the next one, so only other failures leave the study incomplete
+    incomplete = [key for key, phase, _ in failed if not (gate is not None and phase == "seed")]
+    if incomplete:
+        from ablate.errors import FailedRuns
+
+        raise FailedRuns(f"{len(incomplete)} run(s) failed ({', '.join(incomplete[:4])}"
+                         f"{', ...' if len(incomplete) > 4 else ''}; errors above, also in `--list`): fix the cause, "
+                         f"then run the same command with --retry-failed; finished runs are kept in {run_dir.root}")
     click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")
 
 
@@ -131,7 +138,7 @@ def _seed_gate(study, *, max_seeds: int, look_every: int):
 
     The decision is the analysis' (imported lazily, like `ablate analyze`); the sweep only asks it.
     """
-    from analysis.until_settled import make_gate
+    from analysis.sequential.gate import make_gate
 
     spares = max(2, max_seeds // 5)  # a failed run costs its seed; the next one takes its place
     seeds = list(study.seeds[: max_seeds + spares])

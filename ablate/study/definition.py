@@ -67,7 +67,7 @@ class Study:
     presets: dict[str, dict] = field(default_factory=dict)
     # Training protocols to repeat every variant, seed and claim under, e.g. {"6ep": {"train": {"epochs": 6}},
     # "15ep": {"train": {"epochs": 15}}} (keys: train, image_size, pretrained). load_study expands them
-    # into variants "<variant>@<budget>" and claims per budget; analysis.budgets reads them back.
+    # into variants "<variant>@<budget>" and claims per budget; analysis.sections.budgets reads them back.
     budgets: dict[str, dict] = field(default_factory=dict)
     sampler_seed: int = 0
     preset: str | None = None  # filled by load_study

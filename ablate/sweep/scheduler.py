@@ -137,9 +137,10 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
         self.run_dir.rebuild_tables()
         return count
 
-    def failed_runs(self) -> list[str]:
-        return [t.user_attrs.get("run_id") or phase for v, phase in self.phases()
-                for t in self.trials(v, phase) if T.kind(t) == "failed"]
+    def failed_runs(self) -> list[tuple[str, str, str]]:
+        """``(run, phase, error)`` of every failed run (the latency phase's run is named ``latency``)."""
+        return [(t.user_attrs.get("run_id") or phase, phase, t.user_attrs.get("error") or "failed")
+                for v, phase in self.phases() for t in self.trials(v, phase) if T.kind(t) == "failed"]
 
     # --- the loop -----------------------------------------------------------------------
     def total_runs(self) -> int:

@@ -75,7 +75,7 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
 def _looks_design(record: dict | None) -> str:
     if not record or not record.get("design"):
         return ""
-    from analysis.until_settled import design_text
+    from analysis.sequential.gate import design_text
 
     return design_text(record)
 
@@ -85,7 +85,7 @@ def schema_text() -> str:
     import importlib
 
     try:
-        return importlib.import_module("analysis.verdict").schema_text()
+        return importlib.import_module("analysis.verdicts.records").schema_text()
     except (ImportError, AttributeError):  # an older engine: the schema in the package docstring
         doc = importlib.import_module("analysis").__doc__ or ""
         return doc[doc.find("verdicts.json"):].strip() if "verdicts.json" in doc else ""

@@ -35,7 +35,7 @@ def caption(name: str) -> str:
     if name.startswith("budgets_"):
         return CAPTIONS["budgets"]
     if name == "power":
-        from analysis.power import MAX_N
+        from analysis.estimators.verdict_power import MAX_N
 
         return CAPTIONS["power"].format(max_n=MAX_N)
     return CAPTIONS.get(name, "")
@@ -87,11 +87,11 @@ def make_plots(verdicts: dict, tables, seeds: pd.DataFrame, out_dir: Path, *, se
 
 
 def _budget_plots(verdicts: dict, add) -> None:
-    """Effect vs budget, one figure per metric (analysis.budgets draws it from verdicts.json's section)."""
+    """Effect vs budget, one figure per metric (analysis.sections.budgets draws it from verdicts.json's section)."""
     claims = (verdicts.get("budgets") or {}).get("claims") or []
     if not claims:
         return
-    from analysis.budgets import BudgetClaim, plot_budget_figure
+    from analysis.sections.budgets import BudgetClaim, plot_budget_figure
 
     results = [BudgetClaim.from_dict(c) for c in claims]
     for metric in sorted({r.metric for r in results}):
@@ -206,7 +206,7 @@ def _optuna_plots(tables, order: list[str], seed: int, add) -> None:
         return
     import optuna
 
-    from analysis.tables import load_tune_studies
+    from analysis.run_reader import load_tune_studies
 
     for variant, study in load_tune_studies(tables.storage_path, order).items():
         complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]

@@ -163,7 +163,7 @@ def budget_table(verdicts: dict) -> dict | None:
 
 
 def budget_notes(verdicts: dict) -> list[str]:
-    """Per claim: the flip / holds sentence and the interaction test, as analysis.budgets wrote them."""
+    """Per claim: the flip / holds sentence and the interaction test, as analysis.sections.budgets wrote them."""
     return [c.get("summary") or "" for c in (verdicts.get("budgets") or {}).get("claims") or []]
 
 
@@ -176,10 +176,10 @@ def _claim_scale(x, claim: dict):
 
 
 def looks_table(record: dict | None) -> dict | None:
-    """verdicts.json's ``until_settled``: one row per look (analysis.until_settled.look_rows)."""
+    """verdicts.json's ``until_settled``: one row per look (analysis.sequential.gate.look_rows)."""
     if not record or not record.get("looks"):
         return None
-    from analysis.until_settled import look_rows
+    from analysis.sequential.gate import look_rows
 
     headers, looks = look_rows(record)
     rows = [[n, *(f"{d} — {t}" if d else t for d, t in cells)] for n, *cells in looks]

@@ -186,7 +186,7 @@ def answer(verdicts: dict) -> str:
 
 
 def budget_sentence(verdicts: dict) -> str:
-    """' Across training budgets: ...' (analysis.budgets' headline per claim; flips first), or ''."""
+    """' Across training budgets: ...' (analysis.sections.budgets' headline per claim; flips first), or ''."""
     claims = (verdicts.get("budgets") or {}).get("claims") or []
     if not claims:
         return ""
@@ -199,7 +199,7 @@ def looks_sentence(verdicts: dict) -> str:
     record = verdicts.get("until_settled")
     if not record or not record.get("design"):
         return ""
-    from analysis.until_settled import stopped_early
+    from analysis.sequential.gate import stopped_early
 
     looks = record.get("looks") or []
     planned = record["design"]["looks"][-1]

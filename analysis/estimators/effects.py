@@ -69,7 +69,7 @@ across hypotheses (variants) with statsmodels' multipletests; a single hypothesi
 posterior with a rope shifted to the band).
 
 **Power.** Power, seeds needed and the smallest settleable band are those of the verdict rule above
-(analysis.power: exact integration over the chi distribution of the sample sd; noncentral t for one edge),
+(analysis.estimators.verdict_power: exact integration over the chi distribution of the sample sd; noncentral t for one edge),
 using the observed sd and the test-set part that more seeds cannot shrink.
 
 **Comparisons.** Every variant vs the baseline on mIoU: paired t-test, Wilcoxon signed-rank, sign-flip
