@@ -49,3 +49,8 @@ def test_class_plots_with_150_classes_show_the_best_and_worst():
     plt.close("all")
     assert len(P.plot_class_iou(_table(19)).get_xticklabels()) == 19  # Cityscapes: every class
     plt.close("all")
+    absent = _table(19)
+    absent[["class 3", "class 9"]] = np.nan  # no pixel of theirs in the split: no IoU
+    ax = P.plot_class_iou(absent)
+    assert len(ax.get_xticklabels()) == 17 and "2 without a value (absent from the split) not shown" in ax.get_xlabel()
+    plt.close("all")

@@ -10,13 +10,15 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from analysis.plots.class_iou import extreme_classes
+from analysis.plots.class_iou import class_axis_label, extreme_classes
 from analysis.plots.style import new_axes, style
 
 
 def plot_class_delta(class_delta: pd.DataFrame, *, baseline: str, ax=None):
     """``class_delta``: non-baseline variants (rows) × classes (columns), IoU change as fractions."""
-    columns, left_out = extreme_classes(class_delta.mean(axis=0))
+    with_value = class_delta.dropna(axis=1, how="all")
+    columns, left_out = extreme_classes(with_value.mean(axis=0))
+    without_value = class_delta.shape[1] - with_value.shape[1]
     class_delta = class_delta[columns]
     values = 100 * class_delta.to_numpy(dtype=float)
     limit = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
@@ -26,8 +28,8 @@ def plot_class_delta(class_delta: pd.DataFrame, *, baseline: str, ax=None):
         sns.heatmap(100 * class_delta.astype(float), annot=True, fmt="+.1f", cmap="vlag", center=0, vmin=-limit,
                     vmax=limit, ax=ax, cbar_kws={"label": "IoU change (points)"}, linewidths=0.5,
                     annot_kws={"fontsize": 9})
-        ax.set_xlabel("class" if not left_out else
-                      f"class: the {len(columns) // 2} most improved and most degraded ({left_out} more not shown)")
+        ax.set_xlabel(class_axis_label(len(columns), left_out, without_value,
+                                       ends="most improved and most degraded"))
         ax.set_ylabel("variant")
         ax.set_title(f"Per-class IoU change vs {baseline} (points, mean over seeds)")
         ax.tick_params(axis="x", rotation=40)

@@ -27,9 +27,18 @@ def extreme_classes(scores: pd.Series, limit: int = MAX_CLASSES) -> tuple[list, 
     return shown, len(order) - len(shown)
 
 
+def class_axis_label(shown: int, left_out: int, without_value: int, *, ends: str) -> str:
+    """The class axis' label, saying which classes the figure leaves out and why."""
+    notes = [f"the {shown // 2} {ends} ({left_out} more not shown)"] if left_out else []
+    notes += [f"{without_value} without a value (absent from the split) not shown"] if without_value else []
+    return "class" + (": " + "; ".join(notes) if notes else "")
+
+
 def plot_class_iou(class_iou: pd.DataFrame, *, ax=None):
     """``class_iou``: variants (rows) × classes (columns), IoU as fractions."""
-    columns, left_out = extreme_classes(class_iou.mean(axis=0))
+    with_value = class_iou.dropna(axis=1, how="all")
+    columns, left_out = extreme_classes(with_value.mean(axis=0))
+    without_value = class_iou.shape[1] - with_value.shape[1]
     class_iou = class_iou[columns]
     values = 100 * class_iou.to_numpy(dtype=float)
     # colour over the observed range: differences of a few points are the point of the figure
@@ -39,8 +48,7 @@ def plot_class_iou(class_iou: pd.DataFrame, *, ax=None):
         ax = new_axes(ax, (1.2 + 0.8 * class_iou.shape[1], 1.5 + 0.55 * class_iou.shape[0]))
         sns.heatmap(100 * class_iou.astype(float), annot=True, fmt=".0f", cmap="viridis", vmin=low, vmax=high,
                     ax=ax, cbar_kws={"label": "IoU (%)"}, linewidths=0.5, annot_kws={"fontsize": 9})
-        ax.set_xlabel("class" if not left_out else
-                      f"class: the {len(columns) // 2} best and worst by mean IoU ({left_out} more not shown)")
+        ax.set_xlabel(class_axis_label(len(columns), left_out, without_value, ends="best and worst by mean IoU"))
         ax.set_ylabel("variant")
         ax.set_title("Per-class test IoU (%), mean over seeds")
         ax.tick_params(axis="x", rotation=40)
