@@ -29,6 +29,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     from ablate.rundir import failed_phases, json_safe
     from analysis.run_reader import load_run, seed_rows
     from analysis.sections import summary as S
+    from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION
@@ -83,6 +84,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
                      None, "budgets", warnings)
     until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
+    variants = S.variant_summaries(tables, seeds, order, latency.get("variants", {}))
+    step("accuracy vs cost")
+    accuracy_cost = _guard(lambda: accuracy_cost_section(seeds, order, variants, load, alpha=alpha, seed=seed,
+                                                         warnings=warnings),
+                           {"available": False, "reason": "failed"}, "accuracy vs cost", warnings)
 
     verdicts = {
         "schema_version": SCHEMA_VERSION,
@@ -95,7 +101,8 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "hypotheses": [h.to_dict() for h in hypotheses],
         "claims": claim_dicts,
         "comparisons": comparisons,
-        "variants": S.variant_summaries(tables, seeds, order, latency.get("variants", {})),
+        "variants": variants,
+        "accuracy_cost": accuracy_cost,
         "test_set": test_set,
         "latency": latency,
         "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
