@@ -156,3 +156,17 @@ def test_a_layout_defined_in_the_study_file_is_used_by_the_run(tmp_path, monkeyp
     assert json.loads(run_dir.study_json.read_text())["dataset"]["layout"] == "team_folder"
     rows = (run_dir.root / "results.csv").read_text()
     assert '""layout"": ""team_folder""' in rows  # every run's config says which layout read its data
+
+
+def test_data_check_reads_with_a_study_files_layout(tmp_path, monkeypatch, capsys):
+    import layout_writers as W
+
+    from ablate.cli import main
+    from ablate.data.layouts import registry
+
+    monkeypatch.setattr(registry, "_LAYOUTS", dict(registry._LAYOUTS))
+    path = tmp_path / "team.py"
+    path.write_text(STUDY_WITH_LAYOUT)
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "check", str(W.write_generic(tmp_path / "g")), "--study", str(path), "--json"])
+    assert exit_.value.code == 0 and '"layout": "team_folder"' in capsys.readouterr().out
