@@ -28,11 +28,12 @@ def reference_models(baseline_model, *, num_classes: int) -> dict:
     return {"hf_segformer_fp32": FP32Only(hf_reference_model(num_classes)), "_fast": ChannelsLastInput(fast)}
 
 
-def bench_models(configs: dict, baseline: str, reference: bool) -> dict:
-    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it)."""
+def bench_models(configs: dict, baseline: str, reference: bool, imports=()) -> dict:
+    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it;
+    ``imports``: the study files it runs first)."""
     from ablate.engine.latency import study_models
 
-    models = study_models(None, configs)
+    models = study_models(None, configs, imports)
     if reference and baseline in models:
         extra = reference_models(models[baseline], num_classes=_num_classes())
         extra[f"{baseline}_fast"] = extra.pop("_fast")
@@ -79,7 +80,7 @@ def run_latency_bench(study, *, device: str = "cpu", dtype: str | None = None, r
     configs = {v: study.train_settings(v, {}, seed=0) for v in study.variants}
     configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
                for v, c in configs.items()}
-    build = functools.partial(bench_models, configs, study.baseline, reference)
+    build = functools.partial(bench_models, configs, study.baseline, reference, study.plugin_paths())
     rows = measure_study_latency(study, configs=configs, device=device, dtype=dtype, rounds=rounds, threads=threads,
                                  image_sizes=image_sizes, batches=batches, modes=modes, launches=launches,
                                  fresh_process=fresh_process, build_models=build, progress=progress)

@@ -199,13 +199,17 @@ def _autocast(device: str, amp: str, mode: str):
     return autocast_context(device, amp)
 
 
-def study_models(study=None, configs: dict | None = None) -> dict:
+def study_models(study=None, configs: dict | None = None, imports=()) -> dict:
     """Each variant's model (random weights: weights do not change the arithmetic).
 
     ``configs``: ``{variant: {"decoder": ..., "decoder_cfg": {...}}}`` (default: the study's settings).
+    ``imports``: study files to run first (a fresh launch must see the study's own decoders).
     """
     from ablate.data import CAMVID_CLASSES
     from ablate.models import build_model
+    from ablate.study.plugins import import_study_plugins
+
+    import_study_plugins(imports or (study.plugin_paths() if study is not None else ()))
 
     configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
     return {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
@@ -239,7 +243,7 @@ def measure_study_latency(study, *, configs: dict | None = None, device: str = "
                      warmup=int(lat["warmup"]), threads=int(threads), device=device, dtype=dtype or lat["dtype"])
                 for size in image_sizes or [study.image_size] for batch in batches or lat["batches"]
                 for mode in modes]
-    build = build_models or functools.partial(study_models, None, configs)
+    build = build_models or functools.partial(study_models, None, configs, study.plugin_paths())
     return measure_launches(build, launches=int(launches or lat["launches"]), settings=settings,
                             fresh_process=fresh_process, progress=progress)
 

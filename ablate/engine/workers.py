@@ -26,7 +26,7 @@ def workers_that_fit(free_bytes: int, total_bytes: int, footprint_bytes: int, *,
 
 
 def suggested_workers(device: str = "auto", *, cfg=None, footprint_bytes: int | None = None, data_bytes: int = 0,
-                      margin: float = MARGIN, most: int = 32) -> int:
+                      margin: float = MARGIN, most: int = 32, imports=()) -> int:
     """Default worker count: 1 on CPU; on CUDA as many as the free memory holds.
 
     ``cfg`` (a TrainConfig or dict; default: ``TrainConfig()``) is the heaviest run the workers
@@ -42,12 +42,13 @@ def suggested_workers(device: str = "auto", *, cfg=None, footprint_bytes: int | 
     import torch
 
     free, total = torch.cuda.mem_get_info()
-    footprint = (footprint_bytes or measure_worker_footprint(cfg)) + int(data_bytes)
+    footprint = (footprint_bytes or measure_worker_footprint(cfg, imports=imports)) + int(data_bytes)
     return workers_that_fit(free, total, footprint, margin=margin, most=most)
 
 
-def measure_worker_footprint(cfg=None, *, steps: int = 2) -> int:
-    """Bytes of GPU memory one training process holds: measured in a fresh process on CUDA."""
+def measure_worker_footprint(cfg=None, *, steps: int = 2, imports=()) -> int:
+    """Bytes of GPU memory one training process holds: measured in a fresh process on CUDA (which first runs
+    the study files in ``imports``, for a study's own decoder)."""
     import multiprocessing
 
     import torch
@@ -60,7 +61,8 @@ def measure_worker_footprint(cfg=None, *, steps: int = 2) -> int:
     ready, release = ctx.Event(), ctx.Event()
     torch.cuda.synchronize()
     free_before, _ = torch.cuda.mem_get_info()
-    child = ctx.Process(target=_hold_steps, args=(cfg.to_dict(), steps, ready, release), daemon=True)
+    child = ctx.Process(target=_hold_steps, args=(cfg.to_dict(), steps, ready, release, list(imports)),
+                        daemon=True)
     child.start()
     try:
         if not ready.wait(timeout=600):
@@ -72,10 +74,13 @@ def measure_worker_footprint(cfg=None, *, steps: int = 2) -> int:
     return max(1, free_before - free_during)
 
 
-def _hold_steps(cfg_dict: dict, steps: int, ready, release) -> None:
+def _hold_steps(cfg_dict: dict, steps: int, ready, release, imports=()) -> None:
     """Child of ``measure_worker_footprint``: ``steps`` training steps on random data, then hold the memory."""
     import torch
 
+    from ablate.study.plugins import import_study_plugins
+
+    import_study_plugins(imports)
     from ablate.engine.config import TrainConfig, resolve_amp
     from ablate.engine.step import make_optimizer, prepare_model_for_training, train_step
     from ablate.models import build_model

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,11 +116,17 @@ class Study:
                                 "dtype": lat["dtype"], "mode": lat["mode"]}
         return lat
 
+    def plugin_paths(self) -> list[str]:
+        """What a fresh process must run before building this study's models (its own decoders, encoders,
+        layouts): the study file, by absolute path (``ablate.study.plugins.import_study_plugins``)."""
+        return [str(Path(self.path).resolve())] if self.path else []
+
     def to_dict(self) -> dict:
         """JSON-safe resolved study (study.json)."""
         return {
             "name": self.name,
             "path": self.path,
+            "imports": self.plugin_paths(),
             "preset": self.preset,
             "data": self.data,
             "eval_split": self.eval_split,
@@ -157,20 +162,10 @@ def run_dir_name(study: Study) -> str:
 
 def load_study(path, preset: str | None = None) -> Study:
     """Run a study file, apply ``preset`` and validate; any problem is one StudyError line."""
+    from ablate.study.plugins import run_study_file
+
     path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"{path}: no such study file; pass a Python file that defines `study = Study(...)`")
-    try:
-        namespace = runpy.run_path(str(path), run_name="ablate_study")
-    except SyntaxError as exc:
-        raise StudyError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except StudyError as exc:  # e.g. a Claim whose band fails its check where the file makes it
-        if str(path) in str(exc):
-            raise
-        raise StudyError(f"{path}:{_line_in(path, exc)}: {exc}") from None
-    except Exception as exc:  # the file is user code: report, never trace back
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        raise StudyError(f"{path}: the study file raised {type(exc).__name__}: {msg}") from None
+    namespace = run_study_file(path)
     study = namespace.get("study")
     if not isinstance(study, Study):
         raise StudyError(f"{path}: study: expected a module-level `study = Study(...)`, found {type(study).__name__}")
@@ -273,15 +268,6 @@ def _validate(study: Study, path: Path) -> None:
         _fail(path, "threads", "None or a whole number >= 1", study.threads)
     _validate_claims(study, path)
     _validate_latency(study, path)
-
-
-def _line_in(path: Path, exc: BaseException) -> int | str:
-    """The line of ``path`` that raised ``exc`` (the innermost frame in that file), else '?'."""
-    import traceback
-
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
-             if Path(f.filename).resolve() == path.resolve()]
-    return lines[-1] if lines else "?"
 
 
 def _validate_data(study: Study, path: Path) -> None:
@@ -408,7 +394,7 @@ def resolved_study(study: Study) -> dict:
     from importlib import metadata
 
     resolved = study.to_dict()
-    asked = {k: v for k, v in resolved.items() if k != "path"}
+    asked = {k: v for k, v in resolved.items() if k not in ("path", "imports")}
     resolved["fingerprint"] = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
     versions = {"python": platform.python_version()}
     for name in ("ablate", "torch", "optuna", "transformers", "timm"):

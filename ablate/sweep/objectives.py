@@ -7,6 +7,7 @@ import json
 import os
 import socket
 
+from ablate.errors import AblateError
 from ablate.rundir import is_disk_full
 from ablate.sweep import trials as T
 from ablate.sweep.optimize import RunFailed, _one_line, suggest
@@ -65,6 +66,8 @@ class ObjectivesMixin:
         trial.suggest_categorical("round_set", [0])
         try:
             rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")
+        except AblateError:  # the user's to fix (e.g. a launch cannot import the study file): stop, one line
+            raise
         except Exception as exc:
             trial.set_user_attr("error", _one_line(exc))
             raise RunFailed(str(exc)) from exc

@@ -24,7 +24,8 @@ def default_workers(device: str, *, study=None, data_root=None) -> int:
     if device == "cpu" or study is None:
         return suggested_workers(device)
     cfg = heaviest_config(study)
-    return suggested_workers(device, cfg=cfg, data_bytes=train_split_bytes(data_root, cfg["image_size"]))
+    return suggested_workers(device, cfg=cfg, data_bytes=train_split_bytes(data_root, cfg["image_size"]),
+                             imports=study.plugin_paths())
 
 
 def heaviest_config(study) -> dict:

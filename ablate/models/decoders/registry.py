@@ -23,7 +23,7 @@ def register_decoder(name: str, *, encoder: str = "mit_b0"):
     """Class decorator: ``@register_decoder("all_mlp")`` makes the class buildable by name."""
 
     def wrap(cls: type) -> type:
-        if name in _DECODERS and _DECODERS[name] is not cls:
+        if name in _DECODERS and _same_definition(_DECODERS[name], cls) is False:
             raise ValueError(f"decoder {name!r} is already registered by {_DECODERS[name].__name__}")
         _DECODERS[name] = cls
         _ENCODERS[name] = encoder
@@ -31,6 +31,11 @@ def register_decoder(name: str, *, encoder: str = "mit_b0"):
         return cls
 
     return wrap
+
+
+def _same_definition(old: type, new: type) -> bool:
+    """A study file run again in one process (its content changed) redefines its classes: same place, same name."""
+    return old is new or (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__)
 
 
 def list_decoders() -> list[str]:
