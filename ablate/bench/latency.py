@@ -78,8 +78,8 @@ def run_latency_bench(study, *, device: str = "cpu", dtype: str | None = None, r
     check_bf16(resolve_device(device), dtype or study.latency_settings()["dtype"], allow=allow_emulated_bf16)
 
     configs = {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
-               for v, c in configs.items()}
+    configs = {v: {"decoder": c["decoder"], "encoder": c.get("encoder"),
+                   "decoder_cfg": dict(c.get("decoder_cfg") or {})} for v, c in configs.items()}
     build = functools.partial(bench_models, configs, study.baseline, reference, study.plugin_paths())
     rows = measure_study_latency(study, configs=configs, device=device, dtype=dtype, rounds=rounds, threads=threads,
                                  image_sizes=image_sizes, batches=batches, modes=modes, launches=launches,

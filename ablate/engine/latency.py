@@ -202,7 +202,7 @@ def _autocast(device: str, amp: str, mode: str):
 def study_models(study=None, configs: dict | None = None, imports=()) -> dict:
     """Each variant's model (random weights: weights do not change the arithmetic).
 
-    ``configs``: ``{variant: {"decoder": ..., "decoder_cfg": {...}}}`` (default: the study's settings).
+    ``configs``: ``{variant: {"decoder": ..., "encoder": ..., "decoder_cfg": {...}}}`` (default: the study's).
     ``imports``: study files to run first (a fresh launch must see the study's own decoders).
     """
     from ablate.data import CAMVID_CLASSES
@@ -212,8 +212,8 @@ def study_models(study=None, configs: dict | None = None, imports=()) -> dict:
     import_study_plugins(imports or (study.plugin_paths() if study is not None else ()))
 
     configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    return {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
-                           **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
+    return {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), encoder=cfg.get("encoder"),
+                           pretrained=None, seed=0, **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
 
 
 def measure_study_latency(study, *, configs: dict | None = None, device: str = "auto", dtype: str | None = None,
@@ -234,8 +234,8 @@ def measure_study_latency(study, *, configs: dict | None = None, device: str = "
 
     lat = study.latency_settings()
     configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
-               for v, c in configs.items()}
+    configs = {v: {"decoder": c["decoder"], "encoder": c.get("encoder"),
+                   "decoder_cfg": dict(c.get("decoder_cfg") or {})} for v, c in configs.items()}
     threads = threads or lat["threads"] or torch.get_num_threads()
     device = resolve_device(device)
     modes = list(modes or [lat["claim_setting"]["mode"]])

@@ -87,7 +87,8 @@ def _hold_steps(cfg_dict: dict, steps: int, ready, release, imports=()) -> None:
 
     cfg = TrainConfig.from_dict({**cfg_dict, "device": "cuda", "pretrained": "none"})
     amp = resolve_amp(cfg.amp, "cuda")
-    model = build_model(cfg.decoder, num_classes=11, pretrained=None, seed=cfg.seed, **cfg.decoder_cfg).cuda()
+    model = build_model(cfg.decoder, num_classes=11, encoder=cfg.encoder, pretrained=None, seed=cfg.seed,
+                        **cfg.decoder_cfg).cuda()
     prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
                                fp32_attention=cfg.fp32_attention)
     optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer)
