@@ -107,7 +107,7 @@ class PackedModels:
         key = tuple(image_shape)
         if key not in self._noise_shapes:
             with self.replay.recording() as shapes, torch.no_grad():
-                self.base.train()(torch.empty(key, device="meta"))
+                self.base.train()(torch.empty(key, device="meta", dtype=next(self.base.parameters()).dtype))
             self._noise_shapes[key] = list(shapes)
         return self._noise_shapes[key]
 

@@ -42,6 +42,10 @@ class Segmentor(nn.Module):
             else [int(i) for i in in_index]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        multiple = getattr(self.decoder, "input_multiple", None)  # smp's heads need H, W divisible by it
+        if multiple and (height % multiple or width % multiple):
+            x = F.pad(x, (0, -width % multiple, 0, -height % multiple))  # right/bottom; cropped off below
         features = self.encoder(x)
         if self.in_index is not None:
             features = [features[i] for i in self.in_index]
@@ -49,6 +53,8 @@ class Segmentor(nn.Module):
         if logits.shape[-2:] != x.shape[-2:]:
             # HF's own upsampling of SegFormer logits: bilinear, align_corners=False
             logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if x.shape[-2:] != (height, width):
+            logits = logits[..., :height, :width]
         return logits
 
 

@@ -1,6 +1,6 @@
 """Decoders, registered by name. Importing this package registers all of them."""
 
-from . import all_mlp, progressive, skip_fused, unet_r34  # noqa: F401  (registration side effects)
+from . import all_mlp, progressive, skip_fused, smp_heads  # noqa: F401  (registration side effects)
 from .registry import (
     build_decoder,
     decoder_defaults,
