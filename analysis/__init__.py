@@ -1,191 +1,21 @@
 """Statistics and reporting over a run directory's tables; never imports torch.
 
-``analyze(run_dir)`` returns exactly what it writes to ``report/verdicts.json``; its schema
-(schema_version 2) is documented once, in ``analysis.verdict`` (``schema_text()``).
+Layers, each importing only its own layer and those below it (``tests/test_layout.py`` checks it;
+``python tests/test_layout.py`` prints the import graph between them):
 
-Layout: ``tables`` (reading, the one seed filter, the one latency-setting rule), ``stats``
-(estimators and tests: one interval engine), ``power`` (power of the verdict rule),
-``verdict`` (the records), ``claims`` (the engine: estimate -> verdict -> hypothesis),
-``summary`` (the other sections), ``report``/``plots`` (rendering), ``cli``.
+1. ``run_reader``      reading the run directory (the one seed filter, the one latency-setting rule)
+2. ``estimators``      the effect estimate, its interval and tests; the verdict rule's power;
+   ``sequential``      the group-sequential design (``design``, ``boundaries``, ``simulation``)
+3. ``verdicts``        verdict rules (``rules``) and their records (``records``, verdicts.json's schema)
+4. ``sections``        the other verdicts.json sections (``summary``, ``budgets``); ``planning`` (``ablate plan``);
+   ``sequential.gate`` the ``--until-settled`` sweep's gate and looks.json
+5. ``report``, ``plots`` rendering (below the orchestrator: ``analyze(write=True)`` writes the report)
+6. ``orchestrator``    ``analyze`` and the compositions that need it (``analyze_budgets``, ``plan_study``)
+7. ``cli``             ``ablate analyze``
+
+The public names are re-exported here.
 """
 
-from __future__ import annotations
+from analysis.orchestrator import analyze, analyze_budgets, plan_study
 
-import json
-import sys
-from pathlib import Path
-
-from ablate.rundir import write_atomic
-
-__all__ = ["analyze"]
-
-
-def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
-            progress=False) -> dict:
-    """Verdicts, tests and (with ``write``) plots and a report for the run in ``run_dir``.
-
-    ``claims``: strings (``"skip_fused miou +2%..+3%"``), ``Claim`` objects or dicts;
-    default: study.json's. ``baseline``: default study.json's. Raises an ``AblateError`` (exit
-    code 2 on the CLI) when the directory or results.csv cannot be read, ``alpha`` is out of
-    range, or the baseline / a claim names an unknown variant or metric; everything else thin
-    or odd becomes an inconclusive verdict and a warning.
-    """
-    from ablate.rundir import json_safe
-    from analysis import summary as S
-    from analysis.budgets import budget_section, write_budgets_json
-    from analysis.claims import ClaimData, evaluate
-    from analysis.tables import load_run, seed_rows
-    from analysis.until_settled import read_looks
-    from analysis.verdict import SCHEMA_VERSION
-
-    def step(message: str) -> None:
-        if progress:
-            print(f"analyze: {message}", file=sys.stderr, flush=True)
-
-    if not 0 < alpha < 0.5:
-        from ablate.errors import ConfigError
-
-        raise ConfigError(f"alpha must be between 0 and 0.5, got {alpha}: pass e.g. --alpha 0.05")
-    step("reading tables")
-    tables = load_run(run_dir)
-    warnings = list(tables.warnings)
-    baseline = baseline or tables.study.get("baseline")
-    claim_objects = S.resolve_claims(claims, tables.study)
-    _validate_names(tables, baseline, claim_objects)
-    seeds = seed_rows(tables.results, warnings)
-    order = S.variant_order(tables, baseline)
-    _check_baseline_and_data(tables, seeds, baseline, order, warnings)
-    load = _confusion_loader(tables, warnings)
-
-    step("latency")
-    latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
-                                                                        warnings=warnings)
-    if not latency["available"] and any(c.metric == "fps" for c in claim_objects):
-        warnings.append(f"latency: {latency['reason']}; speed claims stay inconclusive")
-    step("claims")
-    data = ClaimData(seeds=seeds, latency=latency_rows, latency_setting=setting, latency_reason=latency_reason,
-                     load_confusion=load, warnings=warnings)
-    hypotheses, claim_verdicts = evaluate(claim_objects, data, baseline=baseline, alpha=alpha)
-    step("paired comparisons")
-    comparisons = _guard(lambda: S.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
-                                                       n_boot=n_boot), [], "comparisons", warnings)
-    _warn_zero_variance(seeds, order, warnings)
-    step("test set")
-    test_set = _guard(lambda: S.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
-                      {"available": False, "reason": "failed"}, "test-set analysis", warnings)
-
-    step("budgets and sequential looks")
-    claim_dicts = [c.to_dict() for c in claim_verdicts]
-    budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
-                     None, "budgets", warnings)
-    until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
-
-    verdicts = {
-        "schema_version": SCHEMA_VERSION,
-        "run_dir": str(run_dir),
-        "study": tables.study.get("name") or _first_value(tables.results, "study"),
-        "baseline": baseline,
-        "alpha": alpha,
-        "seed": seed,
-        "n_boot": n_boot,
-        "hypotheses": [h.to_dict() for h in hypotheses],
-        "claims": claim_dicts,
-        "comparisons": comparisons,
-        "variants": S.variant_summaries(tables, seeds, order, latency.get("variants", {})),
-        "test_set": test_set,
-        "latency": latency,
-        "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
-        "budgets": budgets,
-        "until_settled": until_settled,
-        "warnings": list(dict.fromkeys(warnings)),
-        "environment": S.environment(tables.results, tables.study),
-    }
-    verdicts = json_safe(verdicts)
-    if write:
-        step("plots and report")
-        from analysis.report import write_report
-
-        verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed)
-        if budgets is not None:  # the section alone, for readers of the earlier file
-            write_budgets_json(verdicts["budgets"], Path(run_dir) / "report")
-        out = Path(run_dir) / "report" / "verdicts.json"
-        write_atomic(out, json.dumps(verdicts, indent=2) + "\n")
-        step(f"wrote {out.parent}")
-    return verdicts
-
-
-def _validate_names(tables, baseline, claims) -> None:
-    """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
-    from ablate.errors import ConfigError
-    from ablate.study.claim import ClaimError, format_claim
-    from analysis.summary import metric_columns
-
-    known = list(dict.fromkeys([*(tables.study.get("variants") or {}), *tables.results["variant"].astype(str)]))
-    if not known:
-        return
-    choices = ", ".join(known)
-    if baseline is not None and baseline not in known:
-        raise ConfigError(f"unknown baseline '{baseline}': choose one of {choices} (--baseline NAME)")
-    metrics = ["fps", *metric_columns(tables.results)]
-    for claim in claims:
-        for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
-            if name is not None and name not in known:
-                raise ClaimError(f"claim '{format_claim(claim)}' names unknown {role} '{name}': choose one of {choices}")
-        if claim.metric not in metrics:
-            raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
-                             f"{', '.join(metrics)}")
-
-
-def _confusion_loader(tables, warnings):
-    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
-    if not tables.confusion_paths:
-        return None
-    from analysis.tables import RunDirError, load_confusion
-
-    cache: dict = {}
-
-    def load(run_id: str):
-        if run_id not in cache:
-            path = tables.confusion_paths.get(run_id)
-            try:
-                cache[run_id] = None if path is None else load_confusion(path).per_image
-            except RunDirError as exc:
-                warnings.append(f"skipped {exc}")
-                cache[run_id] = None
-        return cache[run_id]
-
-    return load
-
-
-def _guard(compute, fallback, what: str, warnings: list[str]):
-    # Any section may fail on data nobody anticipated; the rest of verdicts.json still stands.
-    try:
-        return compute()
-    except Exception as exc:  # noqa: BLE001
-        warnings.append(f"{what} skipped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
-        return fallback
-
-
-def _check_baseline_and_data(tables, seeds, baseline, order, warnings) -> None:
-    if tables.results.empty:
-        warnings.append("results.csv has no rows: nothing has finished yet")
-    elif seeds.empty:
-        warnings.append("no finished seed run with a finite mIoU: every run failed or is missing; nothing to compare")
-    if baseline is None:
-        warnings.append(f"no baseline named: pass --baseline NAME (variants: {', '.join(order) or 'none'})")
-    elif baseline not in set(seeds["variant"]):
-        warnings.append(f"baseline '{baseline}' has no finished seed run: every comparison is inconclusive")
-
-
-def _warn_zero_variance(seeds, order, warnings) -> None:
-    for variant in order:
-        miou = seeds.loc[seeds["variant"] == variant, "miou"]
-        if len(miou) > 1 and miou.nunique() == 1:
-            warnings.append(f"{variant}: every seed gave the same mIoU ({miou.iloc[0]:.4f}); check the runs really differ")
-
-
-def _first_value(frame, column):
-    if column not in frame or frame[column].dropna().empty:
-        return None
-    value = frame[column].dropna().iloc[0]
-    return str(value) if str(value) else None
+__all__ = ["analyze", "analyze_budgets", "plan_study"]

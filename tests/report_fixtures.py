@@ -13,8 +13,8 @@ from pathlib import Path
 
 from analysis_runs import make_run_dir
 
-from analysis.power import power_curve, seeds_needed
-from analysis.verdict import ClaimVerdict, HypothesisVerdict
+from analysis.estimators.verdict_power import power_curve, seeds_needed
+from analysis.verdicts.records import ClaimVerdict, HypothesisVerdict
 
 
 def _claim(variant, metric, band, estimate, ci, *, n, verdict="inconclusive", direction=None, reading=None,
@@ -108,7 +108,7 @@ def synthetic_verdicts(run_dir: str | Path = "run", *, alpha: float = 0.05) -> d
 
 def report_inputs(root: Path, **run_kwargs):
     """(verdicts, tables, seed rows) for write_report: the synthetic verdicts over a synthetic run directory."""
-    from analysis.tables import load_run, seed_rows
+    from analysis.run_reader import load_run, seed_rows
 
     run = make_run_dir(Path(root) / "run", **run_kwargs)
     tables = load_run(run)

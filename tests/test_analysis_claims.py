@@ -1,4 +1,4 @@
-"""The claim engine (analysis.claims): one regression test per defect of issue 8, hypotheses, wording.
+"""The claim engine (analysis.verdicts.rules): one regression test per defect of issue 8, hypotheses, wording.
 
 Each ``test_defect_N_*`` reproduces the issue's case and fails on the engine before the rebuild.
 """
@@ -15,11 +15,11 @@ from analysis_runs import make_run_dir
 
 from ablate.study.claim import Claim, ClaimError
 from analysis import analyze
-from analysis.claims import ClaimData, band_on_test_scale, decide, evaluate, judge, judge_hypotheses
-from analysis.power import seeds_needed, verdict_probabilities
-from analysis.stats import launch_effect, seed_effect
-from analysis.tables import claim_latency_rows
-from analysis.verdict import ClaimVerdict, Verdict
+from analysis.estimators.effects import launch_effect, seed_effect
+from analysis.estimators.verdict_power import seeds_needed, verdict_probabilities
+from analysis.run_reader import claim_latency_rows
+from analysis.verdicts.records import ClaimVerdict, Verdict
+from analysis.verdicts.rules import ClaimData, band_on_test_scale, decide, evaluate, judge, judge_hypotheses
 
 
 def seeds_frame(values: dict[str, list[float]], metric="miou") -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""analysis.power: the verdict rule's own power, against noncentral t and a simulation of the rule."""
+"""analysis.estimators.verdict_power: the verdict rule's own power, against noncentral t and a simulation of the rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.power import power_curve, seeds_needed, smallest_settleable_band, verdict_probabilities
+from analysis.estimators.verdict_power import (
+    power_curve,
+    seeds_needed,
+    smallest_settleable_band,
+    verdict_probabilities,
+)
 
 
 def simulate_rule(effect, sd, n, band, alpha=0.05, se_fixed=0.0, runs=20000, seed=0):

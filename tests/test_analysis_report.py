@@ -16,8 +16,8 @@ from analysis_runs import CLAIMS, add_tune_phase, make_run_dir
 
 from ablate.errors import AblateError
 from analysis import analyze
-from analysis.tables import RunDirError
-from analysis.verdict import SCHEMA_VERSION, ClaimVerdict, HypothesisVerdict, schema
+from analysis.run_reader import RunDirError
+from analysis.verdicts.records import SCHEMA_VERSION, ClaimVerdict, HypothesisVerdict, schema
 
 N_BOOT = 200
 TOP_LEVEL = {"schema_version", "run_dir", "study", "baseline", "alpha", "seed", "n_boot", "hypotheses", "claims",
@@ -150,7 +150,7 @@ def test_html_is_self_contained(full_run):
 
 
 def test_analysis_never_imports_torch():
-    code = ("import analysis, analysis.cli, analysis.plots, analysis.report, analysis.tables, analysis.summary; "
+    code = ("import analysis, analysis.cli, analysis.plots, analysis.report, analysis.run_reader, analysis.sections.summary, analysis.sections.budgets, analysis.planning.plan, analysis.sequential.gate; "
             "import sys; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -176,7 +176,7 @@ def test_results_only_directory_with_callers_baseline(tmp_path):
 
 def test_claims_accept_strings_dicts_and_override_study(full_run):
     run, _ = full_run
-    from analysis.claims import Claim
+    from analysis.verdicts.rules import Claim
 
     verdicts = analyze(run, claims=[Claim("unet_r34", "miou", (-0.2, -0.05)),
                                     {"variant": "progressive", "metric": "miou", "band": [-0.01, 0.01],

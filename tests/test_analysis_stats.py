@@ -1,4 +1,4 @@
-"""analysis.stats against references: scipy, statsmodels, and R values quoted by them.
+"""analysis.estimators.effects against references: scipy, statsmodels, and R values quoted by them.
 
 The claim engine's rules are tested in test_analysis_claims.py; simulations with a known truth
 in test_analysis_stats_sim.py; the verdict rule's power in test_analysis_power.py.
@@ -20,7 +20,7 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from ablate.errors import AblateError, StudyError
 from ablate.rundir import json_safe
 from ablate.study.claim import Claim, ClaimError, format_claim, parse_claim
-from analysis.stats import (
+from analysis.estimators.effects import (
     METHODS,
     EffectEstimate,
     hedges_correction,

@@ -16,9 +16,15 @@ import pandas as pd
 import pytest
 
 from ablate.study.claim import Claim
-from analysis.claims import band_on_test_scale, decide, judge, judge_hypotheses
-from analysis.stats import launch_effect, miou_from_confusion, seed_effect, two_way_effect, unit_effect
-from analysis.verdict import Verdict
+from analysis.estimators.effects import (
+    launch_effect,
+    miou_from_confusion,
+    seed_effect,
+    two_way_effect,
+    unit_effect,
+)
+from analysis.verdicts.records import Verdict
+from analysis.verdicts.rules import band_on_test_scale, decide, judge, judge_hypotheses
 
 ALPHA = 0.05
 

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from ablate.study.claim import Claim
-from analysis import budgets as B
+from analysis import analyze_budgets
+from analysis.sections import budgets as B
 
 BAND = (0.02, 0.03)
 
@@ -153,7 +154,7 @@ def test_budgets_study_end_to_end_with_a_fake_trainer(tmp_path):
                ABLATE_FAKE_EPOCH_EFFECT="0.075", ABLATE_FAKE_SD="0.002")
     _run(path, tmp_path / "runs", env, "--preset", "budgets")
     run = tmp_path / "runs" / "bud-budgets"
-    out = B.analyze_budgets(run)
+    out = analyze_budgets(run)
     (claim,) = out["claims"]
     assert out["budgets"] == ["short", "long"] and claim["claim"] == "skip_fused miou +2%..+3%"
     assert [b["budget"] for b in claim["budgets"]] == ["short", "long"]
@@ -179,7 +180,7 @@ def test_budgets_study_end_to_end_with_the_real_trainer(tmp_path):
     path.write_text(BUDGET_STUDY)
     env = dict(os.environ)
     _run(path, tmp_path / "runs", env, "--preset", "budgets", "--threads", "1")
-    out = B.analyze_budgets(tmp_path / "runs" / "bud-budgets")
+    out = analyze_budgets(tmp_path / "runs" / "bud-budgets")
     (claim,) = out["claims"]
     assert [b["n"] for b in claim["budgets"]] == [4, 4]
     assert np.isfinite(claim["budgets"][0]["estimate"]) and out["text"]

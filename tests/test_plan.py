@@ -10,8 +10,8 @@ from scipy import stats
 from statsmodels.stats.weightstats import ttost_paired
 
 from ablate.study.claim import Claim
-from analysis import plan as planning
-from analysis import sequential
+from analysis import plan_study, sequential
+from analysis.planning import plan as planning
 
 BAND = (0.02, 0.03)
 LOG_BAND = (math.log1p(0.02), math.log1p(0.03))
@@ -44,9 +44,9 @@ CLAIMS = [Claim("skip_fused", "miou", band=BAND, relative=True),
 
 def test_without_a_pilot_it_says_how_to_make_one(tmp_path):
     with pytest.raises(planning.PlanError, match=r"--preset pilot.*3 seeds"):
-        planning.plan_study(tmp_path / "nope", CLAIMS)
+        plan_study(tmp_path / "nope", CLAIMS)
     with pytest.raises(planning.PlanError, match="need >= 2"):
-        planning.plan_study(write_pilot(tmp_path / "one", n_seeds=1), CLAIMS)
+        plan_study(write_pilot(tmp_path / "one", n_seeds=1), CLAIMS)
 
 
 def test_sd_upper_bound_covers_the_true_sd_80_percent_of_the_time():
@@ -58,7 +58,7 @@ def test_sd_upper_bound_covers_the_true_sd_80_percent_of_the_time():
 
 def test_plan_reads_the_pilot_and_skips_speed_claims(tmp_path):
     pilot = write_pilot(tmp_path / "pilot", n_seeds=4)
-    plan = planning.plan_study(pilot, CLAIMS, seeds=10, n_sim=4000)
+    plan = plan_study(pilot, CLAIMS, seeds=10, n_sim=4000)
     (cp,) = plan.claims
     rows = pd.read_csv(pilot / "results.csv")
     wide = rows.pivot(index="seed", columns="variant", values="miou")
@@ -88,7 +88,7 @@ def _full_procedure_fixed(effects, band, alpha):
 def test_plan_probabilities_agree_with_a_simulation_of_the_full_procedure(tmp_path):
     pilot = write_pilot(tmp_path / "pilot", n_seeds=5, sd=0.004)
     seeds = 8
-    plan = planning.plan_study(pilot, [CLAIMS[0]], seeds=seeds, look_every=1, n_sim=20_000, random_state=1)
+    plan = plan_study(pilot, [CLAIMS[0]], seeds=seeds, look_every=1, n_sim=20_000, random_state=1)
     (cp,) = plan.claims
     rng = np.random.default_rng(42)
     design = sequential.SequentialDesign.every(max_seeds=seeds, look_every=1)
@@ -109,7 +109,7 @@ def test_hypothesis_of_two_correlated_claims_agrees_with_the_full_procedure(tmp_
     claims = [Claim("skip_fused", "miou", band=BAND, relative=True),
               Claim("skip_fused", "pixel_acc", band=(0.0, 0.025), relative=True)]
     seeds = 10
-    plan = planning.plan_study(pilot, claims, seeds=seeds, n_sim=20_000, random_state=2)
+    plan = plan_study(pilot, claims, seeds=seeds, n_sim=20_000, random_state=2)
     (hp,) = plan.hypotheses
     cov = planning.planning_covariance(plan.claims, {
         cp.claim: planning.paired_effects(pd.read_csv(pilot / "results.csv").assign(
@@ -135,7 +135,7 @@ def test_two_hypotheses_are_planned_at_bonferroni_alpha(tmp_path):
     pilot = write_pilot(tmp_path / "pilot", n_seeds=4, variants=["all_mlp", "skip_fused", "progressive"])
     claims = [Claim("skip_fused", "miou", band=BAND, relative=True),
               Claim("progressive", "miou", band=BAND, relative=True)]
-    plan = planning.plan_study(pilot, claims, seeds=6, n_sim=2000)
+    plan = plan_study(pilot, claims, seeds=6, n_sim=2000)
     assert [h.alpha for h in plan.hypotheses] == [0.025, 0.025]
     by_variant = {h.variant: h for h in plan.hypotheses}
     assert by_variant["skip_fused"].hours["budget"] == pytest.approx(6 * 240 / 3600)
@@ -168,7 +168,7 @@ def test_hours_are_rescaled_from_the_pilot_protocol(tmp_path):
     pilot = write_pilot(tmp_path / "pilot", n_seeds=3)
     (pilot / "study.json").write_text(json.dumps({"baseline": "all_mlp", "train": {"epochs": 6},
                                                   "image_size": [128, 160]}))
-    plan = planning.plan_study(pilot, [CLAIMS[0]], seeds=4, n_sim=1000,
+    plan = plan_study(pilot, [CLAIMS[0]], seeds=4, n_sim=1000,
                                protocol={"epochs": 15, "image_size": [256, 256]})
     scale = 15 / 6 * 256 * 256 / (128 * 160)
     assert plan.seconds_per_run["skip_fused"] == pytest.approx(140 * scale)
@@ -178,11 +178,11 @@ def test_hours_are_rescaled_from_the_pilot_protocol(tmp_path):
 def test_a_pilot_with_confusions_plans_the_test_set_error_as_fixed(tmp_path):
     from analysis_runs import make_run_dir
 
-    from analysis import power
+    from analysis.estimators import verdict_power as power
 
     pilot = make_run_dir(tmp_path / "pilot", n_seeds=3, n_images=20, latency=False, epochs=False)
     claim = Claim("skip_fused", "miou", band=(0.02, 0.12), relative=True)
-    plan = planning.plan_study(pilot, [claim], baseline="all_mlp", seeds=10, n_sim=2000)
+    plan = plan_study(pilot, [claim], baseline="all_mlp", seeds=10, n_sim=2000)
     (cp,) = plan.claims
     assert cp.se_fixed > 0 and any("test-set" in w for w in plan.warnings)
     without = power.verdict_probabilities(sum(cp.band) / 2, sd=cp.sd_plan, n=10, band=cp.band, alpha=0.05)

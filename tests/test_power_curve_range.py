@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from analysis.power import MAX_N, seeds_needed
-from analysis.summary import curve_ns, power_curves
-from analysis.verdict import ClaimVerdict
+from analysis.estimators.verdict_power import MAX_N, seeds_needed
+from analysis.sections.summary import curve_ns, power_curves
+from analysis.verdicts.records import ClaimVerdict
 
 BAND = (0.02, 0.03)
 

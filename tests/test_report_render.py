@@ -15,7 +15,7 @@ from analysis_runs import make_run_dir
 from report_fixtures import report_inputs, synthetic_verdicts
 
 from analysis.report import write_report
-from analysis.tables import load_run, seed_rows
+from analysis.run_reader import load_run, seed_rows
 
 
 @pytest.fixture(scope="module")

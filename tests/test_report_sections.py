@@ -24,7 +24,7 @@ def make_run(tmp_path, *, budgets=True, looks=True):
         study["budgets"] = {b: {"train": {"epochs": int(b[:-2])}} for b in BUDGETS}
     (run / "study.json").write_text(json.dumps(study))
     if looks:
-        from analysis.until_settled import SeedGate
+        from analysis.sequential.gate import SeedGate
 
         SeedGate(claims, "all_mlp@6ep", list(range(12)), max_seeds=12, look_every=2)(run)
     return run
@@ -86,7 +86,7 @@ def test_no_budgets_and_no_looks_means_null_sections_and_no_headings(tmp_path):
 def test_cli_prints_the_sections_from_verdicts_json_without_recomputing(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import analysis.budgets as B
+    import analysis.sections.budgets as B
     from analysis.cli import analyze_command
 
     run = make_run(tmp_path)
@@ -109,7 +109,7 @@ def test_a_corrupt_looks_json_is_a_warning_not_a_crash(tmp_path):
 
 
 def test_look_rows_show_the_claims_own_unit(tmp_path):
-    from analysis.until_settled import look_rows
+    from analysis.sequential.gate import look_rows
 
     run = make_run(tmp_path, budgets=False)
     record = json.loads((run / "looks.json").read_text())

@@ -214,8 +214,8 @@ def test_vectorised_hypothesis_simulation_equals_the_slow_path():
 
 
 def test_one_level_look_is_the_fixed_n_rule_of_analysis_power():
-    # the fixed-n verdict rule, simulated through the sequential machinery, against analysis.power's exact values
-    from analysis import power
+    # the fixed-n verdict rule, simulated through the sequential machinery, against analysis.estimators.verdict_power's exact values
+    from analysis.estimators import verdict_power as power
 
     rng = np.random.default_rng(9)
     for effect, sd, n in [(0.025, 0.004, 8), (0.021, 0.01, 20), (0.04, 0.01, 5)]:

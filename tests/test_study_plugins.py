@@ -91,7 +91,7 @@ def test_a_launch_that_cannot_import_the_study_file_is_one_line(tmp_path):
     study = load_study(path)
     path.unlink()
     with pytest.raises(StudyError) as err:
-        measure_study_latency(study, rounds=2, launches=1, batches=[1], device="cpu")
+        measure_study_latency(study, num_classes=11, rounds=2, launches=1, batches=[1], device="cpu")
     assert str(path.resolve()) in str(err.value) and "\n" not in str(err.value)
 
 

@@ -75,7 +75,7 @@ def test_two_workers_and_a_kill_9_reach_the_same_looks_as_one_clean_run(tmp_path
     import time
 
     from ablate.study.definition import load_study
-    from analysis.until_settled import make_gate
+    from analysis.sequential.gate import make_gate
 
     effects, sd = "skip_fused=0.0", 0.2
     (tmp_path / "clean").mkdir()
@@ -112,7 +112,7 @@ def test_looks_render_for_the_report(tmp_path):
     import numpy as np
     import pandas as pd
 
-    from analysis.until_settled import SeedGate, format_looks
+    from analysis.sequential.gate import SeedGate, format_looks
 
     rng = np.random.default_rng(0)
     rows = []

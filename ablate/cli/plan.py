@@ -1,4 +1,4 @@
-"""``ablate plan``: a thin click command over ``analysis.plan`` (imported lazily, like ``ablate analyze``)."""
+"""``ablate plan``: a thin click command over ``analysis.planning.plan`` (imported lazily, like ``ablate analyze``)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ def plan_command(study_file, *, pilot_dir, preset, out, seeds, look_every, alpha
 
     from ablate.rundir import json_safe
     from ablate.study.definition import load_study
-    from analysis.plan import format_plan, plan_study
+    from analysis import plan_study
+    from analysis.planning.plan import format_plan
 
     study = load_study(study_file, preset=preset)
     pilot_dir = Path(pilot_dir) if pilot_dir else Path(out) / f"{study.name}-pilot"

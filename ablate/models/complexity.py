@@ -41,10 +41,11 @@ def count_gflops(model: nn.Module, image_size=(256, 256)) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), num_classes: int = 11,
+def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), *, num_classes: int,
                      pairs: Iterable | None = None) -> list[dict]:
     """One row per (decoder, encoder) (default settings, random init): params_m, decoder_params_m and
-    gflops_<H>x<W>. ``pairs``: (decoder, encoder) tuples; default: every registered decoder on its default encoder."""
+    gflops_<H>x<W>, with the dataset's ``num_classes`` (the classifier's size and FLOPs grow with it).
+    ``pairs``: (decoder, encoder) tuples; default: every registered decoder on its default encoder."""
     from .decoders import decoder_encoder, list_decoders
     from .segmentor import build_model
 

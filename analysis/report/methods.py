@@ -17,7 +17,7 @@ def _power_target() -> float:
     """The target behind seeds_needed: the engine's own default, so the text cannot drift from it."""
     import inspect
 
-    from analysis.power import seeds_needed
+    from analysis.estimators.verdict_power import seeds_needed
 
     return inspect.signature(seeds_needed).parameters["target"].default
 

@@ -54,6 +54,25 @@ def variant_table(verdicts: dict) -> dict:
                   "GFLOPs", "fps median [IQR]"], rows)
 
 
+def accuracy_cost_table(verdicts: dict) -> dict | None:
+    """The many-variant view: mIoU with its seeds x images interval, P(most accurate), costs, fronts."""
+    section = verdicts.get("accuracy_cost") or {}
+    if not section.get("available"):
+        return None
+    fronts = section.get("pareto") or {}
+    rows = []
+    for name, r in sorted(section["variants"].items(), key=lambda item: -(item[1].get("miou") or 0)):
+        on = [cost for cost in ("gflops", "params_m", "fps") if name in (fronts.get(cost) or [])]
+        rows.append([name + (" (baseline)" if name == verdicts.get("baseline") else ""),
+                     f"{100 * r['miou']:.2f}{T.ci_text(r.get('ci'), fmt='.2f')}" if T.finite(r.get("miou")) else "—",
+                     T.num(100 * r["p_most_accurate"] if T.finite(r.get("p_most_accurate")) else None, ".1f"),
+                     T.num(r.get("params_m"), ".2f"), T.num(r.get("gflops"), ".2f"), T.num(r.get("fps"), ".1f"),
+                     ", ".join({"gflops": "GFLOPs", "params_m": "params", "fps": "fps"}[c] for c in on) or "—"])
+    level = f"{100 * section.get('level', 0.9):g}"
+    return table(["variant", f"test mIoU % [{level} % CI, seeds × images]", "P(most accurate) %", "params (M)",
+                  "GFLOPs", "fps", "on the Pareto front of"], rows)
+
+
 def comparison_table(verdicts: dict) -> dict | None:
     rows = []
     for c in verdicts.get("comparisons") or []:
@@ -163,7 +182,7 @@ def budget_table(verdicts: dict) -> dict | None:
 
 
 def budget_notes(verdicts: dict) -> list[str]:
-    """Per claim: the flip / holds sentence and the interaction test, as analysis.budgets wrote them."""
+    """Per claim: the flip / holds sentence and the interaction test, as analysis.sections.budgets wrote them."""
     return [c.get("summary") or "" for c in (verdicts.get("budgets") or {}).get("claims") or []]
 
 
@@ -176,10 +195,10 @@ def _claim_scale(x, claim: dict):
 
 
 def looks_table(record: dict | None) -> dict | None:
-    """verdicts.json's ``until_settled``: one row per look (analysis.until_settled.look_rows)."""
+    """verdicts.json's ``until_settled``: one row per look (analysis.sequential.gate.look_rows)."""
     if not record or not record.get("looks"):
         return None
-    from analysis.until_settled import look_rows
+    from analysis.sequential.gate import look_rows
 
     headers, looks = look_rows(record)
     rows = [[n, *(f"{d} — {t}" if d else t for d, t in cells)] for n, *cells in looks]

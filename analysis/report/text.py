@@ -164,7 +164,7 @@ def answer(verdicts: dict) -> str:
     if not hyps:
         n = len(verdicts.get("comparisons") or [])
         return (f"No claims were stated, so no hypothesis is judged; {n} variant(s) are compared with "
-                f"{baseline or 'no named baseline'} below.")
+                f"{baseline or 'no named baseline'} below." + accuracy_cost_sentence(verdicts))
     level = 100 * (1 - 2 * verdicts["alpha"])
     units = {}
     for h in hyps:
@@ -182,11 +182,30 @@ def answer(verdicts: dict) -> str:
     tail = f"Brackets are {level:g} % intervals (the verdicts'), changes relative to {baseline}"
     tail += f", over {over}" if over else ""
     tail += f"; hypotheses Holm-corrected across {family}" if family > 1 else ""
-    return f"{lead} {sentences}. {tail}." + budget_sentence(verdicts) + looks_sentence(verdicts)
+    return (f"{lead} {sentences}. {tail}." + budget_sentence(verdicts) + looks_sentence(verdicts)
+            + accuracy_cost_sentence(verdicts))
+
+
+def accuracy_cost_sentence(verdicts: dict) -> str:
+    """' Most accurate: X (P = ..); worth their cost: ...' for a many-variant study, or ''."""
+    section = verdicts.get("accuracy_cost") or {}
+    if not section.get("available") or not section.get("most_accurate"):
+        return ""
+    best = section["most_accurate"]
+    p_best = section["variants"][best].get("p_most_accurate")
+    runner = sorted(((r.get("p_most_accurate") or 0, v) for v, r in section["variants"].items() if v != best),
+                    reverse=True)
+    text = f" Most accurate: {best} (P = {100 * p_best:.0f} % over seeds × test images"
+    text += f"; next {runner[0][1]}, {100 * runner[0][0]:.0f} %)." if runner and runner[0][0] > 0.005 else ")."
+    fronts = section.get("pareto") or {}
+    for cost, label in (("gflops", "GFLOPs"), ("fps", "measured throughput")):
+        if fronts.get(cost):
+            text += f" Worth their {label} (Pareto front): {', '.join(fronts[cost])}."
+    return text
 
 
 def budget_sentence(verdicts: dict) -> str:
-    """' Across training budgets: ...' (analysis.budgets' headline per claim; flips first), or ''."""
+    """' Across training budgets: ...' (analysis.sections.budgets' headline per claim; flips first), or ''."""
     claims = (verdicts.get("budgets") or {}).get("claims") or []
     if not claims:
         return ""
@@ -199,7 +218,7 @@ def looks_sentence(verdicts: dict) -> str:
     record = verdicts.get("until_settled")
     if not record or not record.get("design"):
         return ""
-    from analysis.until_settled import stopped_early
+    from analysis.sequential.gate import stopped_early
 
     looks = record.get("looks") or []
     planned = record["design"]["looks"][-1]

@@ -69,7 +69,7 @@ across hypotheses (variants) with statsmodels' multipletests; a single hypothesi
 posterior with a rope shifted to the band).
 
 **Power.** Power, seeds needed and the smallest settleable band are those of the verdict rule above
-(analysis.power: exact integration over the chi distribution of the sample sd; noncentral t for one edge),
+(analysis.estimators.verdict_power: exact integration over the chi distribution of the sample sd; noncentral t for one edge),
 using the observed sd and the test-set part that more seeds cannot shrink.
 
 **Comparisons.** Every variant vs the baseline on mIoU: paired t-test, Wilcoxon signed-rank, sign-flip
@@ -260,6 +260,24 @@ def two_way_effect(variant_cms, baseline_cms, *, relative: bool) -> EffectEstima
         mb, lb = leave_one_image_out(cb)
         per_seed.append(paired_values(mv, mb, relative=relative))
         loo.append(paired_values(lv, lb, relative=relative))
+    return seeds_by_images(per_seed, loo)
+
+
+def two_way_level(cms) -> EffectEstimate:
+    """One variant's mean mIoU over seeds x test images: the estimator of :func:`two_way_effect` on the
+    per-seed mIoU itself instead of a paired effect (``cms``: per-seed ``[N, C, C]`` over the same images)."""
+    shapes = {np.shape(cm) for cm in cms}
+    if len(shapes) > 1:
+        raise ValueError(f"the seeds' confusions cover different images: {sorted(shapes)}")
+    per_seed, loo = zip(*(leave_one_image_out(cm) for cm in cms)) if len(cms) else ((), ())
+    return seeds_by_images(per_seed, loo)
+
+
+def seeds_by_images(per_seed, loo) -> EffectEstimate:
+    """The seeds x images variance-components estimate of a mean over seeds.
+
+    ``per_seed[s]``: the statistic of seed s on all test images; ``loo[s, i]``: the same without image i.
+    """
     d = np.asarray(per_seed, dtype=float)  # [S]
     loo = np.asarray(loo, dtype=float)  # [S, N]
     s_count, n_images = loo.shape if loo.ndim == 2 else (len(d), 0)

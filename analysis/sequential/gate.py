@@ -33,8 +33,8 @@ from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
 from ablate.study.claim import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
-from analysis.plan import LATENCY_METRICS, paired_effects, test_band
-from analysis.tables import read_results
+from analysis.planning.plan import LATENCY_METRICS, paired_effects, test_band
+from analysis.run_reader import read_results
 
 LOOKS_FILE = "looks.json"
 

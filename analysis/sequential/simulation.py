@@ -11,7 +11,7 @@ import numpy as np
 from scipy import stats as sps
 
 if TYPE_CHECKING:  # annotations only: analysis.sequential re-exports these functions
-    from analysis.sequential import SequentialDesign
+    from analysis.sequential.design import SequentialDesign
 
 
 def simulate_hypothesis(effects, bands, design: SequentialDesign, *, se_fixed=None) -> dict:

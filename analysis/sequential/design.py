@@ -28,8 +28,8 @@ information fractions are larger than n_k / n_max, which makes consecutive looks
 than the boundaries assume: conservative (Slepian), never anti-conservative.
 
 Everything is torch-free, pure numpy/scipy; the boundaries live in
-``analysis.boundaries`` and the vectorised simulators (:func:`simulate_sequential`, a copy of
-:func:`decide_sequence` for planning and the error-rate tests) in ``analysis.sequential_sim``; both
+``analysis.sequential.boundaries`` and the vectorised simulators (:func:`simulate_sequential`, a copy of
+:func:`decide_sequence` for planning and the error-rate tests) in ``analysis.sequential.simulation``; both
 are re-exported here.
 """
 
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # re-exported: analysis.sequential is the public face of the sequential design
-from analysis.boundaries import (  # noqa: F401
+from analysis.sequential.boundaries import (  # noqa: F401
     SPENDING,
     T_METHODS,
     classical_constant,
@@ -50,7 +50,7 @@ from analysis.boundaries import (  # noqa: F401
     spending_bounds,
     t_bounds,
 )
-from analysis.sequential_sim import (  # noqa: F401
+from analysis.sequential.simulation import (  # noqa: F401
     operating_characteristics,
     simulate_fixed_retest,
     simulate_hypothesis,

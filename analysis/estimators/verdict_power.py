@@ -1,6 +1,6 @@
 """Power of the verdict rule itself: how likely each verdict is, and how many seeds settle a claim.
 
-The rule (``analysis.claims``): with the mean paired effect ``m`` (test scale: log ratio or
+The rule (``analysis.verdicts.rules``): with the mean paired effect ``m`` (test scale: log ratio or
 difference), its standard error ``se`` and t degrees of freedom ``df``,
 
 * supported  iff the (1 - 2 alpha) interval m +- t(1 - alpha, df) se lies inside the band (TOST p <= alpha);

@@ -8,7 +8,7 @@ A pilot is any run directory of the same variants with at least 2 paired seeds (
   sd * sqrt((n - 1) / chi2_{1-conf}(n - 1)): plans use the bound, because 3 seeds' sd is often half
   the truth;
 * the probability of each verdict at the budget (``seeds``) by the rule ``analyze`` uses (fixed n:
-  ``analysis.power``, exact) and by the ``--until-settled`` design (``analysis.sequential``,
+  ``analysis.estimators.verdict_power``, exact) and by the ``--until-settled`` design (``analysis.sequential``,
   simulated), for two true effects: the band's middle (the claim as stated) and the pilot's estimate;
 * seeds needed for 80 % / 90 % (supported if the claim is true; settled at the pilot's estimate),
   the narrowest band the budget settles, and the compute that implies (results.csv train_seconds).
@@ -31,10 +31,11 @@ from scipy import stats as sps
 
 from ablate.errors import AblateError
 from ablate.study.claim import Claim, as_claim, format_claim
-from analysis import power, sequential
-from analysis.claims import band_on_test_scale
-from analysis.stats import paired_values
-from analysis.tables import load_run, paired_frame, seed_rows
+from analysis import sequential
+from analysis.estimators import verdict_power as power
+from analysis.estimators.effects import paired_values
+from analysis.run_reader import load_run, paired_frame, seed_rows
+from analysis.verdicts.rules import band_on_test_scale
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
 LATENCY_METRICS = ("fps",)
@@ -46,7 +47,7 @@ class PlanError(AblateError):
 
 
 def paired_effects(seeds: pd.DataFrame, claim: Claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, paired effects on the test scale) of one claim (``analysis.stats.paired_values``), finite only."""
+    """(seeds, paired effects on the test scale) of one claim (``analysis.estimators.effects.paired_values``), finite only."""
     pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
     x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
     ok = np.isfinite(x)
@@ -130,11 +131,14 @@ def seconds_per_run(results: pd.DataFrame) -> dict[str, float]:
 
 def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 10, alpha: float = 0.05,
                sd_confidence: float = 0.8, look_every: int = 1, first_look: int = 3, spending: str = "obf",
-               n_sim: int = 20_000, max_n: int = 1000, random_state: int = 0, protocol: dict | None = None) -> Plan:
+               n_sim: int = 20_000, max_n: int = 1000, random_state: int = 0, protocol: dict | None = None,
+               analyze) -> Plan:
     """The plan for ``claims`` (Claim objects or their text) from the pilot run directory ``pilot_dir``.
 
     ``protocol`` (``{"epochs", "image_size"}`` of the study to plan) rescales the pilot's measured seconds
     per run when the pilot ran a cheaper protocol: time ~ epochs x pixels (said in the warnings).
+    ``analyze``: the orchestrator's ``analysis.analyze`` (for the pilot's test-set part); ``analysis.plan_study``
+    passes it in.
     """
     pilot_dir = Path(pilot_dir)
     if not (pilot_dir / "results.csv").is_file():
@@ -157,7 +161,7 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
                                                first_look=first_look, alpha=alpha_h, spending=spending)
     fixed_design = sequential.SequentialDesign((seeds,), alpha=alpha_h, t_method="level")
 
-    fixed_parts = image_components(pilot_dir, seed_claims, baseline, alpha, warnings)
+    fixed_parts = image_components(pilot_dir, seed_claims, baseline, alpha, warnings, analyze=analyze)
     claim_plans: list[ClaimPlan] = []
     effects_by_claim: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for claim in seed_claims:
@@ -218,13 +222,12 @@ def _claim_key(claim) -> tuple:
     return (claim.variant, claim.metric, tuple(float(b) for b in claim.band), bool(claim.relative))
 
 
-def image_components(pilot_dir, claims, baseline: str, alpha: float, warnings: list[str]) -> dict:
+def image_components(pilot_dir, claims, baseline: str, alpha: float, warnings: list[str], *, analyze) -> dict:
     """Each claim's test-set part of the SE (``se_fixed``) from analyze's seeds x images estimate of the pilot.
 
+    ``analyze``: the orchestrator's ``analysis.analyze``, passed in (planning sits below it and never imports it).
     Empty when the pilot has no per-image confusions (then the plan counts seed noise only, and says so).
     """
-    from analysis import analyze
-
     if not claims or not (Path(pilot_dir) / "confusion").is_dir():
         return {}
     try:

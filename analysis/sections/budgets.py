@@ -30,9 +30,9 @@ from scipy import stats as sps
 
 from ablate.rundir import json_safe, write_atomic
 from ablate.study.claim import Claim, format_claim
-from analysis.claims import band_on_test_scale, refuted_direction
-from analysis.plan import LATENCY_METRICS, paired_effects
-from analysis.stats import unit_effect
+from analysis.estimators.effects import unit_effect
+from analysis.planning.plan import LATENCY_METRICS, paired_effects
+from analysis.verdicts.rules import band_on_test_scale, refuted_direction
 
 SEP = "@"  # ablate.study.definition.BUDGET_SEP
 
@@ -93,9 +93,9 @@ def _fmt(x: float, relative: bool) -> str:
 
 def budget_effect(x: np.ndarray, band, budget: str, alpha: float) -> BudgetEffect:
     """Estimate, interval and unadjusted p-values of one claim at one budget (paired effects ``x``),
-    by the engine's one interval engine (``analysis.stats.unit_effect``)."""
+    by the engine's one interval engine (``analysis.estimators.effects.unit_effect``)."""
     est = unit_effect(x, unit="seeds")
-    if est.n >= 2 and est.sd == 0:  # identical effects: the band decides with certainty (as analysis.power)
+    if est.n >= 2 and est.sd == 0:  # identical effects: the band decides with certainty (as analysis.estimators.verdict_power)
         m = est.estimate
         inside = band[0] <= m <= band[1]
         return BudgetEffect(budget, est.n, m, (m, m), 0.0 if inside else 1.0, 1.0 if inside else 0.0)
@@ -192,7 +192,7 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
     """Per-budget effects, verdicts and the interaction test for the study's claims as written.
 
     ``claims`` are the study's claims *before* expansion (variants without ``@budget``); ``baseline``
-    likewise; ``seeds`` are analysis.tables.seed_rows of the run (variants ``<variant>@<budget>``).
+    likewise; ``seeds`` are analysis.run_reader.seed_rows of the run (variants ``<variant>@<budget>``).
     ``verdicts`` (analyze's result): each budget's estimate, interval and verdict are taken from its
     claim verdict, so this section and the verdict table agree; without it they are computed over
     seeds alone by the same rule (``budget_effect``).
@@ -265,7 +265,7 @@ def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict],
                    warnings: list[str] | None = None) -> dict | None:
     """verdicts.json's ``budgets`` for a study that declares ``budgets`` (None otherwise); computed once, by analyze.
 
-    ``seeds``: analysis.tables.seed_rows of the run; ``claim_verdicts``: analyze's claim verdicts (dicts).
+    ``seeds``: analysis.run_reader.seed_rows of the run; ``claim_verdicts``: analyze's claim verdicts (dicts).
     Returns ``{"budgets", "baseline", "alpha", "claims": [BudgetClaim as dict], "flips", "text"}``.
     """
     budgets = list(study.get("budgets") or {})
@@ -287,17 +287,11 @@ def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict],
             "warnings": list(warnings or [])}
 
 
-def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdicts: dict | None = None) -> dict | None:
-    """The budget section of a run directory (None when its study declares no ``budgets``).
-
-    ``verdicts``: analyze's result for the same run (analyze runs, without writing, when not given);
-    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric
-    under ``report/plots/``.
+def budget_outputs(run_dir, verdicts: dict, *, write: bool = True) -> dict | None:
+    """The budget section of ``verdicts`` (analyze's result for ``run_dir``; None when its study declares no
+    ``budgets``), returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric under
+    ``report/plots/``. ``analysis.analyze_budgets`` runs analyze first when needed (this layer never calls it).
     """
-    if verdicts is None or "budgets" not in verdicts:
-        from analysis import analyze
-
-        verdicts = analyze(run_dir, alpha=alpha, write=False)
     out = verdicts.get("budgets")
     if out is None:
         return None

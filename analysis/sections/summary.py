@@ -1,6 +1,6 @@
 """The sections of ``verdicts.json`` besides the verdicts: variants, comparisons, test set,
 latency, power curves, environment. Pure over the run tables; every statistic comes from
-``analysis.stats`` (one interval engine) and every table rule from ``analysis.tables``.
+``analysis.estimators.effects`` (one interval engine) and every table rule from ``analysis.run_reader``.
 
 Each function returns what can be computed and appends to ``warnings`` for the rest, because
 ``analyze`` must always produce a valid verdicts.json.
@@ -14,7 +14,7 @@ import platform
 import numpy as np
 import pandas as pd
 
-from analysis.tables import ENVIRONMENT_COLUMNS, RunTables, class_columns, paired_frame, unpaired_seeds
+from analysis.run_reader import ENVIRONMENT_COLUMNS, RunTables, class_columns, paired_frame, unpaired_seeds
 
 # --- variants and claims -----------------------------------------------------------------------
 
@@ -55,7 +55,7 @@ def metric_columns(results: pd.DataFrame) -> list[str]:
 def compare_to_baseline(seeds: pd.DataFrame, order: list[str], baseline: str | None, *, alpha, seed, n_boot,
                         metric: str = "miou") -> list[dict]:
     """Paired effect on ``metric`` of every variant vs the baseline (``stats.paired_comparison``), Holm over variants."""
-    from analysis.stats import holm, paired_comparison
+    from analysis.estimators.effects import holm, paired_comparison
 
     comparisons = []
     for variant in order:
@@ -143,7 +143,7 @@ def test_set_section(seeds: pd.DataFrame, order: list[str], baseline: str | None
     mean image se, seed share; per variant vs baseline: ``stats.two_way_effect`` (absolute mIoU
     difference, seeds x images) with its components. ``load(run_id)`` gives per-image confusions or None.
     """
-    from analysis.stats import jackknife_variance, leave_one_image_out, two_way_effect
+    from analysis.estimators.effects import jackknife_variance, leave_one_image_out, two_way_effect
 
     if load is None:
         return {"available": False, "reason": "no confusion/*.npz: the seeds x images analysis needs per-image "
@@ -194,8 +194,8 @@ def test_set_section(seeds: pd.DataFrame, order: list[str], baseline: str | None
 def latency_section(tables: RunTables, order: list[str], baseline: str | None, *, alpha, warnings) -> tuple:
     """``(section, claim_rows, setting, reason)``: settings found, the claim setting and, on it, per-variant
     speed and each variant's speed vs the baseline by the claims' own estimator (``stats.launch_effect``)."""
-    from analysis.stats import launch_effect
-    from analysis.tables import claim_latency_rows, latency_settings
+    from analysis.estimators.effects import launch_effect
+    from analysis.run_reader import claim_latency_rows, latency_settings
 
     rows, setting, reason = claim_latency_rows(tables.latency, tables.study, warnings)
     section = {"available": rows is not None, "settings": latency_settings(tables.latency),
@@ -231,13 +231,13 @@ def latency_section(tables: RunTables, order: list[str], baseline: str | None, *
 
 
 def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
-    """Verdict probabilities vs units for each claim, at the band's midpoint (``analysis.power.power_curve``).
+    """Verdict probabilities vs units for each claim, at the band's midpoint (``analysis.estimators.verdict_power.power_curve``).
 
     The curve runs from 2 to past the claim's ``seeds_needed`` (the same effect, sd, se_fixed and image df),
-    so its 80 % crossing is on the drawn line; when 80 % is out of reach it runs to ``analysis.power.MAX_N``
+    so its 80 % crossing is on the drawn line; when 80 % is out of reach it runs to ``analysis.estimators.verdict_power.MAX_N``
     and says so (``capped``).
     """
-    from analysis.power import power_curve
+    from analysis.estimators.verdict_power import power_curve
 
     curves = []
     for cv in claims:
@@ -256,9 +256,9 @@ def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
 
 def curve_ns(current_n: int, needed: int | None, *, min_n: int = 40) -> list[int]:
     """Unit counts of a power curve: every n from 2 to 100, then about 120 log-spaced ones, up to
-    max(min_n, 2 * current_n, 1.25 * needed), or to ``analysis.power.MAX_N`` when ``needed`` is None
+    max(min_n, 2 * current_n, 1.25 * needed), or to ``analysis.estimators.verdict_power.MAX_N`` when ``needed`` is None
     (80 % not reached by then); ``needed`` itself always included."""
-    from analysis.power import MAX_N
+    from analysis.estimators.verdict_power import MAX_N
 
     top = max(min_n, 2 * int(current_n))
     top = MAX_N if needed is None else min(max(top, math.ceil(1.25 * needed)), MAX_N)

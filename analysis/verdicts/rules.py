@@ -1,7 +1,7 @@
 """The claim engine: one estimator per claim, one verdict rule, one hypothesis rule, one wording.
 
 ``evaluate(claims, data, baseline=..., alpha=...)`` returns ``(hypotheses, claims)`` as
-``analysis.verdict`` records. The rule (``METHODS`` in ``analysis.stats`` says why):
+``analysis.verdicts.records`` records. The rule (``METHODS`` in ``analysis.estimators.effects`` says why):
 
 * a claim is *supported* iff its TOST p <= alpha ((1 - 2 alpha) CI inside the band) and *refuted*
   iff its two-sided (1 - alpha) CI lies wholly outside the band (level alpha overall);
@@ -19,8 +19,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ablate.study.claim import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim  # noqa: F401
-from analysis.stats import EffectEstimate, effect_sizes, holm, launch_effect, seed_effect, two_way_effect
-from analysis.verdict import ClaimVerdict, HypothesisVerdict, Verdict
+from analysis.estimators.effects import (
+    EffectEstimate,
+    effect_sizes,
+    holm,
+    launch_effect,
+    seed_effect,
+    two_way_effect,
+)
+from analysis.verdicts.records import ClaimVerdict, HypothesisVerdict, Verdict
 
 TARGET = 0.8  # probability the planning figures aim for
 
@@ -56,7 +63,7 @@ def estimate_claim(claim: Claim, baseline: str, data: ClaimData) -> tuple[Effect
 
 
 def _seed_estimate(claim, baseline, data):
-    from analysis.tables import paired_frame, unpaired_seeds
+    from analysis.run_reader import paired_frame, unpaired_seeds
 
     seeds = data.seeds
     if seeds is None or len(seeds) == 0:
@@ -227,7 +234,7 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
 
 
 def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) -> None:
-    from analysis import power as P
+    from analysis.estimators import verdict_power as P
 
     kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
     cv.image_df = est.image_df
@@ -294,7 +301,7 @@ def _settle(cv: ClaimVerdict, claim: Claim, unit: str) -> str:
         first = ("more seeds alone cannot settle it: the finite test set's own uncertainty is too wide for the band "
                  "(a larger test set would)")
     else:
-        from analysis.power import MAX_N  # the furthest seeds_needed looks
+        from analysis.estimators.verdict_power import MAX_N  # the furthest seeds_needed looks
 
         first = f"more than {MAX_N} {unit} would be needed to settle it if the effect is as estimated"
     return f"To settle: {first}; {band_txt}." if band_txt else f"To settle: {first}."

@@ -6,7 +6,7 @@ plain dataclasses; ``to_dict()`` gives the JSON-safe dict written to ``verdicts.
 (NaN/inf -> ``null``). Scales: effects on the *claim's* scale are fractions
 (``0.02`` = +2 %) for relative claims and metric units for absolute ones; the *test*
 scale is the log ratio (relative) or the difference (absolute), where every test,
-interval and power figure is computed (``analysis.stats.EffectEstimate``).
+interval and power figure is computed (``analysis.estimators.effects.EffectEstimate``).
 
 verdicts.json, schema_version 2 (top level)::
 
@@ -14,20 +14,23 @@ verdicts.json, schema_version 2 (top level)::
     run_dir, study, baseline, alpha, seed, n_boot
     hypotheses      list of HypothesisVerdict (one per variant with claims), Holm across them
     claims          list of ClaimVerdict (the parts), each with its hypothesis id
-    comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.summary.compare_to_baseline)
-    variants        per-variant summaries (analysis.summary.variant_summaries)
-    test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.summary.test_set_section)
+    comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.sections.summary.compare_to_baseline)
+    variants        per-variant summaries (analysis.sections.summary.variant_summaries)
+    accuracy_cost   many-variant view (analysis.sections.accuracy_cost): {available, reason?, level, variants:
+                     {variant: {miou, ci, se, df, n_seeds, method, params_m, gflops, fps, p_most_accurate}},
+                     pareto: {gflops|params_m|fps: [variant on the front]}, most_accurate, p_method}
+    test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.sections.summary.test_set_section)
     latency         latency settings found, the claim setting, per-variant speed and launch-level ratios
     power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit,
                      seeds_needed, max_n, capped}: n runs past seeds_needed, or to max_n (capped: 80 % not
-                     reached by analysis.power.MAX_N)
-    budgets         null, or when study.json declares ``budgets`` (analysis.budgets.budget_section):
+                     reached by analysis.estimators.verdict_power.MAX_N)
+    budgets         null, or when study.json declares ``budgets`` (analysis.sections.budgets.budget_section):
                     {budgets: [name], baseline, alpha, claims: [{claim, variant, metric, relative, band (test scale),
                      budgets: [{budget, n, estimate, ci (test scale), p_supported, p_refuted, verdict, direction}]
                      (each taken from the claim verdict at that budget), interaction: {test, formula, seeds, F, df,
                      p, cochran_q, cochran_q_p}, flips, headline, summary}], flips: [claim], text, warnings}
     until_settled   null, or looks.json of an ``ablate run --until-settled`` run as recorded
-                    (analysis.until_settled): {design, alpha_family, hypotheses, skipped, seeds_scheduled,
+                    (analysis.sequential.gate): {design, alpha_family, hypotheses, skipped, seeds_scheduled,
                      pairs, looks: [{n, seeds, hypotheses: {variant: {decision, claims: {claim: look}}}}],
                      stopped, stop_reason, decisions}
     warnings        list of str

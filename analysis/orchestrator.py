@@ -1,0 +1,224 @@
+"""The orchestrator: ``analyze(run_dir)`` composes the layers below it into verdicts.json (and the report).
+
+``analyze`` returns exactly what it writes to ``report/verdicts.json``; its schema (schema_version 2) is
+documented once, in ``analysis.verdicts.records`` (``schema_text()``). The compositions that need a whole
+analysis (the budget section of a run, a plan's pilot) live here too, so no layer below calls back up.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ablate.rundir import write_atomic
+
+__all__ = ["analyze", "analyze_budgets", "plan_study"]
+
+
+def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
+            progress=False) -> dict:
+    """Verdicts, tests and (with ``write``) plots and a report for the run in ``run_dir``.
+
+    ``claims``: strings (``"skip_fused miou +2%..+3%"``), ``Claim`` objects or dicts;
+    default: study.json's. ``baseline``: default study.json's. Raises an ``AblateError`` (exit
+    code 2 on the CLI) when the directory or results.csv cannot be read, ``alpha`` is out of
+    range, or the baseline / a claim names an unknown variant or metric; everything else thin
+    or odd becomes an inconclusive verdict and a warning.
+    """
+    from ablate.rundir import failed_phases, json_safe
+    from analysis.run_reader import load_run, seed_rows
+    from analysis.sections import summary as S
+    from analysis.sections.accuracy_cost import accuracy_cost_section
+    from analysis.sections.budgets import budget_section, write_budgets_json
+    from analysis.sequential.gate import read_looks
+    from analysis.verdicts.records import SCHEMA_VERSION
+    from analysis.verdicts.rules import ClaimData, evaluate
+
+    def step(message: str) -> None:
+        if progress:
+            print(f"analyze: {message}", file=sys.stderr, flush=True)
+
+    if not 0 < alpha < 0.5:
+        from ablate.errors import ConfigError
+
+        raise ConfigError(f"alpha must be between 0 and 0.5, got {alpha}: pass e.g. --alpha 0.05")
+    step("reading tables")
+    tables = load_run(run_dir)
+    warnings = list(tables.warnings)
+    baseline = baseline or tables.study.get("baseline")
+    claim_objects = S.resolve_claims(claims, tables.study)
+    _validate_names(tables, baseline, claim_objects)
+    seeds = seed_rows(tables.results, warnings)
+    order = S.variant_order(tables, baseline)
+    _check_baseline_and_data(tables, seeds, baseline, order, warnings)
+    load = _confusion_loader(tables, warnings)
+
+    step("latency")
+    latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
+                                                                        warnings=warnings)
+    for phase, error in failed_phases(tables.run_dir).items():  # a phase that failed as a whole: say why
+        if phase == "latency" and not latency["available"]:
+            latency_reason = latency["reason"] = (f"the latency phase failed ({error}); fix the cause, then "
+                                                  f"`ablate run <study file> --retry-failed` measures it again")
+            if not any(c.metric == "fps" for c in claim_objects):  # else the speed claims' warning says it
+                warnings.append(f"latency: {latency_reason}")
+        else:
+            warnings.append(f"the {phase} phase failed: {error}")
+    if not latency["available"] and any(c.metric == "fps" for c in claim_objects):
+        warnings.append(f"latency: {latency['reason']}; speed claims stay inconclusive")
+    step("claims")
+    data = ClaimData(seeds=seeds, latency=latency_rows, latency_setting=setting, latency_reason=latency_reason,
+                     load_confusion=load, warnings=warnings)
+    hypotheses, claim_verdicts = evaluate(claim_objects, data, baseline=baseline, alpha=alpha)
+    step("paired comparisons")
+    comparisons = _guard(lambda: S.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
+                                                       n_boot=n_boot), [], "comparisons", warnings)
+    _warn_zero_variance(seeds, order, warnings)
+    step("test set")
+    test_set = _guard(lambda: S.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
+                      {"available": False, "reason": "failed"}, "test-set analysis", warnings)
+
+    step("budgets and sequential looks")
+    claim_dicts = [c.to_dict() for c in claim_verdicts]
+    budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
+                     None, "budgets", warnings)
+    until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
+    variants = S.variant_summaries(tables, seeds, order, latency.get("variants", {}))
+    step("accuracy vs cost")
+    accuracy_cost = _guard(lambda: accuracy_cost_section(seeds, order, variants, load, alpha=alpha, seed=seed,
+                                                         warnings=warnings),
+                           {"available": False, "reason": "failed"}, "accuracy vs cost", warnings)
+
+    verdicts = {
+        "schema_version": SCHEMA_VERSION,
+        "run_dir": str(run_dir),
+        "study": tables.study.get("name") or _first_value(tables.results, "study"),
+        "baseline": baseline,
+        "alpha": alpha,
+        "seed": seed,
+        "n_boot": n_boot,
+        "hypotheses": [h.to_dict() for h in hypotheses],
+        "claims": claim_dicts,
+        "comparisons": comparisons,
+        "variants": variants,
+        "accuracy_cost": accuracy_cost,
+        "test_set": test_set,
+        "latency": latency,
+        "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
+        "budgets": budgets,
+        "until_settled": until_settled,
+        "warnings": list(dict.fromkeys(warnings)),
+        "environment": S.environment(tables.results, tables.study),
+    }
+    verdicts = json_safe(verdicts)
+    if write:
+        step("plots and report")
+        from analysis.report import write_report
+
+        verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed)
+        if budgets is not None:  # the section alone, for readers of the earlier file
+            write_budgets_json(verdicts["budgets"], Path(run_dir) / "report")
+        out = Path(run_dir) / "report" / "verdicts.json"
+        write_atomic(out, json.dumps(verdicts, indent=2) + "\n")
+        step(f"wrote {out.parent}")
+    return verdicts
+
+
+def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdicts: dict | None = None) -> dict | None:
+    """The budget section of a run directory (None when its study declares no ``budgets``).
+
+    ``verdicts``: analyze's result for the same run (analyze runs, without writing, when not given);
+    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric
+    under ``report/plots/``.
+    """
+    from analysis.sections.budgets import budget_outputs
+
+    if verdicts is None or "budgets" not in verdicts:
+        verdicts = analyze(run_dir, alpha=alpha, write=False)
+    return budget_outputs(run_dir, verdicts, write=write)
+
+
+def plan_study(pilot_dir, claims, **options):
+    """``ablate plan``: the plan for ``claims`` from the pilot run ``pilot_dir`` (options: see
+    ``analysis.planning.plan.plan_study``), with the pilot's test-set part from ``analyze``."""
+    from analysis.planning import plan
+
+    return plan.plan_study(pilot_dir, claims, analyze=analyze, **options)
+
+
+def _validate_names(tables, baseline, claims) -> None:
+    """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
+    from ablate.errors import ConfigError
+    from ablate.study.claim import ClaimError, format_claim
+    from analysis.sections.summary import metric_columns
+
+    known = list(dict.fromkeys([*(tables.study.get("variants") or {}), *tables.results["variant"].astype(str)]))
+    if not known:
+        return
+    choices = ", ".join(known)
+    if baseline is not None and baseline not in known:
+        raise ConfigError(f"unknown baseline '{baseline}': choose one of {choices} (--baseline NAME)")
+    metrics = ["fps", *metric_columns(tables.results)]
+    for claim in claims:
+        for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
+            if name is not None and name not in known:
+                raise ClaimError(f"claim '{format_claim(claim)}' names unknown {role} '{name}': choose one of {choices}")
+        if claim.metric not in metrics:
+            raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
+                             f"{', '.join(metrics)}")
+
+
+def _confusion_loader(tables, warnings):
+    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
+    if not tables.confusion_paths:
+        return None
+    from analysis.run_reader import RunDirError, load_confusion
+
+    cache: dict = {}
+
+    def load(run_id: str):
+        if run_id not in cache:
+            path = tables.confusion_paths.get(run_id)
+            try:
+                cache[run_id] = None if path is None else load_confusion(path).per_image
+            except RunDirError as exc:
+                warnings.append(f"skipped {exc}")
+                cache[run_id] = None
+        return cache[run_id]
+
+    return load
+
+
+def _guard(compute, fallback, what: str, warnings: list[str]):
+    # Any section may fail on data nobody anticipated; the rest of verdicts.json still stands.
+    try:
+        return compute()
+    except Exception as exc:  # noqa: BLE001
+        warnings.append(f"{what} skipped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return fallback
+
+
+def _check_baseline_and_data(tables, seeds, baseline, order, warnings) -> None:
+    if tables.results.empty:
+        warnings.append("results.csv has no rows: nothing has finished yet")
+    elif seeds.empty:
+        warnings.append("no finished seed run with a finite mIoU: every run failed or is missing; nothing to compare")
+    if baseline is None:
+        warnings.append(f"no baseline named: pass --baseline NAME (variants: {', '.join(order) or 'none'})")
+    elif baseline not in set(seeds["variant"]):
+        warnings.append(f"baseline '{baseline}' has no finished seed run: every comparison is inconclusive")
+
+
+def _warn_zero_variance(seeds, order, warnings) -> None:
+    for variant in order:
+        miou = seeds.loc[seeds["variant"] == variant, "miou"]
+        if len(miou) > 1 and miou.nunique() == 1:
+            warnings.append(f"{variant}: every seed gave the same mIoU ({miou.iloc[0]:.4f}); check the runs really differ")
+
+
+def _first_value(frame, column):
+    if column not in frame or frame[column].dropna().empty:
+        return None
+    value = frame[column].dropna().iloc[0]
+    return str(value) if str(value) else None
