@@ -27,8 +27,9 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     or odd becomes an inconclusive verdict and a warning.
     """
     from ablate.rundir import failed_phases, json_safe
-    from analysis.run_reader import load_run, seed_rows
+    from analysis.run_reader import confusion_loader, load_run, seed_rows
     from analysis.sections import summary as S
+    from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION
@@ -57,7 +58,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     seeds = seed_rows(tables.results, warnings)
     order = S.variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
-    load = _confusion_loader(tables, warnings)
+    load = confusion_loader(tables.confusion_paths, warnings)
 
     step("latency")
     latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
@@ -89,6 +90,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
                      None, "budgets", warnings)
     until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
+    variants = S.variant_summaries(tables, seeds, order, latency.get("variants", {}))
+    step("accuracy vs cost")
+    accuracy_cost = _guard(lambda: accuracy_cost_section(seeds, order, variants, load, alpha=alpha, seed=seed,
+                                                         warnings=warnings),
+                           {"available": False, "reason": "failed"}, "accuracy vs cost", warnings)
 
     verdicts = {
         "schema_version": SCHEMA_VERSION,
@@ -101,7 +107,8 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "hypotheses": [h.to_dict() for h in hypotheses],
         "claims": claim_dicts,
         "comparisons": comparisons,
-        "variants": S.variant_summaries(tables, seeds, order, latency.get("variants", {})),
+        "variants": variants,
+        "accuracy_cost": accuracy_cost,
         "test_set": test_set,
         "latency": latency,
         "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
@@ -142,10 +149,10 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
 
 def plan_study(pilot_dir, claims, **options):
     """``ablate plan``: the plan for ``claims`` from the pilot run ``pilot_dir`` (options: see
-    ``analysis.planning.plan.plan_study``), with the pilot's test-set part from ``analyze``."""
+    ``analysis.planning.plan.plan_study``; the pilot's estimates by analyze's own claim engine)."""
     from analysis.planning import plan
 
-    return plan.plan_study(pilot_dir, claims, analyze=analyze, **options)
+    return plan.plan_study(pilot_dir, claims, **options)
 
 
 def _validate_names(tables, baseline, claims) -> None:
@@ -168,27 +175,6 @@ def _validate_names(tables, baseline, claims) -> None:
         if claim.metric not in metrics:
             raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
                              f"{', '.join(metrics)}")
-
-
-def _confusion_loader(tables, warnings):
-    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
-    if not tables.confusion_paths:
-        return None
-    from analysis.run_reader import RunDirError, load_confusion
-
-    cache: dict = {}
-
-    def load(run_id: str):
-        if run_id not in cache:
-            path = tables.confusion_paths.get(run_id)
-            try:
-                cache[run_id] = None if path is None else load_confusion(path).per_image
-            except RunDirError as exc:
-                warnings.append(f"skipped {exc}")
-                cache[run_id] = None
-        return cache[run_id]
-
-    return load
 
 
 def _guard(compute, fallback, what: str, warnings: list[str]):

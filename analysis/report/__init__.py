@@ -22,6 +22,9 @@ from analysis.report.methods import methods_facts
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+ACCURACY_COST_FIGURES = ("accuracy_vs_gflops", "accuracy_vs_fps", "most_accurate")  # their own section
+
+
 def jinja_environment():
     """The Jinja2 environment: HTML autoescaped, Markdown verbatim; the text helpers as filters."""
     import jinja2
@@ -37,7 +40,8 @@ def jinja_environment():
 def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list[str], study: dict | None = None,
             results: pd.DataFrame | None = None) -> dict:
     """Everything the templates show, as plain values."""
-    figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name),
+    level = 100 * (1 - 2 * verdicts["alpha"])
+    figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name, level),
                 "src": Path(paths["png"]).relative_to(report_dir).as_posix(), "png": str(paths["png"])}
                for name, paths in made.items()]
     # sections an older or partial verdicts.json may lack render as "not available", never as an error
@@ -51,7 +55,10 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
         "claims": R.claim_table(verdicts),
         "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
         "forest": next((f for f in figures if f["name"] == "forest"), None),
-        "figures": [f for f in figures if f["name"] != "forest" and not f["name"].startswith("budgets_")],
+        "figures": [f for f in figures if f["name"] not in ("forest", *ACCURACY_COST_FIGURES)
+                    and not f["name"].startswith("budgets_")],
+        "accuracy_cost": R.accuracy_cost_table(verdicts),
+        "accuracy_cost_figures": [f for f in figures if f["name"] in ACCURACY_COST_FIGURES],
         "budgets": R.budget_table(verdicts),
         "budget_notes": R.budget_notes(verdicts),
         "budget_figures": [f for f in figures if f["name"].startswith("budgets_")],
@@ -97,7 +104,8 @@ def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study
     ctx = context(verdicts, made, report_dir, notes, study, results)
     env = jinja_environment()
     markdown = env.get_template("report.md.j2").render(**ctx)
-    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["budget_figures"], *ctx["figures"]]:
+    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["budget_figures"], *ctx["accuracy_cost_figures"],
+                   *ctx["figures"]]:
         figure["data"] = base64.b64encode(Path(figure["png"]).read_bytes()).decode("ascii")
     page = env.get_template("report.html.j2").render(**ctx)
     return markdown, page

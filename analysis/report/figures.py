@@ -14,6 +14,13 @@ CAPTIONS = {
               "box the claimed band (magnified when the interval is much wider, as the panel says).",
     "miou_by_seed": "Test mIoU of every seed run per variant; thin lines join runs that share a seed.",
     "tradeoff": "Accuracy vs throughput, error bars in both axes.",
+    "accuracy_vs_gflops": "Test mIoU with its {level} % interval over seeds × test images against GFLOPs per image at "
+                          "the study's input size; the dashed line joins the Pareto front (no other variant is more "
+                          "accurate for fewer GFLOPs), whose variants are named in bold.",
+    "accuracy_vs_fps": "Test mIoU with its {level} % interval over seeds × test images against measured throughput "
+                       "(median over latency rounds); the dashed line joins the Pareto front.",
+    "most_accurate": "Probability that each variant has the highest mean test mIoU, with seeds and test images "
+                     "resampled (pigeonhole bootstrap): a ranking's uncertainty, not an effect size.",
     "variance": "Where the uncertainty of each paired mIoU effect comes from: training seeds, the finite test set, "
                 "and their interaction (shares of the variance; sd of each part).",
     "class_iou": "Per-class test IoU, mean over seeds.",
@@ -26,7 +33,7 @@ CAPTIONS = {
 }
 
 
-def caption(name: str) -> str:
+def caption(name: str, level: float = 90) -> str:
     if name.startswith("optuna_history_"):
         return f"Optuna tune phase of {name.removeprefix('optuna_history_')}: objective per trial and best so far."
     if name.startswith("param_importance_"):
@@ -34,6 +41,8 @@ def caption(name: str) -> str:
                 f"(Optuna's plot; fANOVA seeded, PED-ANOVA without scikit-learn).")
     if name.startswith("budgets_"):
         return CAPTIONS["budgets"]
+    if name in ("accuracy_vs_gflops", "accuracy_vs_fps"):
+        return CAPTIONS[name].format(level=f"{level:g}")
     if name == "power":
         from analysis.estimators.verdict_power import MAX_N
 
@@ -80,10 +89,42 @@ def make_plots(verdicts: dict, tables, seeds: pd.DataFrame, out_dir: Path, *, se
     has_epochs = epochs is not None and epochs["variant"].isin(order).any()
     add("learning_curves", lambda: P.plot_learning_curves(epochs, order, colours=colours),
         None if has_epochs else "no epochs.csv rows for finished seed runs")
+    _accuracy_cost_plots(verdicts, colours, add)
     _optuna_plots(tables, order, seed, add)
     curves = power_rows(verdicts)
     add("power", lambda: P.plot_power(curves), None if curves else "no claim with a power curve")
     return made
+
+
+ACCURACY_COSTS = {"gflops": ("GFLOPs per image (study input size)", False),
+                  "fps": ("throughput (images/s, median over latency rounds)", True)}
+
+
+def _accuracy_cost_plots(verdicts: dict, colours: dict, add) -> None:
+    """The many-variant view (verdicts.json's accuracy_cost): mIoU vs each cost, and P(most accurate)."""
+    section = verdicts.get("accuracy_cost") or {}
+    if not section.get("available"):
+        return
+    for cost, (label, higher) in ACCURACY_COSTS.items():
+        points = accuracy_cost_points(section, cost)
+        add(f"accuracy_vs_{cost}",
+            lambda p=points, c=cost, lab=label, h=higher: P.plot_accuracy_cost(
+                p, cost=c, cost_label=lab, higher_cost_is_better=h, level=100 * section["level"],
+                baseline=verdicts["baseline"], colours=colours),
+            None if len(points) >= 2 else f"needs {cost} of at least two variants")
+    best = pd.DataFrame([{"variant": v, "p_best": r.get("p_most_accurate")} for v, r in section["variants"].items()
+                         if finite(r.get("p_most_accurate"))], columns=["variant", "p_best"])
+    add("most_accurate", lambda: P.plot_most_accurate(best, colours=colours),
+        None if len(best) else "no variant with a P(most accurate)")
+
+
+def accuracy_cost_points(section: dict, cost: str) -> pd.DataFrame:
+    """One row per variant with a finite ``cost``: variant, miou, miou_lo, miou_hi, on_front, cost."""
+    front = set((section.get("pareto") or {}).get(cost) or [])
+    rows = [{"variant": v, "miou": r["miou"], "miou_lo": (interval(r.get("ci")) or [r["miou"]] * 2)[0],
+             "miou_hi": (interval(r.get("ci")) or [r["miou"]] * 2)[1], "on_front": v in front, cost: r.get(cost)}
+            for v, r in section["variants"].items() if finite(r.get(cost)) and finite(r.get("miou"))]
+    return pd.DataFrame(rows, columns=["variant", "miou", "miou_lo", "miou_hi", "on_front", cost])
 
 
 def _budget_plots(verdicts: dict, add) -> None:
@@ -126,12 +167,20 @@ def forest_rows(verdicts: dict) -> list[dict]:
                      "verdict": claim.get("verdict"), "direction": claim.get("direction"),
                      "note": note or (None if finite(claim.get("estimate")) else claim.get("reason"))})
         claimed.add((claim["variant"], metric))
+    # variants no claim covers: analyze's estimator (seeds x images from the test-set section; without
+    # confusions it is seeds only, as the claims' own fallback, which is the comparisons' t interval)
+    two_way = ((verdicts.get("test_set") or {}).get("paired_vs_baseline")) or {}
     for comp in verdicts.get("comparisons") or []:
-        if (comp["variant"], "miou") in claimed or not finite(comp.get("rel_diff")):
+        variant = comp["variant"]
+        if (variant, "miou") in claimed:
             continue
-        rows.append({"label": f"{comp['variant']} miou, no claim   (n = {comp.get('n') or 0} seeds)",
-                     "unit": "change vs baseline (%)", "scale": 100.0,
-                     "estimate": comp.get("rel_diff"), "ci_wide": interval(comp.get("rel_ci"))})
+        est = two_way.get(variant) or {}
+        estimate, ci, n = ((est["rel_delta"], est.get("rel_ci"), len(est.get("seeds") or []))
+                           if finite(est.get("rel_delta")) else (comp.get("rel_diff"), comp.get("rel_ci"), comp.get("n") or 0))
+        if not finite(estimate):
+            continue
+        rows.append({"label": f"{variant} miou, no claim   (n = {n} seeds)", "unit": "change vs baseline (%)",
+                     "scale": 100.0, "estimate": estimate, "ci_wide": interval(ci)})
     return rows
 
 
