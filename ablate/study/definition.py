@@ -292,7 +292,6 @@ def _validate(study: Study, path: Path) -> None:
         _fail(path, "threads", "None or a whole number >= 1", study.threads)
     _validate_claims(study, path)
     _validate_latency(study, path)
-    _validate_models(study, path)
 
 
 def _validate_data(study: Study, path: Path) -> None:
@@ -323,30 +322,6 @@ def _validate_variants(study: Study, path: Path) -> None:
             _fail(path, f"{where}.settings", "a dict of settings", variant.settings)
         if variant.search_space is not None:
             _validate_space(variant.search_space, path, f"{where}.search_space")
-
-
-def _validate_models(study: Study, path: Path) -> None:
-    """Each variant's decoder on its encoder, with its fixed settings, built on the meta device and run at the
-    study's image size: level mismatches, setting typos and shape errors are one line here, not mid-run."""
-    try:
-        from ablate.models import check_model, decoder_defaults
-    except ImportError:  # the models package is absent (torch-free use)
-        return
-    from ablate.errors import ConfigError
-
-    fields_ = train_config_fields()
-    for name in study.variants:
-        try:
-            cfg = study.train_settings(name, {}, seed=0)
-            settings = decoder_defaults(cfg["decoder"])
-            tuned = sorted(k for k in study.space(name) if k not in fields_ and k not in settings)
-            if tuned:
-                raise ConfigError(f"search_space {', '.join(tuned)}: not a setting of decoder {cfg['decoder']!r} "
-                                  f"({', '.join(sorted(settings)) or 'none'}) nor a TrainConfig field")
-            check_model(cfg["decoder"], encoder=cfg["encoder"], decoder_cfg=cfg["decoder_cfg"],
-                        image_size=cfg["image_size"], batch_size=cfg.get("batch_size", 4))
-        except ConfigError as exc:
-            raise StudyError(f"{path}: variants.{name}: {exc}") from None
 
 
 def _validate_train(study: Study, path: Path) -> None:
