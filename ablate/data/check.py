@@ -40,8 +40,8 @@ def check_dataset(root, *, layout: str | None = None, grouped: bool = True, prog
     for split in splits:
         try:
             pairs = found.pairs(split)
-        except DataError as exc:
-            report["problems"].append(str(exc))
+        except DataError as exc:  # a split's every unmatched file (PairingError), else its one problem
+            report["problems"] += getattr(exc, "problems", [str(exc)])
             continue
 
         def stats(pair):
