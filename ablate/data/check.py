@@ -10,6 +10,7 @@ import numpy as np
 from ablate.data.classes import IGNORE_INDEX
 from ablate.data.decode import read_pair, worker_count
 from ablate.data.layouts import detect_layout
+from ablate.data.layouts.base import PairingError
 from ablate.errors import DataError
 
 MAX_PROBLEMS = 50  # lines listed; the count says how many more
@@ -40,8 +41,11 @@ def check_dataset(root, *, layout: str | None = None, grouped: bool = True, prog
     for split in splits:
         try:
             pairs = found.pairs(split)
-        except DataError as exc:  # a split's every unmatched file (PairingError), else its one problem
-            report["problems"] += getattr(exc, "problems", [str(exc)])
+        except PairingError as exc:  # every unmatched file of the split; the matched pairs are still checked
+            report["problems"] += exc.problems
+            pairs = exc.pairs
+        except DataError as exc:
+            report["problems"].append(str(exc))
             continue
 
         def stats(pair):

@@ -92,7 +92,7 @@ class LabelColorsLayout(Layout):
                 problems.append(f"label {labels[stem]} has no image in {image_dir}; add the image or remove the label")
             else:
                 pairs.append(Pair(stem, images[stem], labels[stem]))
-        raise_unmatched(problems)
+        raise_unmatched(problems, pairs)
         return pairs
 
 

@@ -62,7 +62,7 @@ class CityscapesLayout(Layout):
                     "add it or remove the image" for name, path in images.items() if name not in labels]
         problems += [f"label {path} has no image in {image_dir / path.parent.name}; add the image or remove the label"
                      for name, path in labels.items() if name not in images]
-        raise_unmatched(problems)
+        raise_unmatched(problems, [Pair(name, images[name], labels[name]) for name in sorted(images) if name in labels])
         if not images:
             raise DataError(f"split {split!r} is empty: no */*{IMAGE_SUFFIX}.png in {image_dir}; add images")
         return [Pair(name, images[name], labels[name]) for name in sorted(images)]

@@ -29,8 +29,9 @@ def stem_pairs(image_dir: Path, label_dir: Path, *, label_strip: str = "", label
                 for stem, path in images.items() if stem not in labels]
     problems += [f"label {path} has no image in {image_dir}; add the image or remove the label"
                  for stem, path in labels.items() if stem not in images]
-    raise_unmatched(problems)
-    return [Pair(stem, images[stem], labels[stem]) for stem in sorted(images)]
+    pairs = [Pair(stem, images[stem], labels[stem]) for stem in sorted(images) if stem in labels]
+    raise_unmatched(problems, pairs)
+    return pairs
 
 
 def listed_pairs(list_file: Path, image_dir: Path, label_dir: Path) -> list[Pair]:
@@ -50,7 +51,7 @@ def listed_pairs(list_file: Path, image_dir: Path, label_dir: Path) -> list[Pair
                             "add the label or remove the line")
         else:
             pairs.append(Pair(image.stem, image, label))
-    raise_unmatched(problems)
+    raise_unmatched(problems, pairs)
     return sorted(pairs, key=lambda p: p.name)
 
 

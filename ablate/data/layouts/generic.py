@@ -194,7 +194,7 @@ class _Folder(Layout):
                                 f"remove it from {list_file.name}")
             else:
                 pairs.append(Pair(stem, images[stem], masks[stem]))
-        raise_unmatched(problems)
+        raise_unmatched(problems, pairs)
         if not pairs:
             raise DataError(f"split {split!r} is empty: {list_file} names no images; add them or remove the file")
         return sorted(pairs, key=lambda p: p.name)

@@ -76,7 +76,7 @@ class VOCLayout(Layout):
                                 "missing; add the label or remove the line")
             else:
                 pairs.append(Pair(stem, image, label))
-        raise_unmatched(problems)
+        raise_unmatched(problems, pairs)
         if not pairs:
             raise DataError(f"split {split!r} is empty: {list_file} lists no images; add them or remove the file")
         return sorted(pairs, key=lambda p: p.name)
