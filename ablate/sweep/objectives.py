@@ -7,6 +7,7 @@ import json
 import os
 import socket
 
+from ablate.errors import AblateError
 from ablate.rundir import is_disk_full
 from ablate.sweep import trials as T
 from ablate.sweep.optimize import RunFailed, _one_line, suggest
@@ -46,7 +47,7 @@ class ObjectivesMixin:
             if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
                 trial.set_user_attr("skipped", "no queued seed left")
                 raise self._skip()
-            seed = trial.suggest_categorical("seed", self.study.seeds)
+            seed = T.queued_seed(me)
             if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
                 trial.set_user_attr("skipped", f"seed {seed} is taken by another trial")
                 raise self._skip()
@@ -66,6 +67,8 @@ class ObjectivesMixin:
         try:
             rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto",
                                         num_classes=self.layout().num_classes)
+        except AblateError:  # the user's to fix (e.g. a launch cannot import the study file): one line, exit 2
+            raise
         except Exception as exc:  # recorded on the trial (--list) and in the run directory (analyze names it)
             if is_disk_full(exc):
                 raise self._disk_full(exc) from None
