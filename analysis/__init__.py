@@ -18,4 +18,15 @@ The public names are re-exported here.
 
 from analysis.orchestrator import analyze, analyze_budgets, plan_study
 
-__all__ = ["analyze", "analyze_budgets", "plan_study"]
+__all__ = ["analyze", "analyze_budgets", "plan_study", "SeedGate"]
+
+
+def __getattr__(name):
+    # SeedGate (the --until-settled gate, on analyze's own estimator) is public so that a run directory's looks
+    # can be recomputed from outside: ``analysis.SeedGate(claims, baseline, seeds, max_seeds=...).evaluate(run_dir)``.
+    # Imported lazily: ``import analysis`` stays light.
+    if name == "SeedGate":
+        from analysis.sequential.gate import SeedGate
+
+        return SeedGate
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

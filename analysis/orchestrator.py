@@ -17,7 +17,7 @@ __all__ = ["analyze", "analyze_budgets", "plan_study"]
 
 
 def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
-            progress=False) -> dict:
+            progress=False, report_dir=None) -> dict:
     """Verdicts, tests and (with ``write``) plots and a report for the run in ``run_dir``.
 
     ``claims``: strings (``"skip_fused miou +2%..+3%"``), ``Claim`` objects or dicts;
@@ -27,7 +27,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     or odd becomes an inconclusive verdict and a warning.
     """
     from ablate.rundir import failed_phases, json_safe
-    from analysis.run_reader import load_run, seed_rows
+    from analysis.run_reader import confusion_loader, load_run, seed_rows
     from analysis.sections import summary as S
     from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
@@ -45,6 +45,12 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         raise ConfigError(f"alpha must be between 0 and 0.5, got {alpha}: pass e.g. --alpha 0.05")
     step("reading tables")
     tables = load_run(run_dir)
+    if write:  # before any computing: a report that cannot be written is one line now, not a traceback later
+        from ablate.rundir import ensure_writable_dir
+
+        label = None if report_dir else f"the run directory {run_dir} (where the report goes)"
+        report_dir = Path(report_dir) if report_dir else Path(run_dir) / "report"
+        ensure_writable_dir(report_dir.parent, option="--report-dir", label=label)
     warnings = list(tables.warnings)
     baseline = baseline or tables.study.get("baseline")
     claim_objects = S.resolve_claims(claims, tables.study)
@@ -52,7 +58,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     seeds = seed_rows(tables.results, warnings)
     order = S.variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
-    load = _confusion_loader(tables, warnings)
+    load = confusion_loader(tables.confusion_paths, warnings)
 
     step("latency")
     latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
@@ -114,14 +120,16 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     verdicts = json_safe(verdicts)
     if write:
         step("plots and report")
+        from ablate.rundir import atomic_dir
         from analysis.report import write_report
 
-        verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed)
-        if budgets is not None:  # the section alone, for readers of the earlier file
-            write_budgets_json(verdicts["budgets"], Path(run_dir) / "report")
-        out = Path(run_dir) / "report" / "verdicts.json"
-        write_atomic(out, json.dumps(verdicts, indent=2) + "\n")
-        step(f"wrote {out.parent}")
+        with atomic_dir(report_dir) as stage:  # the old report stays whole until the new one is
+            verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed, report_dir=stage,
+                                              final_dir=report_dir)
+            if budgets is not None:  # the section alone, for readers of the earlier file
+                write_budgets_json(verdicts["budgets"], stage)
+            write_atomic(stage / "verdicts.json", json.dumps(verdicts, indent=2) + "\n")
+        step(f"wrote {report_dir}")
     return verdicts
 
 
@@ -141,10 +149,10 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
 
 def plan_study(pilot_dir, claims, **options):
     """``ablate plan``: the plan for ``claims`` from the pilot run ``pilot_dir`` (options: see
-    ``analysis.planning.plan.plan_study``), with the pilot's test-set part from ``analyze``."""
+    ``analysis.planning.plan.plan_study``; the pilot's estimates by analyze's own claim engine)."""
     from analysis.planning import plan
 
-    return plan.plan_study(pilot_dir, claims, analyze=analyze, **options)
+    return plan.plan_study(pilot_dir, claims, **options)
 
 
 def _validate_names(tables, baseline, claims) -> None:
@@ -167,27 +175,6 @@ def _validate_names(tables, baseline, claims) -> None:
         if claim.metric not in metrics:
             raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
                              f"{', '.join(metrics)}")
-
-
-def _confusion_loader(tables, warnings):
-    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
-    if not tables.confusion_paths:
-        return None
-    from analysis.run_reader import RunDirError, load_confusion
-
-    cache: dict = {}
-
-    def load(run_id: str):
-        if run_id not in cache:
-            path = tables.confusion_paths.get(run_id)
-            try:
-                cache[run_id] = None if path is None else load_confusion(path).per_image
-            except RunDirError as exc:
-                warnings.append(f"skipped {exc}")
-                cache[run_id] = None
-        return cache[run_id]
-
-    return load
 
 
 def _guard(compute, fallback, what: str, warnings: list[str]):

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ablate.engine.latency_stats import LATENCY_SETTING_COLUMNS
 from ablate.errors import AblateError
 from ablate.rundir import sqlite_url
 
@@ -65,6 +66,7 @@ def load_run(run_dir: str | Path) -> RunTables:
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist: pass the folder `ablate run` wrote")
     warnings: list[str] = []
+    _rebuild_tables_from_records(run_dir, warnings)
     results = read_results(run_dir / "results.csv")
     epochs = _read_optional(run_dir / "epochs.csv", read_epochs, warnings)
     latency = _read_optional(run_dir / "latency.csv", read_latency, warnings)
@@ -78,6 +80,24 @@ def load_run(run_dir: str | Path) -> RunTables:
         confusion_paths=confusion_paths(run_dir),
         warnings=warnings,
     )
+
+
+def _rebuild_tables_from_records(run_dir: Path, warnings: list[str]) -> None:
+    """Tables that no longer hold what the run's records say (cut short, edited, deleted) are rebuilt from
+    ``records/`` exactly as ``ablate run`` writes them (``ablate.rundir``), or the fix is named."""
+    from ablate.rundir import RunDir, tables_behind_records
+
+    stale = tables_behind_records(run_dir)
+    if not stale:
+        return
+    try:
+        RunDir(run_dir).rebuild_tables()
+    except OSError as exc:
+        raise RunDirError(f"{', '.join(stale)} in {run_dir} do not match the run's records/ (cut short?) and cannot "
+                          f"be rebuilt here ({exc.strerror or type(exc).__name__}): run the study's `ablate run` "
+                          f"command again (it rebuilds them from the records), or copy the folder somewhere "
+                          f"writable") from None
+    warnings.append(f"rebuilt {', '.join(stale)} from records/: they did not match the run's records (cut short?)")
 
 
 def _read_optional(path: Path, reader, warnings: list[str]):
@@ -180,6 +200,26 @@ def load_confusion(path: str | Path) -> ConfusionRun:
     return ConfusionRun(per_image=per_image, names=names, class_names=class_names)
 
 
+def confusion_loader(paths: dict, warnings: list[str]):
+    """run_id -> per-image confusions ``[N, C, C]`` (cached; an unreadable file becomes a warning and None),
+    or None when the run directory has no confusions. ``paths``: ``confusion_paths(run_dir)``."""
+    if not paths:
+        return None
+    cache: dict = {}
+
+    def load(run_id: str):
+        if run_id not in cache:
+            path = paths.get(run_id)
+            try:
+                cache[run_id] = None if path is None else load_confusion(path).per_image
+            except RunDirError as exc:
+                warnings.append(f"skipped {exc}")
+                cache[run_id] = None
+        return cache[run_id]
+
+    return load
+
+
 def seed_rows(results: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     """Finished seed-phase rows with a finite mIoU, one per (variant, seed), on one split.
 
@@ -277,8 +317,6 @@ def tune_study_variant(name: str, variants: list[str]) -> str | None:
 
 # --- latency: the one setting rule -------------------------------------------------------------
 
-#: Columns that make two latency rows comparable (rows differing in any of them are different settings).
-LATENCY_SETTING_COLUMNS = ("device", "threads", "dtype", "mode", "batch", "height", "width")
 #: The part of a setting that ``study.json["latency"]["claim_setting"]`` declares.
 CLAIM_SETTING_KEYS = ("batch", "height", "width", "dtype", "mode")
 

@@ -50,8 +50,8 @@ def summarize(rows: list[dict], *, baseline: str, seed: int = 0) -> list[dict]:
 
     out = []
     for s in launch_ratio_table(rows, baseline):
-        key = (s["mode"], s["dtype"], s["batch"], s["height"], s["width"], s["device"])
-        ms = np.array([float(r["ms_per_image"]) for r in rows if r["variant"] == s["variant"] and setting_of(r) == key])
+        ms = np.array([float(r["ms_per_image"]) for r in rows
+                       if r["variant"] == s["variant"] and setting_of(r) == s["setting"]])
         out.append({**s, "ms_ci": _median_ci(ms, seed=seed), "ratio_vs_baseline": s["ratio_geomean"],
                     "rel_change": s["ratio_geomean"] - 1,
                     "ratio_per_launch": [s["ratio_per_launch"][k] for k in sorted(s["ratio_per_launch"])]})

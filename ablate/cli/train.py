@@ -28,7 +28,8 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 
 @click.command("train")
 @click.option("--data", "data", default=None, metavar="DIR",
-              help="CamVid folder (SegNet or 32-class layout); default $ABLATE_DATA or the download cache.")
+              help="Dataset folder (any registered layout); default $ABLATE_DATA or the download cache (CamVid).")
+@click.option("--layout", default=None, metavar="NAME", help="Read --data with this registered layout (default: detect).")
 @click.option("--decoder", default="all_mlp", show_default=True, help="Decoder name (see the model registry).")
 @click.option("--encoder", default=None, metavar="NAME",
               help="Encoder: mit_b0..mit_b5, resnet18/34/50/101, timm:<name> (default: the decoder's own).")
@@ -60,8 +61,9 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch CPU threads (default: torch's choice). On a shared machine pass 1.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_command(data, decoder, encoder, study_file, pretrained, epochs, image_size, batch_size, lr, weight_decay,
-                  optimizer, seed, amp, device, channels_last, augment, poly_power, eval_split, max_steps, sets, out, cache_dir, threads,
+def train_command(data, layout, decoder, encoder, study_file, pretrained, epochs, image_size, batch_size, lr,
+                  weight_decay, optimizer, seed, amp, device, channels_last, augment, poly_power, eval_split, max_steps,
+                  sets, out, cache_dir, threads,
                   quiet):
     """Train and evaluate one model; write OUT/result.json and print a short table."""
     from ablate.rundir import ensure_writable_dir
@@ -75,7 +77,7 @@ def train_command(data, decoder, encoder, study_file, pretrained, epochs, image_
                       batch_size=batch_size, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       seed=seed, augment=augment, poly_power=poly_power, amp=amp, device=device,
                       channels_last=channels_last,
-                      max_steps=max_steps, decoder_cfg=_decoder_settings(sets))
+                      max_steps=max_steps, decoder_cfg=_decoder_settings(sets), layout=layout)
     from ablate.engine.config import resolve_amp, resolve_device
 
     resolve_amp(cfg.amp, resolve_device(cfg.device))  # option errors before any data is read
@@ -113,12 +115,12 @@ def _data_root(data):
     if data is not None:
         root = Path(data).expanduser()
         if not root.is_dir():
-            raise DataError(f"data directory {root} does not exist; pass --data DIR pointing at a CamVid folder")
+            raise DataError(f"data directory {root} does not exist; pass --data DIR pointing at a dataset folder")
         return root
     try:
         from ablate.data import resolve_data_root
     except ImportError:
-        raise DataError("no dataset given; pass --data DIR pointing at a CamVid folder") from None
+        raise DataError("no dataset given; pass --data DIR pointing at a dataset folder") from None
     return resolve_data_root(None)
 
 
@@ -139,6 +141,7 @@ def _result_json(row: dict, out_dir) -> dict:
 
         with np.load(confusion) as npz:
             metrics = metrics_from_confusion(npz["per_image"].sum(axis=0), list(npz["class_names"]))
+        result["iou"] = metrics["iou"]  # by the dataset's own class names (the columns are sanitised)
         result["dice"] = metrics["dice"]
         result["acc"] = metrics["acc"]
         result["confusion"] = str(confusion)

@@ -26,10 +26,9 @@ def claim_table(verdicts: dict) -> dict | None:
     claims = T.claims_in_order(verdicts)
     if not claims:
         return None
-    comparisons = {c["variant"]: c for c in verdicts.get("comparisons") or []}
     rows = []
     for c in claims:
-        rel, absolute = T.claim_effects(c, comparisons)
+        rel, absolute = T.claim_effects(c)
         needed = "/".join("—" if c.get(k) is None else str(c[k]) for k in ("seeds_needed", "seeds_to_settle"))
         rows.append({"cells": [c["claim"], T.band_text(c), rel, absolute, c.get("reading") or "—",
                                T.verdict_text(c), T.posterior_text(c), f"{c.get('n') or 0} {c.get('n_unit') or ''}"

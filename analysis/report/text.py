@@ -65,15 +65,15 @@ def verdict_text(item: dict) -> str:
     return f"{verdict} ({item['direction']})" if item.get("direction") else verdict
 
 
-def claim_effects(claim: dict, comparisons: dict[str, dict]) -> tuple[str, str]:
-    """(relative % with CI, absolute with CI) of one claim, each '—' when unknown."""
+def claim_effects(claim: dict) -> tuple[str, str]:
+    """(relative % with CI, absolute with CI) of one claim, each '—' when unknown: both from the claim's own
+    estimator and interval level (an absolute claim's relative column is its ``estimate_rel``/``ci_rel``)."""
     metric = claim["metric"]
     unit, scale = ("pts", 100.0) if metric in FRACTION_METRICS else ("img/s" if metric == "fps" else "", 1.0)
     if claim.get("relative"):
         rel, rel_ci = claim.get("estimate"), claim.get("ci")
     else:
-        comp = comparisons.get(claim["variant"], {}) if metric == "miou" else {}
-        rel, rel_ci = comp.get("rel_diff"), comp.get("rel_ci")
+        rel, rel_ci = claim.get("estimate_rel"), claim.get("ci_rel")
     absolute, abs_ci = claim.get("estimate_abs"), claim.get("ci_abs")
     if absolute is None and not claim.get("relative"):
         absolute, abs_ci = claim.get("estimate"), claim.get("ci")

@@ -91,6 +91,8 @@ class ClaimVerdict:
                                  "Satterthwaite df; t on per-launch log ratios)")
     estimate_abs: float = _doc("mean difference in the metric's units (fps: images/s, per-launch means)", NAN)
     ci_abs: list = _doc("(1 - 2 alpha) interval of estimate_abs (same uncertainty model)", factory=lambda: [NAN, NAN])
+    estimate_rel: float = _doc("absolute claims: the relative change exp(mean log ratio) - 1 by the same estimator", NAN)
+    ci_rel: list = _doc("(1 - 2 alpha) interval of estimate_rel (same uncertainty model)", factory=lambda: [NAN, NAN])
     scale: str = _doc("test scale: 'log ratio' (relative) or 'difference' (absolute)", "log ratio")
     test_estimate: float = _doc("estimate on the test scale", NAN)
     se: float = _doc("standard error of test_estimate (all components)", NAN)
