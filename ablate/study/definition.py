@@ -21,7 +21,7 @@ __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 PRESETS = ("smoke", "cpu", "paper")
 # Study fields a preset may override; dict-valued ones are merged key by key.
 PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency",
-                 "threads", "eval_split", "budgets")
+                 "threads", "eval_split", "budgets", "keep_checkpoints")
 MERGED_FIELDS = ("data", "train", "latency")
 LATENCY_KEYS = ("rounds", "launches", "warmup", "threads", "dtype", "batches", "mode")
 # A budget (training protocol) may change these; its runs are keyed "<variant>@<budget>".
@@ -65,6 +65,9 @@ class Study:
     claims: list[Claim] = field(default_factory=list)
     latency: dict = field(default_factory=dict)  # rounds, warmup, threads, dtype, batches
     threads: int | None = None  # torch CPU threads for training; None = torch's choice
+    # which runs keep their final weights (seeds, all, none) unless `ablate run --keep-checkpoints` says;
+    # not part of the study's fingerprint: it changes what is kept, not what is measured
+    keep_checkpoints: str = "seeds"
     presets: dict[str, dict] = field(default_factory=dict)
     # Training protocols to repeat every variant, seed and claim under, e.g. {"6ep": {"train": {"epochs": 6}},
     # "15ep": {"train": {"epochs": 15}}} (keys: train, image_size, pretrained). load_study expands them
@@ -262,6 +265,8 @@ def _validate(study: Study, path: Path) -> None:
             _fail(path, name, "this field to be set (missing)")
     if not isinstance(study.name, str) or not study.name.replace("_", "").replace("-", "").isalnum():
         _fail(path, "name", "a name of letters, digits, _ or -", study.name)
+    if study.keep_checkpoints not in ("seeds", "all", "none"):
+        _fail(path, "keep_checkpoints", "'seeds', 'all' or 'none'", study.keep_checkpoints)
     _validate_data(study, path)
     _validate_variants(study, path)
     if study.baseline not in study.variants:
@@ -458,7 +463,7 @@ def resolved_study(study: Study) -> dict:
     asked = {k: v for k, v in resolved.items() if k not in ("path", "imports")}
     resolved["fingerprint"] = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
     versions = {"python": platform.python_version()}
-    for name in ("ablate", "torch", "optuna", "transformers", "timm"):
+    for name in ("ablate", "torch", "optuna", "transformers", "timm", "segmentation_models_pytorch"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
