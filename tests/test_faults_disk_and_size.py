@@ -147,3 +147,28 @@ def test_analyze_on_a_full_disk_keeps_the_previous_report_whole(run_dir, capsys,
     after = {p.relative_to(run_dir): p.read_bytes() for p in (run_dir / "report").rglob("*") if p.is_file()}
     assert after == before  # the old report, whole
     assert not [p.name for p in run_dir.iterdir() if p.name.startswith(".report-")]  # no temp folder left
+
+
+def test_a_full_disk_anywhere_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    # seen with a real full tmpfs: SQLite's "database or disk is full" from Optuna's storage, wrapped by SQLAlchemy
+    import sqlite3
+
+    import pytest
+
+    from ablate.cli import main
+
+    def full(*args, **kwargs):
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as exc:
+            raise RuntimeError("(sqlite3.OperationalError) database or disk is full\n[SQL: CREATE TABLE ...]") from exc
+
+    monkeypatch.setenv("ABLATE_TRAINER", "fake_trainer")
+    monkeypatch.setattr("ablate.sweep.scheduler.make_storage", full)
+    from test_sweep import tiny_study
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(tiny_study(tmp_path)), "--out", str(tmp_path / "runs"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 1 and len(err) == 1, err
+    assert err[0].startswith("error: disk full") and "database or disk is full" in err[0] and "Traceback" not in err[0]

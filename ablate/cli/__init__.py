@@ -87,7 +87,30 @@ def main(argv=None):
     except KeyboardInterrupt:
         click.echo("interrupted: finished runs are saved; run the same command again to resume", err=True)
         sys.exit(130)
+    except Exception as exc:  # a full disk can surface anywhere (SQLite storage, a library's own write)
+        from ablate.rundir import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        where = next((e.filename for e in _chain(exc) if isinstance(e, OSError) and e.filename), None)
+        click.echo(f"error: disk full{f' while writing {where}' if where else ''} ({_first_line(exc)}): free space "
+                   f"there (or write elsewhere with --out), then run the same command again; what was recorded is "
+                   f"kept", err=True)
+        sys.exit(1)
     sys.exit(0)
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _first_line(exc: BaseException) -> str:
+    root = list(_chain(exc))[-1]
+    return (str(root).strip().splitlines() or [type(root).__name__])[0][:200]
 
 
 if __name__ == "__main__":
