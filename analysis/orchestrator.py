@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ablate.rundir import write_atomic
+from ablate.rundir.metrics import is_latency
 
 __all__ = ["analyze", "analyze_budgets", "plan_study"]
 
@@ -56,7 +57,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     step("latency")
     latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
                                                                         warnings=warnings)
-    if not latency["available"] and any(c.metric == "fps" for c in claim_objects):
+    if not latency["available"] and any(is_latency(c.metric) for c in claim_objects):
         warnings.append(f"latency: {latency['reason']}; speed claims stay inconclusive")
     step("claims")
     data = ClaimData(seeds=seeds, latency=latency_rows, latency_setting=setting, latency_reason=latency_reason,
@@ -135,8 +136,9 @@ def plan_study(pilot_dir, claims, **options):
 def _validate_names(tables, baseline, claims) -> None:
     """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
     from ablate.errors import ConfigError
+    from ablate.rundir.metrics import claimable_metrics
     from ablate.study.claim import ClaimError, format_claim
-    from analysis.sections.summary import metric_columns
+    from analysis.run_reader import class_columns
 
     known = list(dict.fromkeys([*(tables.study.get("variants") or {}), *tables.results["variant"].astype(str)]))
     if not known:
@@ -144,7 +146,8 @@ def _validate_names(tables, baseline, claims) -> None:
     choices = ", ".join(known)
     if baseline is not None and baseline not in known:
         raise ConfigError(f"unknown baseline '{baseline}': choose one of {choices} (--baseline NAME)")
-    metrics = ["fps", *metric_columns(tables.results)]
+    metrics = [m for m in claimable_metrics(class_columns(tables.results))
+               if is_latency(m) or m in tables.results.columns]
     for claim in claims:
         for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
             if name is not None and name not in known:

@@ -119,5 +119,6 @@ def test_old_spec_name_still_imports_with_a_warning():
         spec = importlib.import_module("ablate.spec")
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
     from ablate.spec.study import Study as OldStudy
+
     from ablate.study import Study
     assert spec.Study is Study and OldStudy is Study

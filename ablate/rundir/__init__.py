@@ -39,8 +39,6 @@ EPOCH_COLUMNS = ["study", "variant", "phase", "run_id", "trial", "seed", "epoch"
                  "seconds"]
 LATENCY_COLUMNS = ["variant", "launch", "round", "mode", "batch", "height", "width", "dtype", "threads", "device", "ms_per_image", "launch_kind"]
 PHASE_ORDER = {"tune": 0, "seed": 1}
-# numeric per-run metrics a claim may test besides the per-class iou_<class> columns (and fps from latency.csv)
-RESULT_METRICS = ["miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice"]
 
 
 class RunDir:

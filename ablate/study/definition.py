@@ -348,14 +348,13 @@ def _validate_claims(study: Study, path: Path) -> None:
 
 
 def claim_metrics(study: Study) -> list[str]:
-    """What a claim of this study may test: miou, fps and the results.csv metric columns
-    (pixel_acc, mean_acc, fwiou, mean_dice, iou_<class> for the study's classes)."""
+    """What a claim of this study may test: the metric table's metrics (``ablate.rundir.metrics``) and
+    iou_<class> for the study's classes."""
     from ablate.data.classes import CAMVID_CLASSES
-    from ablate.rundir import RESULT_METRICS
+    from ablate.rundir.metrics import claimable_metrics
 
     grouped = study.train.get("grouped", True)
-    classes = [f"iou_{c}" for c in CAMVID_CLASSES] if grouped else ["iou_<class>"]
-    return ["fps", *RESULT_METRICS, *classes]
+    return claimable_metrics([f"iou_{c}" for c in CAMVID_CLASSES] if grouped else None)
 
 
 def _validate_latency(study: Study, path: Path) -> None:

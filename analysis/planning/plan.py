@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.errors import AblateError
+from ablate.rundir.metrics import format_effect, is_latency
 from ablate.study.claim import Claim, as_claim, format_claim
 from analysis import sequential
 from analysis.estimators import verdict_power as power
@@ -38,7 +39,6 @@ from analysis.run_reader import load_run, paired_frame, seed_rows
 from analysis.verdicts.rules import band_on_test_scale
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
-LATENCY_METRICS = ("fps",)
 TARGETS = (0.8, 0.9)
 
 
@@ -150,9 +150,9 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
         raise PlanError(f"{pilot_dir}/study.json names no baseline: pass the study file or --baseline")
     rows = seed_rows(tables.results, warnings)
     claims = [as_claim(c) for c in claims]
-    seed_claims = [c for c in claims if c.metric not in LATENCY_METRICS]
+    seed_claims = [c for c in claims if not is_latency(c.metric)]
     skipped = [f"{format_claim(c)}: judged on latency launches, not seeds (`ablate bench latency`)"
-               for c in claims if c.metric in LATENCY_METRICS]
+               for c in claims if is_latency(c.metric)]
     variants = sorted({c.variant for c in seed_claims})
     m = max(1, len(variants))
     alpha_h = alpha / m  # Bonferroni across hypotheses: a lower bound of Holm's power
@@ -338,13 +338,6 @@ def _pct(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f} %"
 
 
-def _width(cp: ClaimPlan) -> str:
-    w = cp.smallest_band
-    if not np.isfinite(w):
-        return "n/a"
-    return f"{100 * math.expm1(w):.1f} %-points (relative)" if cp.relative else f"{w:.4g} (absolute)"
-
-
 def _hours(h: float) -> str:
     return "n/a" if not np.isfinite(h) else (f"{60 * h:.0f} min" if h < 1 else f"{h:.1f} h")
 
@@ -368,7 +361,8 @@ def format_plan(plan: Plan) -> str:
                          f"using {s['expected_seeds']:.1f} seeds on average")
         need = ", ".join(f"{k}: {v if v is not None else f'> {plan.max_n}'}" for k, v in cp.seeds_needed.items())
         lines.append(f"  seeds needed: {need}")
-        lines.append(f"  narrowest band {cp.seeds} seeds settle (80 %): {_width(cp)} wide")
+        width = format_effect(cp.smallest_band, cp.metric, relative=cp.relative, test_scale=True, signed=False)
+        lines.append(f"  narrowest band {cp.seeds} seeds settle (80 %): {width} wide")
         if cp.note:
             lines.append(f"  note: {cp.note}")
     for hp in plan.hypotheses:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ablate.rundir.metrics import metric as metric_entry
 from analysis import plots as P
-from analysis.report.text import FRACTION_METRICS, claims_in_order, finite, interval, posterior_text
+from analysis.report.text import claims_in_order, finite, interval, posterior_text
 
 CAPTIONS = {
     "forest": "Each claim's effect in its own unit: the thick bar is the interval the verdict uses, the shaded "
@@ -115,9 +116,9 @@ def forest_rows(verdicts: dict) -> list[dict]:
     rows, claimed = [], set()
     for claim in claims_in_order(verdicts):
         relative, metric = claim.get("relative"), claim.get("metric")
+        m = metric_entry(metric)
         unit, scale = ("change vs baseline (%)", 100.0) if relative else (
-            ("change vs baseline (mIoU points)" if metric == "miou" else f"change vs baseline ({metric}, points)",
-             100.0) if metric in FRACTION_METRICS else (f"change vs baseline ({metric})", 1.0))
+            f"change vs baseline ({m.label}, {'points' if m.is_fraction else m.unit})", m.scale)
         post = posterior_text(claim)
         note = f"P(below / inside / above band) = {post}" if post != "—" else ""
         rows.append({"label": f"{claim['claim']}   (n = {claim.get('n') or 0} {claim.get('n_unit') or ''})".replace(" )", ")"), "unit": unit, "scale": scale,

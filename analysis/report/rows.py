@@ -5,6 +5,7 @@ Built once here, rendered by both templates, so the Markdown and the HTML say th
 
 from __future__ import annotations
 
+from ablate.rundir.metrics import format_effect
 from analysis.report import text as T
 
 
@@ -153,9 +154,9 @@ def budget_table(verdicts: dict) -> dict | None:
     rows = []
     for c in section.get("claims") or []:
         for b in c.get("budgets") or []:
-            claim = {"relative": c.get("relative"), "metric": c.get("metric"), "estimate": _claim_scale(b.get("estimate"), c),
-                     "ci": [_claim_scale(x, c) for x in (b.get("ci") or [None, None])]}
-            rows.append({"cells": [c["claim"], b["budget"], f"{b.get('n') or 0} seeds", T.effect_text(claim),
+            effect = format_effect(b.get("estimate"), c["metric"], relative=bool(c.get("relative")),
+                                   ci=T.interval(b.get("ci")), test_scale=True)
+            rows.append({"cells": [c["claim"], b["budget"], f"{b.get('n') or 0} seeds", effect,
                                    T.verdict_text(b)], "verdict": b.get("verdict") or "inconclusive", "vcol": 4})
     if not rows:
         return None
@@ -165,14 +166,6 @@ def budget_table(verdicts: dict) -> dict | None:
 def budget_notes(verdicts: dict) -> list[str]:
     """Per claim: the flip / holds sentence and the interaction test, as analysis.sections.budgets wrote them."""
     return [c.get("summary") or "" for c in (verdicts.get("budgets") or {}).get("claims") or []]
-
-
-def _claim_scale(x, claim: dict):
-    import math
-
-    if not T.finite(x):
-        return None
-    return math.expm1(x) if claim.get("relative") else x
 
 
 def looks_table(record: dict | None) -> dict | None:

@@ -29,9 +29,10 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.rundir import json_safe, write_atomic
+from ablate.rundir.metrics import format_effect, is_latency
 from ablate.study.claim import Claim, format_claim
 from analysis.estimators.effects import unit_effect
-from analysis.planning.plan import LATENCY_METRICS, paired_effects
+from analysis.planning.plan import paired_effects
 from analysis.verdicts.rules import band_on_test_scale, refuted_direction
 
 SEP = "@"  # ablate.study.definition.BUDGET_SEP
@@ -81,14 +82,6 @@ class BudgetClaim:
         return cls(d["claim"], d["variant"], d["metric"], bool(d.get("relative", True)),
                    tuple(f(v) for v in d["band"]), budgets, dict(d.get("interaction") or {}),
                    bool(d.get("flips")), d.get("headline") or "", d.get("summary") or "")
-
-
-def _scale(x: float, relative: bool) -> float:
-    return math.expm1(x) if relative else x
-
-
-def _fmt(x: float, relative: bool) -> str:
-    return f"{100 * _scale(x, relative):+.1f} %" if relative else f"{x:+.4f}"
 
 
 def budget_effect(x: np.ndarray, band, budget: str, alpha: float) -> BudgetEffect:
@@ -167,9 +160,9 @@ def _summary(c: BudgetClaim) -> tuple[str, str]:
     """(headline, summary) of one claim across budgets; sets ``c.flips``."""
     parts = []
     for b in c.budgets:
-        ci = f"[{_fmt(b.ci[0], c.relative)}, {_fmt(b.ci[1], c.relative)}]"
+        effect = format_effect(b.estimate, c.metric, relative=c.relative, ci=b.ci, test_scale=True)
         verdict = b.verdict + (f", {b.direction}" if b.direction else "")
-        parts.append(f"{b.budget}: {verdict} ({_fmt(b.estimate, c.relative)} {ci}, {b.n} seeds)")
+        parts.append(f"{b.budget}: {verdict} ({effect}, {b.n} seeds)")
     settled = {b.verdict for b in c.budgets if b.verdict != "inconclusive"}
     signs = {np.sign(b.ci[0]) for b in c.budgets if np.sign(b.ci[0]) == np.sign(b.ci[1]) and b.ci[0] != 0}
     c.flips = len(settled) > 1 or len(signs) > 1
@@ -204,7 +197,7 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
         by_claim[key] = cv
     out: list[BudgetClaim] = []
     for claim in claims:
-        if claim.metric in LATENCY_METRICS:
+        if is_latency(claim.metric):
             continue  # speed does not depend on the training budget's seeds
         band = band_on_test_scale(claim)
         bc = BudgetClaim(claim=format_claim(claim), variant=claim.variant, metric=claim.metric,

@@ -14,6 +14,7 @@ import platform
 import numpy as np
 import pandas as pd
 
+from ablate.rundir.metrics import result_metrics
 from analysis.run_reader import ENVIRONMENT_COLUMNS, RunTables, class_columns, paired_frame, unpaired_seeds
 
 # --- variants and claims -----------------------------------------------------------------------
@@ -41,12 +42,6 @@ def resolve_claims(claims, study: dict) -> list:
     if isinstance(claims, (str, Claim, dict)):
         claims = [claims]
     return [as_claim(c) for c in claims]
-
-
-def metric_columns(results: pd.DataFrame) -> list[str]:
-    """Columns a claim may name: numeric results.csv columns (plus 'fps', from latency.csv)."""
-    skip = {"seed", "trial", "epochs"}
-    return [c for c in results.columns if c not in skip and pd.api.types.is_numeric_dtype(results[c])]
 
 
 # --- comparisons -------------------------------------------------------------------------------
@@ -104,7 +99,7 @@ def variant_summaries(tables: RunTables, seeds: pd.DataFrame, order: list[str], 
             "miou_max": float(miou.max()) if len(miou) else None,
             "zero_variance": bool(len(miou) > 1 and np.ptp(miou) == 0),
         }
-        for column in ("pixel_acc", "mean_acc", "fwiou", "train_seconds"):
+        for column in (*(m for m in result_metrics() if m != "miou"), "train_seconds"):  # miou: its own keys above
             if column in mine:
                 summary[f"{column}_mean"] = _mean(mine[column].to_numpy(float))
         for column in ("params_m", "gflops"):

@@ -41,6 +41,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 
+from analysis.estimators.effect_sizes import described
+
 SCHEMA_VERSION = 2
 
 
@@ -102,9 +104,9 @@ class ClaimVerdict:
     p_equivalence: float = _doc("TOST p that the effect lies inside the band; supported iff <= alpha", NAN)
     p_refute: float = _doc("p that the effect lies outside the band: 2 x the smaller one-sided p beyond an edge "
                            "(capped at 1); refuted iff <= alpha", NAN)
-    effect_sizes: dict = _doc("{d_z, g_av, paired_win_rate}: d_z = mean/sd of the paired values; g_av Hedges' g with "
-                              "the average sd; paired_win_rate = share of pairs where the variant is better "
-                              "(ties 1/2)", factory=dict)
+    effect_sizes: dict = _doc("{name: value} for each of analysis.estimators.effect_sizes.EFFECT_SIZES (NaN where "
+                              "undefined, e.g. those needing both arms for a speed claim): " + described(),
+                              factory=dict)
     posterior: dict = _doc("{below, inside, above}: posterior probability of the mean paired effect below / inside /"
                            " above the band (Student-t posterior, reference prior, same se and df)", factory=dict)
     power: float = _doc("P(supported) by this verdict rule at the current n if the true effect were the band's "
