@@ -39,3 +39,10 @@ class SystematicFailure(AblateError):
     """Every run of a variant failed the same way: retrying it as is would fail again. Exit code 1."""
 
     exit_code = 1
+
+
+class FailedRuns(AblateError):
+    """A run finished with failed runs (a seed, a tuning trial, the latency phase): each was printed with its
+    error; the study is incomplete until ``--retry-failed`` redoes them. Exit code 1."""
+
+    exit_code = 1

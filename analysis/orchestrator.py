@@ -27,7 +27,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     range, or the baseline / a claim names an unknown variant or metric; everything else thin
     or odd becomes an inconclusive verdict and a warning.
     """
-    from ablate.rundir import json_safe
+    from ablate.rundir import failed_phases, json_safe
     from analysis.run_reader import load_run, seed_rows
     from analysis.sections import summary as S
     from analysis.sections.budgets import budget_section, write_budgets_json
@@ -57,6 +57,14 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     step("latency")
     latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
                                                                         warnings=warnings)
+    for phase, error in failed_phases(tables.run_dir).items():  # a phase that failed as a whole: say why
+        if phase == "latency" and not latency["available"]:
+            latency_reason = latency["reason"] = (f"the latency phase failed ({error}); fix the cause, then "
+                                                  f"`ablate run <study file> --retry-failed` measures it again")
+            if not any(is_latency(c.metric) for c in claim_objects):  # else the speed claims' warning says it
+                warnings.append(f"latency: {latency_reason}")
+        else:
+            warnings.append(f"the {phase} phase failed: {error}")
     if not latency["available"] and any(is_latency(c.metric) for c in claim_objects):
         warnings.append(f"latency: {latency['reason']}; speed claims stay inconclusive")
     step("claims")

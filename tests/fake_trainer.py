@@ -4,7 +4,8 @@ Selected with ABLATE_TRAINER=fake_trainer (tests/ on PYTHONPATH). Each epoch sle
 $ABLATE_FAKE_EPOCH_SECONDS so a test can kill a worker mid-run. mIoU is a
 deterministic function of (decoder, seed, lr); a seed listed in $ABLATE_FAKE_FAIL_SEEDS fails;
 $ABLATE_FAKE_USER_ERROR makes every run raise that ConfigError (a user error, e.g. missing weights);
-$ABLATE_FAKE_ERROR makes every run raise that RuntimeError (a systematic bug). Keyword arguments
+$ABLATE_FAKE_ERROR makes every run raise that RuntimeError (a systematic bug);
+$ABLATE_FAKE_LATENCY_ERROR makes the latency phase raise that RuntimeError. Keyword arguments
 it is given are kept in CALLS (in-process tests inspect them).
 """
 
@@ -81,6 +82,8 @@ def train_runs_packed(cfgs, *, data_root, out_dir, run_ids, eval_split="val", on
 
 
 def measure_study_latency(study, *, configs=None, device="auto", **_):
+    if os.environ.get("ABLATE_FAKE_LATENCY_ERROR"):  # e.g. a decoder the latency launches cannot build
+        raise RuntimeError(os.environ["ABLATE_FAKE_LATENCY_ERROR"])
     lat = study.latency_settings()
     rows = []
     for r in range(lat["rounds"]):

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from ablate.data import (
-    CAMVID_CLASSES,
     IGNORE_INDEX,
     BatchIterator,
     SegData,
@@ -14,6 +13,7 @@ from ablate.data import (
     load_split,
     make_synthetic,
 )
+from ablate.data.layouts.camvid import CAMVID_CLASSES
 
 
 @pytest.fixture()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ablate.data import CAMVID_CLASSES, IGNORE_INDEX, find_splits, load_split
+from ablate.data import IGNORE_INDEX, find_splits, load_split
+from ablate.data.layouts.camvid import CAMVID_CLASSES
 
 # Train pixel shares from ../shared/camvid/README.md (void last).
 README_SHARES = [0.169, 0.233, 0.010, 0.317, 0.045, 0.097, 0.012, 0.011, 0.059, 0.006, 0.003, 0.040]

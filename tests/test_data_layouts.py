@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from ablate.cli import main
-from ablate.data import CAMVID_CLASSES, IGNORE_INDEX, check_dataset, find_splits, load_split, make_synthetic
+from ablate.data import IGNORE_INDEX, check_dataset, find_splits, load_split, make_synthetic
+from ablate.data.layouts.camvid import CAMVID_CLASSES
 from ablate.errors import DataError
 
 # A few real CamVid colours (name, rgb); the tests add an unknown colour on purpose.
@@ -114,7 +115,7 @@ def test_check_dataset_reports_counts_sizes_and_shares(synthetic_root, class_dic
     assert sum(train["class_shares"].values()) == pytest.approx(1.0)
     assert all(train["class_shares"][name] > 0 for name in CAMVID_CLASSES)
     shares = check_dataset(class_dict_root)["splits"]["val"]["class_shares"]
-    assert shares["void"] == pytest.approx(2 / 6 * 15 / 16)  # Void and unknown rows, minus the pole column
+    assert shares["ignored"] == pytest.approx(2 / 6 * 15 / 16)  # Void and unknown rows, minus the pole column
 
 
 @pytest.fixture()

@@ -176,4 +176,4 @@ def test_train_runs_packed_gives_train_runs_rows(tmp_path):
 def test_suggested_pack_size_is_one_on_cpu():
     from ablate.engine.packed import suggested_pack_size
 
-    assert suggested_pack_size(configs([0])[0], seeds=10) == 1
+    assert suggested_pack_size(configs([0])[0], seeds=10, num_classes=11) == 1

@@ -82,6 +82,21 @@ def storage_trials(url: str, study_name: str) -> dict:
             for n in optuna.get_all_study_names(url) if n.startswith(f"{study_name}/")}
 
 
+def running_trials(db: Path, optuna_study: str) -> list:
+    """RUNNING trials of one Optuna study in a run directory's SQLite storage (none before it exists)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    if not db.exists():
+        return []
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        trials = optuna.load_study(study_name=optuna_study, storage=f"sqlite:///{db}").get_trials(deepcopy=False)
+    except Exception:  # not created yet, or the database is being created by the worker
+        return []
+    return [t for t in trials if t.state == TrialState.RUNNING]
+
+
 def assert_storage_once(url: str, study_name: str, *, trials=2):
     """Every seed ran exactly once (one COMPLETE), every tune study has exactly ``trials`` finished."""
     from optuna.trial import TrialState
@@ -310,13 +325,14 @@ def test_packed_seeds_two_workers_and_kill_9_resume(tmp_path):
     study = tiny_study(tmp_path, name="packs", trials=0, seeds=(0, 1, 2, 3))
     out = tmp_path / "runs"
     run = out / "packs"
-    worker = subprocess.Popen(ablate_run(study, out, "--pack-seeds", "2"), env=fake_env(0.4),
+    worker = subprocess.Popen(ablate_run(study, out, "--pack-seeds", "2"), env=fake_env(1.0),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while not (run / "records" / "all_mlp-seed-0.json").exists():  # first pack done, the next one training
+    # Kill once the storage shows the second pack claimed (both its trials RUNNING), not after a fixed
+    # sleep: under load the worker may still be between packs (nothing claimed, nothing to re-queue).
+    deadline = time.time() + 90
+    while len(running_trials(run / "study.db", "packs/skip_fused/seed")) < 2:
         assert time.time() < deadline and worker.poll() is None
-        time.sleep(0.1)
-    time.sleep(0.3)
+        time.sleep(0.05)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     done_before = {p.stem for p in (run / "records").glob("*.json")}

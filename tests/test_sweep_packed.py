@@ -1,6 +1,6 @@
 """Seed packing in the sweep's seed phase (issue 11 item 2): with --pack-seeds K a worker claims up to K
 queued seeds of one variant, trains them packed (ablate.engine.packed), and records each as the single-seed
-path does. Real training on tiny synthetic data (CPU); tolerance as documented in tests/test_packed.py."""
+path does. Real training on tiny synthetic data (CPU); tolerances as documented at LOSS_REL."""
 
 from __future__ import annotations
 
@@ -21,6 +21,18 @@ study = Study(
     claims=[Claim("skip_fused", "miou", band=(0.02, 0.03))],
 )
 """
+
+
+# Epoch losses of a packed seed and the same seed alone, relative. Not bit-equal: the batched (vmapped)
+# kernels sum in another order, so each fp32 forward/backward differs at rounding level (~1e-7 relative),
+# and Adam divides each gradient by its own size, so a component whose true gradient is at rounding level
+# (the BatchNorm-cancelled biases, see tests/test_packed.py) takes a +-lr step whichever sign its noise has.
+# After the 4 steps here the runs' weights differ by up to 2 * lr * steps = 8e-4 in those components and
+# the losses drift apart by what that moves: measured up to 2.8e-6 (torch 2.13) and 1.8e-5 (torch 2.14.1,
+# issue 17), growing with the steps, the torch build and the CPU's kernels. 1e-4 holds that drift with
+# room while a real fault (another seed's init, data order or draws; a missed step) moves the loss by the
+# seed-to-seed spread, ~1e-2 (checked in the test, so the bound cannot silently become vacuous).
+LOSS_REL = 1e-4
 
 
 def no_latency(study, *, configs, device):
@@ -59,7 +71,12 @@ def test_packed_seed_phase_gives_every_seed_one_row_equal_to_unpacked(tmp_path):
         assert json.loads(p["config"])["packed_seeds"] == (1 if key.endswith("-2") else 2)
         assert float(p["miou"]) == pytest.approx(float(a["miou"]), abs=2e-3)
         for epoch in (1, 2):
-            assert packed_epochs[(key, epoch)] == pytest.approx(alone_epochs[(key, epoch)], rel=1e-5)
+            assert packed_epochs[(key, epoch)] == pytest.approx(alone_epochs[(key, epoch)], rel=LOSS_REL)
+    # the tolerance still tells a wiring fault: two seeds' losses (another seed's init, data order or draws)
+    # differ by far more than it allows
+    for v in ("all_mlp", "skip_fused"):
+        spread = abs(alone_epochs[(f"{v}-seed-0", 1)] / alone_epochs[(f"{v}-seed-1", 1)] - 1)
+        assert spread > 20 * LOSS_REL, (v, spread)
     assert all((run_dir.root / "confusion" / f"{k}.npz").is_file() for k in keys)
     assert json.loads(run_dir.study_json.read_text()).get("pack_seeds") in (None, 2)
 

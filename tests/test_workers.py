@@ -24,7 +24,7 @@ def test_workers_that_fit_keeps_a_margin_and_bounds():
 def test_cuda_footprint_is_measured_and_bounds_the_count():
     from ablate.engine.workers import measure_worker_footprint
 
-    footprint = measure_worker_footprint({"image_size": [64, 64], "batch_size": 2})
+    footprint = measure_worker_footprint({"image_size": [64, 64], "batch_size": 2}, num_classes=150)
     assert 50 * 2**20 < footprint < 20 * GiB
     free, total = torch.cuda.mem_get_info()
     assert suggested_workers("cuda", footprint_bytes=footprint) == workers_that_fit(free, total, footprint)
@@ -46,8 +46,9 @@ def test_run_workers_auto_is_the_engines_rule(tmp_path, monkeypatch):
     probed = []
     monkeypatch.setattr(config, "resolve_device", lambda d=None: "cuda" if d in ("cuda", "auto") else "cpu")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (40 * GiB, 80 * GiB))
-    monkeypatch.setattr(engine_workers, "measure_worker_footprint", lambda cfg: probed.append(cfg) or 3 * GiB)
+    monkeypatch.setattr(engine_workers, "measure_worker_footprint", lambda cfg, num_classes: probed.append((cfg, num_classes)) or 3 * GiB)
     root = make_synthetic(tmp_path / "data", n_train=5, n_val=1, n_test=1, size=(64, 64))
     n = default_workers("cuda", study=study, data_root=root)
-    assert probed[0]["batch_size"] == 8 and probed[0]["decoder"] == "skip_fused"  # the heaviest run is probed
+    assert probed[0][0]["batch_size"] == 8 and probed[0][0]["decoder"] == "skip_fused"  # the heaviest run is probed
+    assert probed[0][1] == 11  # with the dataset's classes (the synthetic scenes: SegNet's 11)
     assert n == workers_that_fit(40 * GiB, 80 * GiB, 3 * GiB + 5 * 4 * 64 * 64) == 10  # (40 - 8) / 3

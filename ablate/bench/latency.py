@@ -29,12 +29,14 @@ def reference_models(baseline_model, *, num_classes: int) -> dict:
 
 
 def bench_models(configs: dict, baseline: str, reference: bool) -> dict:
-    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it)."""
+    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it).
+
+    ``configs`` carry the dataset's ``num_classes`` (``measure_study_latency``); the reference has the same."""
     from ablate.engine.latency import study_models
 
     models = study_models(None, configs)
     if reference and baseline in models:
-        extra = reference_models(models[baseline], num_classes=_num_classes())
+        extra = reference_models(models[baseline], num_classes=configs[baseline]["num_classes"])
         extra[f"{baseline}_fast"] = extra.pop("_fast")
         models.update(extra)
     return models
@@ -61,13 +63,15 @@ def _median_ci(x: np.ndarray, *, seed: int, n: int = 4000, alpha: float = 0.05) 
     return [float(np.quantile(medians, alpha / 2)), float(np.quantile(medians, 1 - alpha / 2))]
 
 
-def run_latency_bench(study, *, device: str = "cpu", dtype: str | None = None, rounds: int | None = None,
+def run_latency_bench(study, *, num_classes: int, device: str = "cpu", dtype: str | None = None,
+                      rounds: int | None = None,
                       threads: int | None = None, image_sizes=None, batches=None, reference: bool = True,
                       modes=None, launches: int | None = None, fresh_process: bool = True,
                       allow_emulated_bf16: bool = False, progress=None) -> dict:
     """Measure the study's variants (and the reference rows) and summarise: ``{meta..., "variants": [...]}``.
 
-    ``progress(message)`` hears of every launch and round (the CLI prints it on stderr).
+    ``num_classes``: the study's dataset's (``ablate bench latency`` opens it). ``progress(message)`` hears of
+    every launch and round (the CLI prints it on stderr).
     """
     import functools
 
@@ -77,14 +81,14 @@ def run_latency_bench(study, *, device: str = "cpu", dtype: str | None = None, r
     check_bf16(resolve_device(device), dtype or study.latency_settings()["dtype"], allow=allow_emulated_bf16)
 
     configs = {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
-               for v, c in configs.items()}
+    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {}),
+                   "num_classes": int(num_classes)} for v, c in configs.items()}
     build = functools.partial(bench_models, configs, study.baseline, reference)
-    rows = measure_study_latency(study, configs=configs, device=device, dtype=dtype, rounds=rounds, threads=threads,
-                                 image_sizes=image_sizes, batches=batches, modes=modes, launches=launches,
+    rows = measure_study_latency(study, num_classes=num_classes, configs=configs, device=device, dtype=dtype,
+                                 rounds=rounds, threads=threads, image_sizes=image_sizes, batches=batches, modes=modes, launches=launches,
                                  fresh_process=fresh_process, build_models=build, progress=progress)
-    return {"study": study.name, "baseline": study.baseline, "device": rows[0]["device"],
-            "threads": rows[0]["threads"], "dtype": rows[0]["dtype"],
+    return {"study": study.name, "baseline": study.baseline, "num_classes": int(num_classes),
+            "device": rows[0]["device"], "threads": rows[0]["threads"], "dtype": rows[0]["dtype"],
             "launches": 1 + max(r["launch"] for r in rows), "launch_kind": rows[0]["launch_kind"],
             "claim_mode": study.latency_settings()["claim_setting"]["mode"],
             "variants": summarize(rows, baseline=study.baseline)}
@@ -102,16 +106,11 @@ def check_bf16(device: str, dtype: str, *, allow: bool) -> None:
                           "--allow-emulated-bf16 to time it anyway")
 
 
-def _num_classes() -> int:
-    from ablate.data import CAMVID_CLASSES
-
-    return len(CAMVID_CLASSES)
-
-
 def format_summary(result: dict) -> str:
     """The text table ``ablate bench latency`` prints."""
     summary = result["variants"]
-    lines = [f"{result['study']}: baseline {result['baseline']}, {result['device']}, {result['threads']} threads, "
+    lines = [f"{result['study']}: baseline {result['baseline']}, {result['num_classes']} classes, {result['device']}, "
+             f"{result['threads']} threads, "
              f"{result['dtype']}, {result['launches']} launches ({result['launch_kind']}); "
              f"claims use mode {result['claim_mode']}"]
     width = max(len("variant"), *(len(s["variant"]) for s in summary)) + 2

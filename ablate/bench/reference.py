@@ -57,7 +57,7 @@ class HFSegformerLogits(nn.Module):
         return logits
 
 
-def hf_reference_model(num_classes: int = 11, *, seed: int = 0, attn: str = "sdpa") -> HFSegformerLogits:
+def hf_reference_model(num_classes: int, *, seed: int = 0, attn: str = "sdpa") -> HFSegformerLogits:
     """Hugging Face's own SegFormer/MiT-B0 (random init, fp32, HF defaults) returning logits at input size.
 
     The reference of ``ablate bench train`` and the HF row of ``ablate bench latency``.
@@ -72,11 +72,12 @@ def hf_reference_model(num_classes: int = 11, *, seed: int = 0, attn: str = "sdp
     return HFSegformerLogits(model).train()
 
 
-class PILSegNetDataset:
-    """Opens, converts and resizes one SegNet-layout PNG pair per item with PIL (no caching)."""
+class PILPairDataset:
+    """Opens, converts and resizes one image/label pair per item with PIL (no caching); the label's values
+    become class indices through the dataset's layout (its value or colour table), after the resize."""
 
-    def __init__(self, pairs, size: tuple[int, int]):
-        self.pairs = list(pairs)
+    def __init__(self, pairs, size: tuple[int, int], layout):
+        self.pairs, self.layout = list(pairs), layout
         self.size = (int(size[0]), int(size[1]))  # (H, W)
 
     def __len__(self) -> int:
@@ -95,28 +96,19 @@ class PILSegNetDataset:
         mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
         x = (x - mean) / std
-        y = np.array(label)
-        if y.ndim == 3:
-            y = y[..., 0]
-        y = torch.from_numpy(y.astype(np.int64))
-        y[y >= 11] = 255  # void (11) -> ignore
+        y = torch.from_numpy(self.layout.label_indices(label, pair.label).astype(np.int64))
         return x.contiguous(), y
 
 
 class ReferenceLoop:
     """The plain HF training loop (see the module docstring), one step at a time."""
 
-    def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2, seed: int = 0):
+    def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2, seed: int = 0,
+                 layout: str | None = None):
         from ablate.data.layouts import detect_layout
-        from ablate.errors import DataError
 
-        layout = detect_layout(root)
-        if layout.kind != "segnet":
-            raise DataError(
-                f"the HF reference loop reads the SegNet layout (train/ + trainannot/), {layout.root} is "
-                f"{layout.kind!r}; point --data at a SegNet-layout CamVid, or bench another decoder"
-            )
-        dataset = PILSegNetDataset(layout.pairs("train"), size)
+        found = detect_layout(root, layout=layout)
+        dataset = PILPairDataset(found.pairs("train"), size, found)
         generator = torch.Generator().manual_seed(seed)
         self.loader = torch.utils.data.DataLoader(
             dataset, batch_size=batch_size, shuffle=True, num_workers=workers, generator=generator,
@@ -197,13 +189,14 @@ class ReferenceProcess:
     """
 
     def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2,
-                 seed: int = 0, threads: int | None = None):
+                 seed: int = 0, threads: int | None = None, layout: str | None = None):
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # a fresh interpreter: nothing of this process's settings
         self._conn, child = ctx.Pipe()
         kwargs = {"root": str(root), "size": tuple(size), "batch_size": int(batch_size),
-                  "num_classes": int(num_classes), "device": device, "workers": int(workers), "seed": int(seed)}
+                  "num_classes": int(num_classes), "device": device, "workers": int(workers), "seed": int(seed),
+                  "layout": layout}
         self._proc = ctx.Process(target=_serve_reference, args=(child, kwargs, threads),
                                  name="ablate-bench-reference")
         from ablate.engine.environment import without_ablate_process_settings

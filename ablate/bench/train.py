@@ -8,7 +8,7 @@ would (``--reference-in-process`` shares this one instead: a conservative ratio)
 
 Reference (``ablate.bench.reference``): HF ``SegformerForSemanticSegmentation`` (MiT-B0, random init, fp32), a
 ``torch.utils.data.DataLoader`` (2 workers, shuffle) over a Dataset that opens, converts and
-resizes the PNGs with PIL at every step (image bilinear, label nearest, void 11 -> 255,
+resizes the pairs with PIL at every step (image bilinear, label nearest and mapped by the layout,
 ImageNet normalisation), plain ``torch.optim.Adam`` (lr 1e-4), loss from
 ``model(pixel_values, labels=...)``.
 
@@ -178,7 +178,7 @@ def _rounds(loops: dict, rounds: int, steps: int, say):
     return per_round, per_cpu, peak
 
 
-def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per_round: int = 20,
+def run_bench(data_root, *, layout: str | None = None, decoder: str = "all_mlp", rounds: int = 5, steps_per_round: int = 20,
               batch_size: int = 4, image_size=(256, 256), threads: int | str | None = None, amp: str = "auto",
               device: str = "auto", channels_last: bool = True, fold_head: bool = True, warmup: int = 2,
               workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None, pack: int = 1,
@@ -218,7 +218,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     with_reference = decoder == "all_mlp" if reference is None else bool(reference)
     say = echo or (lambda *_: None)
 
-    train = load_split(data_root, "train", size=size, cache_dir=cache_dir, progress=False)
+    train = load_split(data_root, "train", size=size, cache_dir=cache_dir, progress=False, layout=layout)
     keeps_freed = keep_freed_memory()  # our side's process is set up as fit sets up a training process
     if int(pack) > 1:  # images/s over all packed seeds
         ours = PackedLoop(train, decoder=decoder, batch_size=batch_size, device=device, amp=amp,
@@ -232,7 +232,7 @@ def run_bench(data_root, *, decoder: str = "all_mlp", rounds: int = 5, steps_per
     try:
         if with_reference:
             spec = dict(size=size, batch_size=batch_size, num_classes=len(train.class_names), device=device,
-                        workers=workers)
+                        workers=workers, layout=layout)
             if reference_process:
                 ref = ReferenceProcess(data_root, threads=threads, **spec)
                 gflops["ref"] = ref.gflops

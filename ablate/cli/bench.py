@@ -30,8 +30,11 @@ from ablate.bench import TRAIN_DECODERS
               help="Launches in this process (fresh models + warm-up) instead of fresh processes.")
 @click.option("--allow-emulated-bf16", is_flag=True,
               help="Time bf16 on a CPU without native bf16 anyway (emulated: >10x slower than fp32).")
+@click.option("--data", default=None, metavar="DIR",
+              help="The study's dataset folder (its class count sizes the models); default: as `ablate run` finds it.")
+@click.option("--layout", default=None, metavar="NAME", help="Read --data with this registered layout (default: detect).")
 def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, device, image_sizes, batches,
-                    reference, modes, launches, in_process, allow_emulated_bf16):
+                    reference, modes, launches, in_process, allow_emulated_bf16, data, layout):
     """Latency of each variant of STUDY_FILE over launches (random order per round), and throughput vs the baseline."""
     from ablate.bench.latency import format_summary, run_latency_bench
     from ablate.engine.config import parse_size
@@ -39,17 +42,31 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
     from ablate.study.definition import load_study
 
     study = load_study(study_file, preset=preset)
+    num_classes = _study_num_classes(study, data, layout)
     sizes = [parse_size(s) for s in image_sizes] or None
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays the result)
-    result = run_latency_bench(study, device=device, dtype=dtype, rounds=rounds, threads=threads,
+    result = run_latency_bench(study, num_classes=num_classes, device=device, dtype=dtype, rounds=rounds, threads=threads,
                                image_sizes=sizes, batches=list(batches) or None, reference=reference,
                                modes=list(modes) or None, launches=launches, fresh_process=not in_process,
                                allow_emulated_bf16=allow_emulated_bf16, progress=echo)
     click.echo(json.dumps(json_safe(result), indent=2) if as_json else format_summary(result))
 
 
+def _study_num_classes(study, data, layout) -> int:
+    """The class count of the study's dataset, opened as ``ablate run`` opens it (a synthetic kind is written to a
+    temporary folder)."""
+    import tempfile
+
+    from ablate.data.registry import dataset_layout
+
+    with tempfile.TemporaryDirectory(prefix="ablate-bench-") as workdir:
+        return dataset_layout(study.data, data=data, workdir=workdir, layout=layout,
+                              grouped=study.train.get("grouped", True)).num_classes
+
+
 @click.command("train")
 @click.option("--data", "data", default=None, help="Dataset folder (default: $ABLATE_DATA or the download cache).")
+@click.option("--layout", default=None, metavar="NAME", help="Read --data with this registered layout (default: detect).")
 @click.option("--decoder", type=click.Choice(TRAIN_DECODERS), default="all_mlp", show_default=True,
               help="Our decoder; the HF reference runs only for all_mlp.")
 @click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved rounds.")
@@ -74,7 +91,7 @@ def latency_command(study_file, *, preset, as_json, dtype, rounds, threads, devi
               help="Run the HF reference in a process of its own, as a user's script runs (default), or in "
                    "this one, where it shares ours' process settings (a conservative ratio).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
+def bench_train_command(data, layout, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
                         channels_last, fold_head, warmup, workers, cache_dir, pack, reference_process, as_json):
     """Training images/s of ablate vs a plain Hugging Face loop, in alternating slices."""
     from ablate.bench.train import format_result, run_bench
@@ -82,7 +99,7 @@ def bench_train_command(data, decoder, rounds, steps_per_round, batch_size, imag
 
     root = resolve_data_root(data)
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
-    res = run_bench(root, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
+    res = run_bench(root, layout=layout, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
                     image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
                     fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo, pack=pack,
                     reference_process=reference_process)

@@ -20,19 +20,42 @@ def data_group():
 
 @data_group.command("check")
 @click.argument("root", type=click.Path(file_okay=False))
-@click.option("--ungrouped", is_flag=True, help="Keep all 32 colour classes (colour layouts only).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def check_command(root, ungrouped, as_json):
-    """Layout, splits, counts, sizes and class pixel shares of ROOT, or the first problem found."""
-    from ablate.data.check import check_dataset, format_report
+@click.option("--layout", default=None, metavar="NAME", help="Read ROOT with this registered layout (default: detect).")
+@click.option("--ungrouped", is_flag=True, help="Keep all 32 colour classes (CamVid colour layouts only).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (and problems) as JSON.")
+def check_command(root, layout, ungrouped, as_json):
+    """Layout, splits, counts, sizes and class pixel shares of ROOT, and every problem, one line each (exit 2)."""
+    import sys
 
-    report = check_dataset(root, grouped=not ungrouped, progress=not as_json)
+    from ablate.data.check import check_dataset, format_report, problem_lines
+
+    report = check_dataset(root, layout=layout, grouped=not ungrouped, progress=not as_json)
     if as_json:
         import json
 
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo(format_report(report))
+    if report["problems"]:
+        for line in problem_lines(report):
+            click.echo(line, err=True)
+        sys.exit(2)
+
+
+@data_group.command("bench")
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--layout", default=None, metavar="NAME", help="Read ROOT with this registered layout (default: detect).")
+@click.option("--split", default="train", show_default=True)
+@click.option("--size", default="256x256", show_default=True, help="Decode-once size HxW.")
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(1))
+def bench_command(root, layout, split, size, repeats):
+    """Decode-once throughput (images/s) of one split, without the cache: the best of --repeats."""
+    from ablate.data.throughput import decode_throughput
+
+    result = decode_throughput(root, split=split, size=_parse_size(size), repeats=repeats, layout=layout)
+    click.echo(f"{result['layout']} {split}: {result['images']} images at {size}: "
+               f"{result['images_per_s']:.1f} images/s (best of {repeats}; all: "
+               f"{', '.join(f'{v:.1f}' for v in result['all'])})")
 
 
 @data_group.command("download")

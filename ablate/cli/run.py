@@ -11,6 +11,8 @@ import click
 @click.argument("study_file", type=click.Path(dir_okay=False))
 @click.option("--preset", default=None, help="A preset of the study: smoke, cpu or paper (or its own).")
 @click.option("--data", default=None, help="Dataset root (else $ABLATE_DATA, else the download cache).")
+@click.option("--layout", default=None, metavar="NAME",
+              help="Read the dataset with this registered layout (default: the study's data['layout'], else detected).")
 @click.option("--out", default="runs", show_default=True, help="Parent of the run directory.")
 @click.option("--storage", default=None, help="Optuna storage URL (default: sqlite in the run directory).")
 @click.option("--list", "list_only", is_flag=True, help="Show what is done, running, failed, to do; run nothing.")
@@ -38,7 +40,7 @@ import click
               help="--until-settled: most complete seed pairs to train (default: 40).")
 @click.option("--look-every", type=click.IntRange(1), default=1, show_default=True,
               help="--until-settled: seeds added between two looks.")
-def run_command(study_file, *, preset, data, out, storage, list_only, device, heartbeat, threads, workers,
+def run_command(study_file, *, preset, data, layout, out, storage, list_only, device, heartbeat, threads, workers,
                 pack_seeds, pretrained, retry_failed, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
                 look_every):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
@@ -48,6 +50,8 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     from ablate.sweep import Sweep, prepare_run_dir, status_table
 
     study = load_study(study_file, preset=preset)
+    if layout is not None:  # how the data are read is part of the study (study.json)
+        study.data = {**study.data, "layout": layout}
     if pretrained is not None:  # recorded in study.json and with every run
         study.pretrained = None if pretrained.strip().lower() in ("", "none") else pretrained
     gate = None
@@ -80,7 +84,8 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
 
         argv = ["run", study_file, "--out", out, "--heartbeat", str(heartbeat), "--workers", "1",
                 "--keep-checkpoints", keep_checkpoints, "--pack-seeds", pack_seeds]
-        for flag, value in (("--preset", preset), ("--data", data), ("--storage", storage), ("--device", device),
+        for flag, value in (("--preset", preset), ("--data", data), ("--layout", layout), ("--storage", storage),
+                            ("--device", device),
                             ("--threads", threads), ("--pretrained", pretrained)):
             argv += [flag, str(value)] if value is not None else []
         argv += (["--verbose"] if verbose else []) + (["--no-progress"] if no_progress else [])
@@ -95,9 +100,8 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
     else:
         sweep.run()
     failed = sweep.failed_runs()
-    if failed:
-        click.echo(f"{len(failed)} run(s) failed ({', '.join(failed[:4])}{', ...' if len(failed) > 4 else ''}): "
-                   f"see the error column of results.csv; --retry-failed runs them again", err=True)
+    for key, _, error in failed:
+        click.echo(f"failed: {key}: {error}", err=True)
     if gate is not None:
         from analysis.sequential.gate import read_looks
 
@@ -105,6 +109,14 @@ def run_command(study_file, *, preset, data, out, storage, list_only, device, he
         decisions = ", ".join(f"{v} {d}" for v, d in (looks.get("decisions") or {}).items())
         click.echo(f"until settled: {looks.get('stop_reason', 'no look recorded')}"
                    + (f" ({decisions})" if decisions else "") + f"; looks in {run_dir.root / 'looks.json'}")
+    # --until-settled replaces a failed seed by the next one, so only other failures leave the study incomplete
+    incomplete = [key for key, phase, _ in failed if not (gate is not None and phase == "seed")]
+    if incomplete:
+        from ablate.errors import FailedRuns
+
+        raise FailedRuns(f"{len(incomplete)} run(s) failed ({', '.join(incomplete[:4])}"
+                         f"{', ...' if len(incomplete) > 4 else ''}; errors above, also in `--list`): fix the cause, "
+                         f"then run the same command with --retry-failed; finished runs are kept in {run_dir.root}")
     click.echo(f"done: {run_dir.root} (next: ablate analyze {run_dir.root})")
 
 
@@ -143,7 +155,7 @@ def _workers(workers: str, device: str, sweep) -> int:
     if workers != "auto":
         n = int(workers)
         if n > 1:
-            sweep.data_root()  # a missing dataset is one error line here, not one per worker
+            sweep.check_data()  # a missing or malformed dataset is one error line here, not one per worker
         return n
     from ablate.engine.config import resolve_device
     from ablate.sweep.workers import default_workers
@@ -151,5 +163,7 @@ def _workers(workers: str, device: str, sweep) -> int:
     device = resolve_device(device)
     if device == "cpu":
         return default_workers(device)
-    # a missing dataset is one error line here, not one per worker; its size counts in each worker's footprint
+    # a missing or malformed dataset is one error line here, not one per worker; its size and classes count in
+    # each worker's footprint
+    sweep.check_data()
     return default_workers(device, study=sweep.study, data_root=sweep.data_root())

@@ -1,8 +1,10 @@
-"""On-disk cache of decoded splits, keyed by the content of the split's files.
+"""On-disk cache of decoded splits, keyed by the layout, its class mapping and the content of the split's files.
 
 The key hashes every image and label file's bytes (not size+mtime): copying or re-extracting a
 dataset keeps its cache valid, an edited file invalidates it, and reading ~120 MB of CamVid
-train+val PNGs costs well under a second next to several seconds of decoding.
+train+val PNGs costs well under a second next to several seconds of decoding. The layout's name and
+``mapping_key`` (class set, value or colour table) are in the key too: the same files read by two
+layouts, or through two class mappings, decode to different labels and never share an entry.
 """
 
 from __future__ import annotations
@@ -14,19 +16,17 @@ from pathlib import Path
 
 from ablate.data.layouts import Layout, Pair
 
-CACHE_VERSION = 1  # bump when decoding or resizing changes, so old caches are not reused
+CACHE_VERSION = 2  # bump when decoding or resizing changes, so old caches are not reused
 
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("ABLATE_CACHE") or Path.home() / ".cache" / "ablate").expanduser()
 
 
-def split_key(layout: Layout, split: str, pairs: list[Pair], size, grouped: bool) -> str:
+def split_key(layout: Layout, split: str, pairs: list[Pair], size) -> str:
     digest = hashlib.sha1()
-    header = (CACHE_VERSION, layout.kind, split, tuple(size), grouped, layout.class_names)
-    digest.update(repr(header).encode())
-    if layout.colours is not None:
-        digest.update(layout.colours.tobytes() + layout.colour_index.tobytes())
+    header = (CACHE_VERSION, layout.name, split, tuple(size))
+    digest.update(repr(header).encode() + b"\0" + layout.mapping_key() + b"\0")
     for pair in pairs:
         for path in (pair.image, pair.label):
             digest.update(pair.name.encode() + b"\0")
@@ -44,7 +44,7 @@ def _file_sha1(path) -> bytes:
 
 
 def cache_path(cache_dir, layout: Layout, split: str, size, key: str) -> Path:
-    return Path(cache_dir) / "splits" / f"{layout.kind}-{split}-{size[0]}x{size[1]}-{key[:20]}.pt"
+    return Path(cache_dir) / "splits" / f"{layout.name}-{split}-{size[0]}x{size[1]}-{key[:20]}.pt"
 
 
 def load_cached(path: Path) -> dict | None:

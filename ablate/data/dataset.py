@@ -29,9 +29,9 @@ class SegData:
         return len(self.class_names)
 
 
-def find_splits(root) -> list[str]:
+def find_splits(root, *, layout: str | None = None) -> list[str]:
     """The splits present under root, in train/val/test order."""
-    return detect_layout(root).splits()
+    return detect_layout(root, layout=layout).splits()
 
 
 def load_split(
@@ -43,18 +43,20 @@ def load_split(
     grouped: bool = True,
     progress: bool = False,
     cache: bool = True,
+    layout: str | None = None,
 ) -> SegData:
     """Decode and resize one split (size=(H, W)), or load it from the on-disk cache.
 
-    grouped maps the 32 CamVid colour classes to SegNet's 11 (ignored for the SegNet layout).
+    ``layout`` forces a registered layout (default: detected); grouped maps the 32 CamVid colour
+    classes to SegNet's 11 (the CamVid colour layouts only).
     """
     size = (int(size[0]), int(size[1]))
-    layout = detect_layout(root, grouped=grouped)
+    layout = detect_layout(root, layout=layout, grouped=grouped)
     pairs = layout.pairs(split)
     names = [pair.name for pair in pairs]
     path = None
     if cache:
-        key = _cache.split_key(layout, split, pairs, size, grouped)
+        key = _cache.split_key(layout, split, pairs, size)
         path = _cache.cache_path(cache_dir or _cache.default_cache_dir(), layout, split, size, key)
         hit = _cache.load_cached(path)
         if hit is not None and hit.get("names") == names:

@@ -1,4 +1,5 @@
-"""Read, validate and resize image/label PNG pairs once, into preallocated uint8 tensors."""
+"""Read, validate and resize image/label pairs once, into preallocated uint8 tensors (labels mapped to
+class indices by the layout)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
-from ablate.data.classes import IGNORE_INDEX, SEGNET_VOID
 from ablate.data.layouts import Layout, Pair
 from ablate.errors import DataError
 
@@ -28,34 +28,6 @@ def read_image(path) -> Image.Image:
     return _open(path, "RGB")
 
 
-def label_indices(img: Image.Image, path, layout: Layout) -> np.ndarray:
-    """Label PNG -> uint8 [H,W] class indices, IGNORE_INDEX for void and unknown colours."""
-    if layout.colours is None:
-        if img.mode not in ("L", "P", "I", "I;16"):
-            raise DataError(
-                f"label {path} is {img.mode}, expected single-channel class indices 0-{SEGNET_VOID}; "
-                "use the SegNet annot PNGs"
-            )
-        values = np.asarray(img)
-        top = int(values.max()) if values.size else 0
-        if top > SEGNET_VOID:
-            raise DataError(
-                f"label {path} has value {top}, outside the class set 0-{SEGNET_VOID} "
-                f"(11 classes + void {SEGNET_VOID}); fix or remove the label"
-            )
-        labels = values.astype(np.uint8)
-        labels[labels == SEGNET_VOID] = IGNORE_INDEX
-        return labels
-    rgb = np.asarray(img.convert("RGB")).astype(np.int32)
-    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
-    known = (layout.colours.astype(np.int32) @ np.array([1 << 16, 1 << 8, 1])).astype(np.int32)
-    order = np.argsort(known)
-    sorted_codes, sorted_index = known[order], layout.colour_index[order]
-    slot = np.clip(np.searchsorted(sorted_codes, codes), 0, len(sorted_codes) - 1)
-    # Colours not in the class file are ignored rather than an error (CamVid has stray colours).
-    return np.where(sorted_codes[slot] == codes, sorted_index[slot], IGNORE_INDEX).astype(np.uint8)
-
-
 def read_pair(pair: Pair, layout: Layout, size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
     """One pair -> (uint8 [H,W,3] image, uint8 [H,W] label), resized to size=(H, W) if given."""
     image = read_image(pair.image)
@@ -65,7 +37,7 @@ def read_pair(pair: Pair, layout: Layout, size: tuple[int, int] | None) -> tuple
             f"size mismatch: image {pair.image} is {image.size[0]}x{image.size[1]} but label "
             f"{pair.label} is {label.size[0]}x{label.size[1]} (WxH); fix one of them"
         )
-    labels = label_indices(label, pair.label, layout)
+    labels = layout.label_indices(label, pair.label)
     if size is not None and (image.size[1], image.size[0]) != tuple(size):
         wh = (size[1], size[0])
         image = image.resize(wh, Image.BILINEAR)

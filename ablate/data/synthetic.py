@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ablate.data.classes import SEGNET_VOID
+from ablate.data.layouts.camvid_segnet import SegNetLayout
+
+VOID = SegNetLayout.ignore_value  # the label value the SegNet layout leaves unlabelled
 
 # Mean RGB per class index (SegNet order), void last; textures are added on top.
 _COLOURS = np.array([
@@ -61,7 +63,7 @@ def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarra
     for _ in range(rng.integers(1, 4)):  # void: unlabelled patches
         vh, vw = rng.integers(2, max(3, height // 10)), rng.integers(2, max(3, width // 10))
         vy, vx = rng.integers(0, height - vh), rng.integers(0, width - vw)
-        lab[vy : vy + vh, vx : vx + vw] = SEGNET_VOID
+        lab[vy : vy + vh, vx : vx + vw] = VOID
     return _paint(rng, lab, rows, cols), lab
 
 
@@ -75,7 +77,7 @@ def _paint(rng, lab, rows, cols) -> np.ndarray:
     }
     for cls, pattern in texture.items():
         img[lab == cls] += np.asarray(pattern, np.float32)[lab == cls, None]
-    void = lab == SEGNET_VOID
+    void = lab == VOID
     img[void] = rng.uniform(0, 255, (int(void.sum()), 3))
     img *= rng.uniform(0.75, 1.2)  # per-scene lighting
     img += rng.normal(0, 12, img.shape)

@@ -38,7 +38,8 @@ class TrainConfig:
     fp32_attention: bool = True  # MiT attention in fp32 under CPU bf16 autocast (faster on this CPU)
     compile: bool = False  # torch.compile the model for the step (CUDA: mode reduce-overhead = CUDA graphs)
     eval_batch_size: int = 8
-    grouped: bool = True
+    grouped: bool = True  # CamVid colour layouts: 32 classes grouped into SegNet's 11
+    layout: str | None = None  # the dataset layout to read the data with (None: detected)
     max_steps: int | None = None  # stop after this many optimiser steps (smoke tests, benchmarks)
     log_every: int = 25  # steps between loss syncs (progress bar, NaN check)
     decoder_cfg: dict = field(default_factory=dict)

@@ -199,25 +199,28 @@ def _autocast(device: str, amp: str, mode: str):
     return autocast_context(device, amp)
 
 
-def study_models(study=None, configs: dict | None = None) -> dict:
-    """Each variant's model (random weights: weights do not change the arithmetic).
+def study_models(study=None, configs: dict | None = None, num_classes: int | None = None) -> dict:
+    """Each variant's model (random weights: weights do not change the arithmetic), with the dataset's classes.
 
-    ``configs``: ``{variant: {"decoder": ..., "decoder_cfg": {...}}}`` (default: the study's settings).
+    ``configs``: ``{variant: {"decoder": ..., "decoder_cfg": {...}, "num_classes": C}}`` (default: the
+    study's settings with ``num_classes``).
     """
-    from ablate.data import CAMVID_CLASSES
     from ablate.models import build_model
 
-    configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    return {v: build_model(cfg["decoder"], num_classes=len(CAMVID_CLASSES), pretrained=None, seed=0,
+    configs = configs or {v: {**study.train_settings(v, {}, seed=0), "num_classes": num_classes}
+                          for v in study.variants}
+    return {v: build_model(cfg["decoder"], num_classes=int(cfg["num_classes"]), pretrained=None, seed=0,
                            **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
 
 
-def measure_study_latency(study, *, configs: dict | None = None, device: str = "auto", dtype: str | None = None,
+def measure_study_latency(study, *, num_classes: int, configs: dict | None = None, device: str = "auto",
+                          dtype: str | None = None,
                           rounds: int | None = None, threads: int | None = None, image_sizes=None, batches=None,
                           modes=None, launches: int | None = None, fresh_process: bool = True,
                           build_models=None, progress=None) -> list[dict]:
     """latency.csv rows for every variant over the study's launches, at each image size, batch and mode.
 
+    ``num_classes``: the dataset's (the classifier's width and the logits grow with it).
     Defaults come from ``study.latency_settings()``: its launches, rounds, batches, dtype and
     the mode claims use (``claim_setting["mode"]``). Every launch is a fresh process
     (``fresh_process=False``: fresh models + warm-up in this process) timing each (size, batch,
@@ -230,8 +233,8 @@ def measure_study_latency(study, *, configs: dict | None = None, device: str = "
 
     lat = study.latency_settings()
     configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {})}
-               for v, c in configs.items()}
+    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {}),
+                   "num_classes": int(num_classes)} for v, c in configs.items()}
     threads = threads or lat["threads"] or torch.get_num_threads()
     device = resolve_device(device)
     modes = list(modes or [lat["claim_setting"]["mode"]])

@@ -287,7 +287,8 @@ def train_runs_packed(configs: list[TrainConfig], *, data_root, out_dir, run_ids
             for c, m, f, cost, run_id, trial in zip(configs, models, fitted, costs, run_ids, trials)]
 
 
-def suggested_pack_size(cfg: TrainConfig, *, seeds: int, device: str | None = None, margin: float = 0.10) -> int:
+def suggested_pack_size(cfg: TrainConfig, *, seeds: int, num_classes: int, device: str | None = None,
+                        margin: float = 0.10) -> int:
     """How many of ``seeds`` to pack into one process: 1 on CPU (packing there only saves Python overhead and the
     one-by-one path keeps channels_last); on CUDA as many as free memory holds, by a measured per-seed footprint."""
     device = resolve_device(device or cfg.device)
@@ -296,5 +297,5 @@ def suggested_pack_size(cfg: TrainConfig, *, seeds: int, device: str | None = No
     from ablate.engine.workers import measure_worker_footprint, workers_that_fit
 
     free, total = torch.cuda.mem_get_info()
-    per_seed = measure_worker_footprint(cfg)  # one seed's whole process: an upper bound of its share in a pack
+    per_seed = measure_worker_footprint(cfg, num_classes=num_classes)  # one seed's whole process: an upper bound of its share in a pack
     return min(int(seeds), workers_that_fit(free, total, per_seed, margin=margin))

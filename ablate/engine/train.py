@@ -32,6 +32,7 @@ from ablate.engine.step import (
     prepare_model_for_training,
     train_step,
 )
+from ablate.rundir import class_column
 
 
 class Pruned(Exception):
@@ -256,9 +257,9 @@ def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache
     from ablate.models import decoder_encoder
 
     decoder_encoder(cfg.decoder)  # an unknown decoder is a ConfigError before any data is read
-    load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress)
+    load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress, layout=cfg.layout)
     train = load_split(data_root, "train", **load)
-    val = load_split(data_root, "val", **load) if "val" in find_splits(data_root) else None
+    val = load_split(data_root, "val", **load) if "val" in find_splits(data_root, layout=cfg.layout) else None
     evaluation = val if eval_split == "val" and val is not None else load_split(data_root, eval_split, **load)
     return train, val, evaluation
 
@@ -325,7 +326,7 @@ def finish_run(cfg: TrainConfig, model, fitted: FitResult, data, *, cost, data_r
         "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder, "phase": phase,
         "run_id": run_id, "trial": trial, "seed": cfg.seed, "split": evaluation.split,
         **{k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice")},
-        **{f"iou_{name}": metrics["iou"][name] for name in class_names},
+        **{class_column(name): metrics["iou"][name] for name in class_names},
         "params_m": params_m, "gflops": gflops, "train_seconds": fitted.train_seconds,
         "epochs": fitted.epochs, "pretrained": getattr(model, "pretrained", None) or cfg.pretrained or "none",
         "image_size": f"{cfg.image_size[0]}x{cfg.image_size[1]}",

@@ -25,14 +25,15 @@ def workers_that_fit(free_bytes: int, total_bytes: int, footprint_bytes: int, *,
     return max(1, min(int(most), int(math.floor(usable / footprint_bytes))))
 
 
-def suggested_workers(device: str = "auto", *, cfg=None, footprint_bytes: int | None = None, data_bytes: int = 0,
-                      margin: float = MARGIN, most: int = 32) -> int:
+def suggested_workers(device: str = "auto", *, cfg=None, num_classes: int | None = None,
+                      footprint_bytes: int | None = None, data_bytes: int = 0, margin: float = MARGIN,
+                      most: int = 32) -> int:
     """Default worker count: 1 on CPU; on CUDA as many as the free memory holds.
 
     ``cfg`` (a TrainConfig or dict; default: ``TrainConfig()``) is the heaviest run the workers
-    will do; its footprint is measured by ``measure_worker_footprint`` unless ``footprint_bytes``
-    is given. ``data_bytes``: what each worker adds by keeping its dataset on the device
-    (the probe trains on random tensors), e.g. ``images.nbytes + labels.nbytes`` of the splits.
+    will do; its footprint is measured by ``measure_worker_footprint`` (a model with the dataset's
+    ``num_classes``) unless ``footprint_bytes`` is given. ``data_bytes``: what each worker adds by keeping
+    its dataset on the device (the probe trains on random tensors), e.g. ``images.nbytes + labels.nbytes``.
     """
     from ablate.engine.config import resolve_device
 
@@ -42,12 +43,13 @@ def suggested_workers(device: str = "auto", *, cfg=None, footprint_bytes: int | 
     import torch
 
     free, total = torch.cuda.mem_get_info()
-    footprint = (footprint_bytes or measure_worker_footprint(cfg)) + int(data_bytes)
+    footprint = (footprint_bytes or measure_worker_footprint(cfg, num_classes=num_classes)) + int(data_bytes)
     return workers_that_fit(free, total, footprint, margin=margin, most=most)
 
 
-def measure_worker_footprint(cfg=None, *, steps: int = 2) -> int:
-    """Bytes of GPU memory one training process holds: measured in a fresh process on CUDA."""
+def measure_worker_footprint(cfg=None, *, num_classes: int, steps: int = 2) -> int:
+    """Bytes of GPU memory one training process holds: measured in a fresh process on CUDA, with the
+    dataset's ``num_classes`` (the classifier and the logits grow with it: 150 ADE20K classes vs 11)."""
     import multiprocessing
 
     import torch
@@ -60,7 +62,7 @@ def measure_worker_footprint(cfg=None, *, steps: int = 2) -> int:
     ready, release = ctx.Event(), ctx.Event()
     torch.cuda.synchronize()
     free_before, _ = torch.cuda.mem_get_info()
-    child = ctx.Process(target=_hold_steps, args=(cfg.to_dict(), steps, ready, release), daemon=True)
+    child = ctx.Process(target=_hold_steps, args=(cfg.to_dict(), int(num_classes), steps, ready, release), daemon=True)
     child.start()
     try:
         if not ready.wait(timeout=600):
@@ -72,7 +74,7 @@ def measure_worker_footprint(cfg=None, *, steps: int = 2) -> int:
     return max(1, free_before - free_during)
 
 
-def _hold_steps(cfg_dict: dict, steps: int, ready, release) -> None:
+def _hold_steps(cfg_dict: dict, num_classes: int, steps: int, ready, release) -> None:
     """Child of ``measure_worker_footprint``: ``steps`` training steps on random data, then hold the memory."""
     import torch
 
@@ -82,13 +84,13 @@ def _hold_steps(cfg_dict: dict, steps: int, ready, release) -> None:
 
     cfg = TrainConfig.from_dict({**cfg_dict, "device": "cuda", "pretrained": "none"})
     amp = resolve_amp(cfg.amp, "cuda")
-    model = build_model(cfg.decoder, num_classes=11, pretrained=None, seed=cfg.seed, **cfg.decoder_cfg).cuda()
+    model = build_model(cfg.decoder, num_classes=num_classes, pretrained=None, seed=cfg.seed, **cfg.decoder_cfg).cuda()
     prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
                                fp32_attention=cfg.fp32_attention)
     optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer)
     h, w = cfg.image_size
     images = torch.randn(cfg.batch_size, 3, h, w, device="cuda")
-    labels = torch.randint(0, 11, (cfg.batch_size, h, w), device="cuda")
+    labels = torch.randint(0, num_classes, (cfg.batch_size, h, w), device="cuda")
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     for _ in range(steps):
         train_step(model, optimizer, images, labels, device="cuda", amp=amp, scaler=scaler)

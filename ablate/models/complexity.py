@@ -41,8 +41,9 @@ def count_gflops(model: nn.Module, image_size=(256, 256)) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), num_classes: int = 11) -> list[dict]:
-    """One row per registered decoder (default settings, random init): params_m and gflops_<H>x<W>."""
+def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), *, num_classes: int) -> list[dict]:
+    """One row per registered decoder (default settings, random init): params_m and gflops_<H>x<W>, with the
+    dataset's ``num_classes`` (the classifier's size and FLOPs grow with it)."""
     from .decoders import decoder_encoder, list_decoders
     from .segmentor import build_model
 

@@ -41,6 +41,16 @@ LATENCY_COLUMNS = ["variant", "launch", "round", "mode", "batch", "height", "wid
 PHASE_ORDER = {"tune": 0, "seed": 1}
 
 
+def class_column(class_name: str) -> str:
+    """results.csv's per-class IoU column of a dataset class: ``iou_<name>``, runs of characters other than
+    letters, digits and _ made one _ ("traffic light" -> iou_traffic_light; CamVid's names stay as they are)."""
+    import re
+
+    from ablate.rundir.metrics import CLASS_PREFIX
+
+    return CLASS_PREFIX + (re.sub(r"[^0-9A-Za-z_]+", "_", str(class_name).strip()).strip("_") or "class")
+
+
 class RunDir:
     """``<out>/<study name>/``: study.json, study.db, tables, confusion/, checkpoints/, records/."""
 
@@ -94,6 +104,11 @@ class RunDir:
         write_atomic(self.record_path("latency"), json.dumps({"latency": rows}, default=_json_default))
         self.rebuild_tables()
 
+    def save_phase_failure(self, phase: str, error: str) -> None:
+        """A phase that failed as a whole (latency): its error, for ``analyze`` and ``--list`` to name;
+        ``--retry-failed`` removes it with the phase's record."""
+        write_atomic(self.record_path(phase), json.dumps({"failed_phase": phase, "error": error}))
+
     # --- tables -----------------------------------------------------------------------
     def rebuild_tables(self) -> None:
         """Rewrite results.csv, epochs.csv, latency.csv from the records, until none changed meanwhile."""
@@ -125,6 +140,19 @@ class RunDir:
             write_atomic(self.epochs_csv, to_csv(epochs, EPOCH_COLUMNS))
         if latency:
             write_atomic(self.latency_csv, to_csv(latency, LATENCY_COLUMNS))
+
+
+def failed_phases(root) -> dict[str, str]:
+    """``{phase: error}`` of the phases of a run directory that failed as a whole (``save_phase_failure``)."""
+    out = {}
+    for path in sorted((Path(root) / "records").glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("failed_phase"):
+            out[str(record["failed_phase"])] = str(record.get("error") or "failed")
+    return out
 
 
 def confusion_path(root, key: str) -> Path:

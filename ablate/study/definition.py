@@ -49,7 +49,9 @@ class Study:
     """Everything ``ablate run`` needs; see studies/progressive_decoder.py for an example."""
 
     name: str | None = None
-    data: dict = field(default_factory=lambda: {"kind": "camvid"})  # kind: camvid|synthetic (+ its options)
+    # kind: where the folder comes from (camvid|folder|synthetic, + its options); layout: how it is read
+    # (a registered layout name; default: detected)
+    data: dict = field(default_factory=lambda: {"kind": "camvid"})
     eval_split: str = "test"  # phase 2 split; val when the dataset has none
     image_size: tuple[int, int] | None = None
     pretrained: str | None = "nvidia/mit-b0"  # None = random init (recorded with every result)
@@ -95,6 +97,8 @@ class Study:
         cfg = {k: v for k, v in merged.items() if k in fields_ and k != "decoder_cfg"}
         decoder_cfg = {**merged.get("decoder_cfg", {}), **{k: v for k, v in merged.items() if k not in fields_}}
         size = self.variants[variant].settings.get("image_size", self.image_size)  # a budget may set its own
+        if self.data.get("layout"):
+            cfg["layout"] = self.data["layout"]
         cfg.update(
             decoder=self.variants[variant].decoder,
             pretrained=self.pretrained_for(variant),
@@ -285,11 +289,15 @@ def _line_in(path: Path, exc: BaseException) -> int | str:
 
 
 def _validate_data(study: Study, path: Path) -> None:
+    from ablate.data.layouts import list_layouts
     from ablate.data.registry import list_datasets
 
     kinds = list_datasets()
     if not isinstance(study.data, dict) or study.data.get("kind") not in kinds:
         _fail(path, "data.kind", f"one of {', '.join(kinds)}", study.data)
+    layout = study.data.get("layout")
+    if layout is not None and layout not in list_layouts():  # the study file's own layouts registered by now
+        _fail(path, "data.layout", f"a registered layout ({', '.join(list_layouts())})", layout)
     if study.eval_split not in ("test", "val"):
         _fail(path, "eval_split", "'test' or 'val'", study.eval_split)
 
@@ -320,6 +328,8 @@ def _validate_train(study: Study, path: Path) -> None:
     for key in ("decoder", "seed", "image_size", "pretrained"):
         if key in study.train:
             _fail(path, f"train.{key}", f"no {key} here: it is set by the study's own field")
+    if "layout" in study.train:
+        _fail(path, "train.layout", "no layout here: set data={'layout': ...}")
 
 
 def _validate_space(space, path: Path, where: str) -> None:
@@ -347,14 +357,26 @@ def _validate_claims(study: Study, path: Path) -> None:
             raise StudyError(f"{path}: {where}: {exc}") from None
 
 
-def claim_metrics(study: Study) -> list[str]:
+def claim_metrics(study: Study, class_names=None) -> list[str]:
     """What a claim of this study may test: the metric table's metrics (``ablate.rundir.metrics``) and
-    iou_<class> for the study's classes."""
-    from ablate.data.classes import CAMVID_CLASSES
+    ``iou_<class>`` for the dataset's classes.
+
+    Before the dataset is opened its classes are not known, and any ``iou_...`` passes;
+    ``validate_claim_classes`` checks them against the dataset at run start, before any training."""
+    from ablate.rundir import class_column
     from ablate.rundir.metrics import claimable_metrics
 
-    grouped = study.train.get("grouped", True)
-    return claimable_metrics([f"iou_{c}" for c in CAMVID_CLASSES] if grouped else None)
+    return claimable_metrics(None if class_names is None else [class_column(c) for c in class_names])
+
+
+def validate_claim_classes(study: Study, class_names) -> None:
+    """Per-class claims (``iou_<class>``) against the dataset's own classes; a StudyError naming them."""
+    metrics = claim_metrics(study, class_names)
+    for i, claim in enumerate(study.claims):
+        try:
+            validate_claim_against(claim, variants=list(study.variants), metrics=metrics)
+        except ClaimError as exc:
+            raise StudyError(f"{study.path}: claims[{i}]: {exc} (the dataset's classes)") from None
 
 
 def _validate_latency(study: Study, path: Path) -> None:

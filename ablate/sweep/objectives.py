@@ -64,9 +64,14 @@ class ObjectivesMixin:
             raise self._skip()
         trial.suggest_categorical("round_set", [0])
         try:
-            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto")
-        except Exception as exc:
+            rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto",
+                                        num_classes=self.layout().num_classes)
+        except Exception as exc:  # recorded on the trial (--list) and in the run directory (analyze names it)
+            if is_disk_full(exc):
+                raise self._disk_full(exc) from None
             trial.set_user_attr("error", _one_line(exc))
+            self.run_dir.save_phase_failure("latency", _one_line(exc))
+            self._line(f"latency failed: {_one_line(exc)}")
             raise RunFailed(str(exc)) from exc
         try:
             self.run_dir.save_latency(rows)
@@ -96,7 +101,7 @@ class ObjectivesMixin:
                     if key and record and self.run_dir.read_record(key) is None:
                         self.run_dir.import_record(key, record)
                         imported += 1
-        if not self.run_dir.record_path("latency").exists():
+        if not (self.run_dir.read_record("latency") or {}).get("latency"):
             for t in self.trials(None, "latency"):
                 if t.user_attrs.get("latency_rows"):
                     self.run_dir.import_record("latency", {"latency": t.user_attrs["latency_rows"]})

@@ -39,7 +39,7 @@ class PackingMixin:
             check_packable(cfgs)
         except AblateError:  # e.g. fp16: its loss scaler cannot be shared; train one by one
             return 1
-        return suggested_pack_size(cfgs[0], seeds=len(self.study.seeds))
+        return suggested_pack_size(cfgs[0], seeds=len(self.study.seeds), num_classes=self.layout().num_classes)
 
     def _seed_settings(self, variant: str, params: dict, seed: int) -> dict:
         settings = self.study.train_settings(variant, params, seed=seed)

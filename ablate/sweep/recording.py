@@ -47,6 +47,15 @@ class RecordingMixin:
             row, failure = self._failed_row(exc, started)
         return self._record(row, base, failure)
 
+    def record_dataset(self, dataset: dict) -> None:
+        """study.json's ``dataset``: the layout, root, class names, colours and ignore value the runs read."""
+        from ablate.rundir import write_atomic
+
+        resolved = json.loads(self.run_dir.study_json.read_text())
+        if resolved.get("dataset") != dataset:
+            resolved["dataset"] = dataset
+            write_atomic(self.run_dir.study_json, json.dumps(resolved, indent=2, default=str) + "\n")
+
     def _keeps_checkpoint(self, phase: str) -> bool:
         return self.keep_checkpoints == "all" or (self.keep_checkpoints == "seeds" and phase == "seed")
 

@@ -82,6 +82,7 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
         self.train_run, self.measure_latency = backend or load_backend()
         self._studies: dict[str, optuna.Study] = {}
         self._data_root: Path | None = None
+        self._layout = None
         self._skipped = False
         self._pop_lock = PopLock(run_dir.root / ".pop.lock")
         # --until-settled: seed_gate(run_dir_root) -> how many of study.seeds to schedule, decided from
@@ -136,9 +137,10 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
         self.run_dir.rebuild_tables()
         return count
 
-    def failed_runs(self) -> list[str]:
-        return [t.user_attrs.get("run_id") or phase for v, phase in self.phases()
-                for t in self.trials(v, phase) if T.kind(t) == "failed"]
+    def failed_runs(self) -> list[tuple[str, str, str]]:
+        """``(run, phase, error)`` of every failed run (the latency phase's run is named ``latency``)."""
+        return [(t.user_attrs.get("run_id") or phase, phase, t.user_attrs.get("error") or "failed")
+                for v, phase in self.phases() for t in self.trials(v, phase) if T.kind(t) == "failed"]
 
     # --- the loop -----------------------------------------------------------------------
     def total_runs(self) -> int:
@@ -158,7 +160,7 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
     def run(self) -> None:
         from tqdm.auto import tqdm
 
-        self.data_root()  # a missing dataset is the user's to fix: fail now, not once per run
+        self.check_data()  # a missing or malformed dataset is the user's to fix: fail now, not once per run
         bar = tqdm(total=self.total_runs(), desc=self.study.name, unit="run", disable=not self.bars,
                    dynamic_ncols=True, position=0)
         try:
@@ -308,11 +310,29 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
             self._data_root = dataset_root(self.study.data, data=self.data_arg, workdir=self.run_dir.root)
         return self._data_root
 
-    def eval_split(self) -> str:
-        from ablate.data import find_splits
+    def layout(self):
+        """The dataset opened: the study's ``data["layout"]``, else the layout detected in its folder."""
+        if self._layout is None:
+            from ablate.data.layouts import detect_layout
 
+            self._layout = detect_layout(self.data_root(), layout=self.study.data.get("layout"),
+                                         grouped=self.study.train.get("grouped", True))
+        return self._layout
+
+    def check_data(self) -> None:
+        """Before any training: the dataset opens, the splits a run reads pair up, per-class claims name the
+        dataset's classes; study.json records the layout and classes (outside the fingerprint)."""
+        from ablate.data.check import check_before_compute
+        from ablate.study.definition import validate_claim_classes
+
+        layout = self.layout()
+        validate_claim_classes(self.study, layout.class_names)
+        check_before_compute(layout, sorted({"train", self.eval_split()} | ({"val"} & set(layout.splits()))))
+        self.record_dataset(layout.describe())
+
+    def eval_split(self) -> str:
         wanted = self.study.eval_split
-        return wanted if wanted in find_splits(self.data_root()) else "val"
+        return wanted if wanted in self.layout().splits() else "val"
 
     def best_configs(self) -> dict[str, dict]:
         """Per variant: the TrainConfig fields its seed runs use (tuned best, or fixed settings)."""

@@ -41,8 +41,20 @@ def status_table(study: Study, *, out: str, storage: str | None) -> str:
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS) for r in rows]
+    lines += [f"failed: {key}: {error} (--retry-failed runs it again)" for key, error in failed_runs(study, url)]
     lines.append(size_line(Path(out) / run_dir_name(study)))
     return "\n".join(lines)
+
+
+def failed_runs(study: Study, storage_url: str | None) -> list[tuple[str, str]]:
+    """``(run, error)`` of each failed run the storage holds, the latency phase last."""
+    names = [(v, p) for v in study.variants for p in (("tune", "seed") if study.tunes(v) else ("seed",))]
+    out = []
+    for variant, phase in [*names, (None, "latency")]:
+        for t in _trials(storage_url, optuna_name(study, variant, phase)):
+            if T.kind(t) == "failed":
+                out.append((t.user_attrs.get("run_id") or phase, t.user_attrs.get("error") or "failed"))
+    return out
 
 
 def size_line(root: Path) -> str:

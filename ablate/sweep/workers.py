@@ -23,8 +23,12 @@ def default_workers(device: str, *, study=None, data_root=None) -> int:
 
     if device == "cpu" or study is None:
         return suggested_workers(device)
+    from ablate.data.layouts import detect_layout
+
     cfg = heaviest_config(study)
-    return suggested_workers(device, cfg=cfg, data_bytes=train_split_bytes(data_root, cfg["image_size"]))
+    layout = detect_layout(data_root, layout=study.data.get("layout"), grouped=study.train.get("grouped", True))
+    return suggested_workers(device, cfg=cfg, num_classes=layout.num_classes,
+                             data_bytes=train_split_bytes(layout, cfg["image_size"]))
 
 
 def heaviest_config(study) -> dict:
@@ -33,14 +37,10 @@ def heaviest_config(study) -> dict:
     return max(configs, key=lambda c: int(c.get("batch_size", 4)) * int(c["image_size"][0]) * int(c["image_size"][1]))
 
 
-def train_split_bytes(data_root, size) -> int:
+def train_split_bytes(layout, size) -> int:
     """Bytes of the uint8 training split on the device (3 image bytes + 1 label byte per pixel); 0 if unknown."""
-    if data_root is None:
-        return 0
-    from ablate.data.layouts import detect_layout
-
     try:
-        n = len(detect_layout(data_root).pairs("train"))
+        n = len(layout.pairs("train"))
     except Exception:  # noqa: BLE001 - only sizes the default; the run itself reports data problems
         return 0
     return n * 4 * int(size[0]) * int(size[1])
