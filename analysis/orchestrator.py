@@ -123,14 +123,22 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
     """The budget section of a run directory (None when its study declares no ``budgets``).
 
     ``verdicts``: analyze's result for the same run (analyze runs, without writing, when not given);
-    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric
-    under ``report/plots/``.
+    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one figure per metric
+    under ``report/plots/`` (``plots``: their PNGs).
     """
     from analysis.sections.budgets import budget_outputs
 
     if verdicts is None or "budgets" not in verdicts:
         verdicts = analyze(run_dir, alpha=alpha, write=False)
-    return budget_outputs(run_dir, verdicts, write=write)
+    out = budget_outputs(run_dir, verdicts, write=write)
+    if write and out is not None:
+        from analysis.plots import budgets as budget_plots
+        from analysis.plots.registry import FigureInputs, make_figures
+
+        made = make_figures(FigureInputs(verdicts, tables=None, seeds=None), Path(run_dir) / "report" / "plots",
+                            warnings=out.setdefault("warnings", []), notes=[], only=[budget_plots])
+        out["plots"] = [str(paths["png"]) for paths in made.values()]
+    return out
 
 
 def plan_study(pilot_dir, claims, **options):

@@ -304,12 +304,12 @@ def test_no_baseline_named_anywhere(tmp_path):
 
 
 def test_failing_plot_becomes_a_warning(tmp_path, monkeypatch):
-    import analysis.plots
+    import analysis.plots.tradeoff
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(analysis.plots, "plot_tradeoff", broken)
+    monkeypatch.setattr(analysis.plots.tradeoff, "plot_tradeoff", broken)
     run = make_run_dir(tmp_path / "run", n_seeds=4, n_images=6)
     verdicts = analyze(run, n_boot=N_BOOT)
     assert any("plot tradeoff skipped" in w and "renderer exploded" in w for w in verdicts["warnings"])

@@ -16,7 +16,6 @@ import pandas as pd
 
 from analysis.report import rows as R
 from analysis.report import text as T
-from analysis.report.figures import caption, make_plots
 from analysis.report.methods import methods_facts
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -37,9 +36,11 @@ def jinja_environment():
 def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list[str], study: dict | None = None,
             results: pd.DataFrame | None = None) -> dict:
     """Everything the templates show, as plain values."""
-    figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name),
-                "src": Path(paths["png"]).relative_to(report_dir).as_posix(), "png": str(paths["png"])}
-               for name, paths in made.items()]
+    figures = [{"name": name, "title": name.replace("_", " "), "caption": made_figure["caption"],
+                "placement": made_figure["placement"], "png": str(made_figure["png"]),
+                "src": Path(made_figure["png"]).relative_to(report_dir).as_posix()}
+               for name, made_figure in made.items()]
+    placed = {p: [f for f in figures if f["placement"] == p] for p in ("headline", "budgets", "figures")}
     # sections an older or partial verdicts.json may lack render as "not available", never as an error
     verdicts = {"warnings": [], "claims": [], "comparisons": [], "test_set": {}, "latency": {}, "environment": {},
                 "variants": {}, "baseline": None, **verdicts}
@@ -50,11 +51,11 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
         "hypotheses": R.hypothesis_table(verdicts),
         "claims": R.claim_table(verdicts),
         "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
-        "forest": next((f for f in figures if f["name"] == "forest"), None),
-        "figures": [f for f in figures if f["name"] != "forest" and not f["name"].startswith("budgets_")],
+        "forest": next(iter(placed["headline"]), None),
+        "figures": placed["figures"],
         "budgets": R.budget_table(verdicts),
         "budget_notes": R.budget_notes(verdicts),
-        "budget_figures": [f for f in figures if f["name"].startswith("budgets_")],
+        "budget_figures": placed["budgets"],
         "looks": R.looks_table(verdicts.get("until_settled")),
         "looks_design": _looks_design(verdicts.get("until_settled")),
         "notes": notes,
@@ -110,8 +111,11 @@ def write_report(verdicts: dict, tables, seeds: pd.DataFrame, *, seed: int = 0) 
     report_dir = Path(tables.run_dir) / "report"
     plots_dir = report_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
+    from analysis.plots.registry import FigureInputs, make_figures
+
     notes: list[str] = []
-    made = make_plots(verdicts, tables, seeds, plots_dir, seed=seed, warnings=verdicts["warnings"], notes=notes)
+    made = make_figures(FigureInputs(verdicts, tables, seeds, seed), plots_dir, warnings=verdicts["warnings"],
+                        notes=notes)
     markdown, page = render(verdicts, made, report_dir, notes, getattr(tables, "study", None),
                             getattr(tables, "results", None))
     write_atomic(report_dir / "report.md", markdown)
