@@ -29,7 +29,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     """
     from ablate.rundir import failed_phases, json_safe
     from analysis.run_reader import load_run, seed_rows
-    from analysis.sections import summary as S
+    from analysis.sections import summary
     from analysis.sections.budgets import budget_section, write_budgets_json
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION
@@ -47,15 +47,15 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     tables = load_run(run_dir)
     warnings = list(tables.warnings)
     baseline = baseline or tables.study.get("baseline")
-    claim_objects = S.resolve_claims(claims, tables.study)
+    claim_objects = summary.resolve_claims(claims, tables.study)
     _validate_names(tables, baseline, claim_objects)
     seeds = seed_rows(tables.results, warnings)
-    order = S.variant_order(tables, baseline)
+    order = summary.variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
     load = _confusion_loader(tables, warnings)
 
     step("latency")
-    latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
+    latency, latency_rows, setting, latency_reason = summary.latency_section(tables, order, baseline, alpha=alpha,
                                                                         warnings=warnings)
     for phase, error in failed_phases(tables.run_dir).items():  # a phase that failed as a whole: say why
         if phase == "latency" and not latency["available"]:
@@ -72,11 +72,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
                      load_confusion=load, warnings=warnings)
     hypotheses, claim_verdicts = evaluate(claim_objects, data, baseline=baseline, alpha=alpha)
     step("paired comparisons")
-    comparisons = _guard(lambda: S.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
+    comparisons = _guard(lambda: summary.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
                                                        n_boot=n_boot), [], "comparisons", warnings)
     _warn_zero_variance(seeds, order, warnings)
     step("test set")
-    test_set = _guard(lambda: S.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
+    test_set = _guard(lambda: summary.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
                       {"available": False, "reason": "failed"}, "test-set analysis", warnings)
 
     step("budgets and sequential looks")
@@ -96,14 +96,14 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "hypotheses": [h.to_dict() for h in hypotheses],
         "claims": claim_dicts,
         "comparisons": comparisons,
-        "variants": S.variant_summaries(tables, seeds, order, latency.get("variants", {})),
+        "variants": summary.variant_summaries(tables, seeds, order, latency.get("variants", {})),
         "test_set": test_set,
         "latency": latency,
-        "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
+        "power_curves": _guard(lambda: summary.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
         "budgets": budgets,
         "until_settled": until_settled,
         "warnings": list(dict.fromkeys(warnings)),
-        "environment": S.environment(tables.results, tables.study),
+        "environment": summary.environment(tables.results, tables.study),
     }
     verdicts = json_safe(verdicts)
     if write:
@@ -132,11 +132,11 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
         verdicts = analyze(run_dir, alpha=alpha, write=False)
     out = budget_outputs(run_dir, verdicts, write=write)
     if write and out is not None:
-        from analysis.plots import budgets as budget_plots
+        from analysis.plots import effect_vs_budget
         from analysis.plots.registry import FigureInputs, make_figures
 
         made = make_figures(FigureInputs(verdicts, tables=None, seeds=None), Path(run_dir) / "report" / "plots",
-                            warnings=out.setdefault("warnings", []), notes=[], only=[budget_plots])
+                            warnings=out.setdefault("warnings", []), notes=[], only=[effect_vs_budget])
         out["plots"] = [str(paths["png"]) for paths in made.values()]
     return out
 

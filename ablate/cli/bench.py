@@ -94,7 +94,7 @@ def _study_num_classes(study, data, layout) -> int:
 def bench_train_command(data, layout, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
                         channels_last, fold_head, warmup, workers, cache_dir, pack, reference_process, as_json):
     """Training images/s of ablate vs a plain Hugging Face loop, in alternating slices."""
-    from ablate.bench.train import format_result, run_bench
+    from ablate.bench.train_speed import format_result, run_bench
     from ablate.data import resolve_data_root
 
     root = resolve_data_root(data)

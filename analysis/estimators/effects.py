@@ -176,6 +176,16 @@ def paired_values(variant, baseline, *, relative: bool) -> np.ndarray:
         return np.where((v > 0) & (b > 0), np.log(v / b), np.nan)
 
 
+def paired_effects(seeds, claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seed ids, paired effects on the test scale) of one claim over seed rows (``paired_values``), finite only."""
+    from analysis.run_reader import paired_frame
+
+    pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
+    x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
+    ok = np.isfinite(x)
+    return pairs["seed"].to_numpy()[ok], x[ok]
+
+
 def unit_effect(x, *, unit: str = "seeds", method: str | None = None) -> EffectEstimate:
     """t-based estimate of the mean of independent per-unit values ``x`` (NaNs dropped)."""
     x = np.asarray(x, dtype=float).ravel()

@@ -31,11 +31,11 @@ from scipy import stats as sps
 
 from ablate.errors import AblateError
 from ablate.rundir.metrics import format_effect, is_latency
-from ablate.study.claim import Claim, as_claim, format_claim
+from ablate.study.claim import as_claim, format_claim
 from analysis import sequential
 from analysis.estimators import verdict_power as power
-from analysis.estimators.effects import paired_values
-from analysis.run_reader import load_run, paired_frame, seed_rows
+from analysis.estimators.effects import paired_effects
+from analysis.run_reader import load_run, seed_rows
 from analysis.verdicts.rules import band_on_test_scale
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
@@ -44,17 +44,6 @@ TARGETS = (0.8, 0.9)
 
 class PlanError(AblateError):
     """No usable pilot."""
-
-
-def paired_effects(seeds: pd.DataFrame, claim: Claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, paired effects on the test scale) of one claim (``analysis.estimators.effects.paired_values``), finite only."""
-    pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
-    x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
-    ok = np.isfinite(x)
-    return pairs["seed"].to_numpy()[ok], x[ok]
-
-
-test_band = band_on_test_scale  # the claim's band on the test scale: the engine's one rule
 
 
 def sd_upper_bound(sd: float, n: int, confidence: float = 0.8) -> float:
@@ -174,7 +163,7 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
             raise PlanError(f"the pilot has {x.size} paired seed(s) of {claim.variant} and {baseline} "
                             f"(need >= 2): {PILOT_HINT}")
         effects_by_claim[text] = (seed_ids, x)
-        band = test_band(claim)
+        band = band_on_test_scale(claim)
         sd = float(np.std(x, ddof=1))
         sd_plan = sd_upper_bound(sd, x.size, sd_confidence)
         cp = ClaimPlan(claim=text, variant=claim.variant, metric=claim.metric,

@@ -15,9 +15,9 @@ from analysis.plots.figure import PLACEMENTS, Figure, FigureInputs  # noqa: F401
 def modules() -> list:
     """The plot modules, in report order (imported here, so that ``import analysis.plots`` stays light)."""
     from analysis.plots import (
-        budgets,
         class_delta,
         class_iou,
+        effect_vs_budget,
         forest,
         learning_curves,
         miou_by_seed,
@@ -28,7 +28,7 @@ def modules() -> list:
         variance,
     )
 
-    return [forest, budgets, miou_by_seed, tradeoff, variance, class_iou, class_delta, learning_curves,
+    return [forest, effect_vs_budget, miou_by_seed, tradeoff, variance, class_iou, class_delta, learning_curves,
             optimization_history, param_importances, power]
 
 

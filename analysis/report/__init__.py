@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.report import rows as R
-from analysis.report import text as T
+from analysis.report import rows, text
 from analysis.report.methods import methods_facts
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -47,28 +46,28 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
     return {
         "v": verdicts,
         "title": f"ablate report: {verdicts.get('study') or Path(verdicts['run_dir']).name}",
-        "answer": T.answer(verdicts),
-        "hypotheses": R.hypothesis_table(verdicts),
-        "claims": R.claim_table(verdicts),
+        "answer": text.answer(verdicts),
+        "hypotheses": rows.hypothesis_table(verdicts),
+        "claims": rows.claim_table(verdicts),
         "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
         "forest": next(iter(placed["headline"]), None),
         "figures": placed["figures"],
-        "budgets": R.budget_table(verdicts),
-        "budget_notes": R.budget_notes(verdicts),
+        "budgets": rows.budget_table(verdicts),
+        "budget_notes": rows.budget_notes(verdicts),
         "budget_figures": placed["budgets"],
-        "looks": R.looks_table(verdicts.get("until_settled")),
+        "looks": rows.looks_table(verdicts.get("until_settled")),
         "looks_design": _looks_design(verdicts.get("until_settled")),
         "notes": notes,
         "methods": methods_facts(verdicts, study or {}, results),
-        "variants": R.variant_table(verdicts),
-        "comparisons": R.comparison_table(verdicts),
-        "test_set": R.test_set_table(verdicts.get("test_set") or {}),
+        "variants": rows.variant_table(verdicts),
+        "comparisons": rows.comparison_table(verdicts),
+        "test_set": rows.test_set_table(verdicts.get("test_set") or {}),
         "test_set_note": "sd over seeds is training randomness (every seed is scored on the same images); the image se "
                          "is how much mIoU would move on another test set of the same size. The paired effect's "
                          "interval counts both, and the last column says how much of it the test set contributes.",
-        "latency": R.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
-        "latency_settings": R.latency_settings_table(verdicts.get("latency") or {}),
-        "environment": R.environment_table(verdicts.get("environment") or {}),
+        "latency": rows.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
+        "latency_settings": rows.latency_settings_table(verdicts.get("latency") or {}),
+        "environment": rows.environment_table(verdicts.get("environment") or {}),
         "schema": schema_text(),
     }
 

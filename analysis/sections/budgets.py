@@ -31,8 +31,7 @@ from scipy import stats as sps
 from ablate.rundir import json_safe, write_atomic
 from ablate.rundir.metrics import format_effect, is_latency
 from ablate.study.claim import Claim, format_claim
-from analysis.estimators.effects import unit_effect
-from analysis.planning.plan import paired_effects
+from analysis.estimators.effects import paired_effects, unit_effect
 from analysis.verdicts.rules import band_on_test_scale, refuted_direction
 
 SEP = "@"  # ablate.study.definition.BUDGET_SEP
@@ -251,7 +250,7 @@ def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict],
 def budget_outputs(run_dir, verdicts: dict, *, write: bool = True) -> dict | None:
     """The budget section of ``verdicts`` (analyze's result for ``run_dir``; None when its study declares no
     ``budgets``), returned as is. With ``write`` also ``report/budgets.json``. ``analysis.analyze_budgets`` runs
-    analyze first when needed and draws the plots (analysis.plots.budgets): this layer calls neither.
+    analyze first when needed and draws the plots (analysis.plots.effect_vs_budget): this layer calls neither.
     """
     out = verdicts.get("budgets")
     if out is None:

@@ -34,8 +34,9 @@ from ablate.rundir import json_safe, write_atomic
 from ablate.rundir.metrics import format_effect, format_interval, is_latency
 from ablate.study.claim import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
-from analysis.planning.plan import paired_effects, test_band
+from analysis.estimators.effects import paired_effects
 from analysis.run_reader import read_results
+from analysis.verdicts.rules import band_on_test_scale
 
 LOOKS_FILE = "looks.json"
 
@@ -143,7 +144,7 @@ class SeedGate:
             for c in (c for c in self.claims if c.variant == v):
                 seed_ids, x = paired_effects(ok, c, self.baseline)
                 idx = np.argsort([order[int(s)] for s in seed_ids])
-                effects[format_claim(c)], bands[format_claim(c)] = x[idx], test_band(c)
+                effects[format_claim(c)], bands[format_claim(c)] = x[idx], band_on_test_scale(c)
             per_variant[v] = sequential.hypothesis_looks(effects, bands, self.design, variant=v)
         looks, decisions = [], {}
         for k, n in enumerate(self.design.looks):

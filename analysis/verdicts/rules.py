@@ -230,16 +230,16 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
 
 
 def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) -> None:
-    from analysis.estimators import verdict_power as P
+    from analysis.estimators import verdict_power
 
     kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
     cv.image_df = est.image_df
     mid = (band_x[0] + band_x[1]) / 2
     cv.power_effect = back(mid)
-    cv.power = P.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]
-    cv.seeds_needed = P.seeds_needed(mid, band=band_x, target=TARGET, outcome="supported", **kw)
-    cv.seeds_to_settle = P.seeds_needed(est.estimate, band=band_x, target=TARGET, outcome="settled", **kw)
-    width = P.smallest_settleable_band(n=est.n, target=TARGET, **kw)
+    cv.power = verdict_power.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]
+    cv.seeds_needed = verdict_power.seeds_needed(mid, band=band_x, target=TARGET, outcome="supported", **kw)
+    cv.seeds_to_settle = verdict_power.seeds_needed(est.estimate, band=band_x, target=TARGET, outcome="settled", **kw)
+    width = verdict_power.smallest_settleable_band(n=est.n, target=TARGET, **kw)
     cv.smallest_band = back(est.estimate + width / 2) - back(est.estimate - width / 2) if np.isfinite(width) \
         else math.nan
 
