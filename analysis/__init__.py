@@ -10,12 +10,27 @@ Layers, each importing only its own layer and those below it (``tests/test_layou
 4. ``sections``        the other verdicts.json sections (``summary``, ``budgets``); ``planning`` (``ablate plan``);
    ``sequential.gate`` the ``--until-settled`` sweep's gate and looks.json
 5. ``report``, ``plots`` rendering (below the orchestrator: ``analyze(write=True)`` writes the report)
-6. ``orchestrator``    ``analyze`` and the compositions that need it (``analyze_budgets``, ``plan_study``)
+6. ``orchestrator``    ``analyze`` and the composition that needs it (``analyze_budgets``)
 7. ``cli``             ``ablate analyze``
 
 The public names are re-exported here.
 """
 
-from analysis.orchestrator import analyze, analyze_budgets, plan_study
+from analysis.orchestrator import analyze, analyze_budgets
 
-__all__ = ["analyze", "analyze_budgets", "plan_study"]
+__all__ = ["analyze", "analyze_budgets", "plan_study", "SeedGate"]
+
+
+def __getattr__(name):
+    # SeedGate (the --until-settled gate, on analyze's own estimator) is public so that a run directory's looks
+    # can be recomputed from outside: ``analysis.SeedGate(claims, baseline, seeds, max_seeds=...).evaluate(run_dir)``.
+    # Imported lazily: ``import analysis`` stays light.
+    if name == "SeedGate":
+        from analysis.sequential.gate import SeedGate
+
+        return SeedGate
+    if name == "plan_study":  # ``ablate plan``: planning a study from a pilot run
+        from analysis.planning.plan import plan_study
+
+        return plan_study
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -1,8 +1,8 @@
 """The orchestrator: ``analyze(run_dir)`` composes the layers below it into verdicts.json (and the report).
 
 ``analyze`` returns exactly what it writes to ``report/verdicts.json``; its schema (schema_version 2) is
-documented once, in ``analysis.verdicts.records`` (``schema_text()``). The compositions that need a whole
-analysis (the budget section of a run, a plan's pilot) live here too, so no layer below calls back up.
+documented once, in ``analysis.verdicts.records`` (``schema_text()``). A composition that needs a whole analysis
+(``analyze_budgets``) lives here too, so no layer below calls back up.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from ablate.rundir import write_atomic
 from ablate.rundir.metrics import is_latency
 
-__all__ = ["analyze", "analyze_budgets", "plan_study"]
+__all__ = ["analyze", "analyze_budgets"]
 
 
 def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
@@ -28,8 +28,9 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     or odd becomes an inconclusive verdict and a warning.
     """
     from ablate.rundir import failed_phases, json_safe
-    from analysis.run_reader import load_run, seed_rows
+    from analysis.run_reader import confusion_loader, load_run, seed_rows
     from analysis.sections import summary
+    from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION
@@ -52,7 +53,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     seeds = seed_rows(tables.results, warnings)
     order = summary.variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
-    load = _confusion_loader(tables, warnings)
+    load = confusion_loader(tables.confusion_paths, warnings)
 
     step("latency")
     latency, latency_rows, setting, latency_reason = summary.latency_section(tables, order, baseline, alpha=alpha,
@@ -84,6 +85,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
                      None, "budgets", warnings)
     until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
+    variants = summary.variant_summaries(tables, seeds, order, latency.get("variants", {}))
+    step("accuracy vs cost")
+    accuracy_cost = _guard(lambda: accuracy_cost_section(seeds, order, variants, load, alpha=alpha, seed=seed,
+                                                         warnings=warnings),
+                           {"available": False, "reason": "failed"}, "accuracy vs cost", warnings)
 
     verdicts = {
         "schema_version": SCHEMA_VERSION,
@@ -96,7 +102,8 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "hypotheses": [h.to_dict() for h in hypotheses],
         "claims": claim_dicts,
         "comparisons": comparisons,
-        "variants": summary.variant_summaries(tables, seeds, order, latency.get("variants", {})),
+        "variants": variants,
+        "accuracy_cost": accuracy_cost,
         "test_set": test_set,
         "latency": latency,
         "power_curves": _guard(lambda: summary.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
@@ -141,14 +148,6 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
     return out
 
 
-def plan_study(pilot_dir, claims, **options):
-    """``ablate plan``: the plan for ``claims`` from the pilot run ``pilot_dir`` (options: see
-    ``analysis.planning.plan.plan_study``), with the pilot's test-set part from ``analyze``."""
-    from analysis.planning import plan
-
-    return plan.plan_study(pilot_dir, claims, analyze=analyze, **options)
-
-
 def _validate_names(tables, baseline, claims) -> None:
     """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
     from ablate.errors import ConfigError
@@ -171,27 +170,6 @@ def _validate_names(tables, baseline, claims) -> None:
         if claim.metric not in metrics:
             raise ClaimError(f"claim '{format_claim(claim)}' names unknown metric '{claim.metric}': choose one of "
                              f"{', '.join(metrics)}")
-
-
-def _confusion_loader(tables, warnings):
-    """run_id -> per-image confusions (cached; unreadable files become a warning), or None without any."""
-    if not tables.confusion_paths:
-        return None
-    from analysis.run_reader import RunDirError, load_confusion
-
-    cache: dict = {}
-
-    def load(run_id: str):
-        if run_id not in cache:
-            path = tables.confusion_paths.get(run_id)
-            try:
-                cache[run_id] = None if path is None else load_confusion(path).per_image
-            except RunDirError as exc:
-                warnings.append(f"skipped {exc}")
-                cache[run_id] = None
-        return cache[run_id]
-
-    return load
 
 
 def _guard(compute, fallback, what: str, warnings: list[str]):

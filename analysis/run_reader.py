@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ablate.engine.latency_stats import LATENCY_SETTING_COLUMNS
 from ablate.errors import AblateError
 from ablate.rundir import sqlite_url
 from ablate.rundir.metrics import CLASS_PREFIX, find_metric, result_metrics
@@ -181,6 +182,26 @@ def load_confusion(path: str | Path) -> ConfusionRun:
     return ConfusionRun(per_image=per_image, names=names, class_names=class_names)
 
 
+def confusion_loader(paths: dict, warnings: list[str]):
+    """run_id -> per-image confusions ``[N, C, C]`` (cached; an unreadable file becomes a warning and None),
+    or None when the run directory has no confusions. ``paths``: ``confusion_paths(run_dir)``."""
+    if not paths:
+        return None
+    cache: dict = {}
+
+    def load(run_id: str):
+        if run_id not in cache:
+            path = paths.get(run_id)
+            try:
+                cache[run_id] = None if path is None else load_confusion(path).per_image
+            except RunDirError as exc:
+                warnings.append(f"skipped {exc}")
+                cache[run_id] = None
+        return cache[run_id]
+
+    return load
+
+
 def seed_rows(results: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
     """Finished seed-phase rows with a finite mIoU, one per (variant, seed), on one split.
 
@@ -278,8 +299,6 @@ def tune_study_variant(name: str, variants: list[str]) -> str | None:
 
 # --- latency: the one setting rule -------------------------------------------------------------
 
-#: Columns that make two latency rows comparable (rows differing in any of them are different settings).
-LATENCY_SETTING_COLUMNS = ("device", "threads", "dtype", "mode", "batch", "height", "width")
 #: The part of a setting that ``study.json["latency"]["claim_setting"]`` declares.
 CLAIM_SETTING_KEYS = ("batch", "height", "width", "dtype", "mode")
 

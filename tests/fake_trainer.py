@@ -6,7 +6,9 @@ deterministic function of (decoder, seed, lr); a seed listed in $ABLATE_FAKE_FAI
 $ABLATE_FAKE_USER_ERROR makes every run raise that ConfigError (a user error, e.g. missing weights);
 $ABLATE_FAKE_ERROR makes every run raise that RuntimeError (a systematic bug);
 $ABLATE_FAKE_LATENCY_ERROR makes the latency phase raise that RuntimeError. Keyword arguments
-it is given are kept in CALLS (in-process tests inspect them).
+it is given are kept in CALLS (in-process tests inspect them). $ABLATE_FAKE_CHECK_DECODER=1 makes every run
+check that its decoder is registered in this process (a study's own decoder must reach every worker), and
+$ABLATE_FAKE_REAL_LATENCY=1 measures latency for real (fresh launch processes build the models).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ def train_run(cfg, *, data_root, out_dir, run_id, eval_split="val", on_epoch=Non
         from ablate.errors import ConfigError
 
         raise ConfigError(os.environ["ABLATE_FAKE_USER_ERROR"])
+    if os.environ.get("ABLATE_FAKE_CHECK_DECODER"):
+        from ablate.models import decoder_defaults
+
+        decoder_defaults(cfg.decoder)  # ConfigError when this worker cannot see the decoder
     if str(cfg.seed) in os.environ.get("ABLATE_FAKE_FAIL_SEEDS", "").split(","):
         raise RuntimeError(f"fake failure for seed {cfg.seed}")
     pause = float(os.environ.get("ABLATE_FAKE_EPOCH_SECONDS", "0"))
@@ -81,9 +87,13 @@ def train_runs_packed(cfgs, *, data_root, out_dir, run_ids, eval_split="val", on
     return rows
 
 
-def measure_study_latency(study, *, configs=None, device="auto", **_):
+def measure_study_latency(study, *, configs=None, device="auto", **kw):
     if os.environ.get("ABLATE_FAKE_LATENCY_ERROR"):  # e.g. a decoder the latency launches cannot build
         raise RuntimeError(os.environ["ABLATE_FAKE_LATENCY_ERROR"])
+    if os.environ.get("ABLATE_FAKE_REAL_LATENCY"):
+        from ablate.engine.latency import measure_study_latency as real
+
+        return real(study, configs=configs, device="cpu", **kw)
     lat = study.latency_settings()
     rows = []
     for r in range(lat["rounds"]):

@@ -50,8 +50,8 @@ def test_defect_1_speed_estimate_interval_test_and_verdict_are_one_quantity():
         slow = r < 6
         base = (20.0 if slow else 10.0) * math.exp(rng.normal(0, 0.01))
         var = base if slow else base / 0.80 * math.exp(rng.normal(0, 0.01))
-        rows += [{"variant": "base", "round": r, "ms_per_image": base}, {"variant": "var", "round": r,
-                                                                         "ms_per_image": var}]
+        rows += [{"variant": "base", "launch": r % 5, "round": r, "ms_per_image": base},
+                 {"variant": "var", "launch": r % 5, "round": r, "ms_per_image": var}]
     latency = pd.DataFrame(rows)
     data = ClaimData(seeds=None, latency=latency)
     _, cv = one_claim(Claim("var", "fps", (-0.155, -0.06)), data)
@@ -61,7 +61,7 @@ def test_defect_1_speed_estimate_interval_test_and_verdict_are_one_quantity():
     assert math.log1p(cv.ci[0]) + math.log1p(cv.ci[1]) == pytest.approx(2 * per_round.mean())  # its interval
     inside = -0.155 <= cv.ci[0] and cv.ci[1] <= -0.06
     assert inside == (cv.p_equivalence <= 0.05) == (cv.verdict == Verdict.SUPPORTED)
-    assert cv.n_unit == "rounds" and any("between-launch" in w for w in data.warnings)
+    assert cv.n_unit == "launches" and cv.n == 5
 
 
 # --------------------------------------------------------------------------- defect 2: one latency setting
@@ -74,7 +74,7 @@ def _two_setting_latency():
         for r in range(rounds):
             base = 10 * math.exp(rng.normal(0, 0.01))
             for variant, ms in (("base", base), ("var", base / ratio * math.exp(rng.normal(0, 0.01)))):
-                rows.append({"variant": variant, "launch": 0, "round": r, "batch": 1, "height": 256, "width": 256,
+                rows.append({"variant": variant, "launch": r % 2, "round": r, "batch": 1, "height": 256, "width": 256,
                              "dtype": dtype, "mode": "eager", "threads": 1, "device": "cpu", "ms_per_image": ms})
     return pd.DataFrame(rows)
 
@@ -329,3 +329,13 @@ def test_judge_without_power_for_simulations():
 def test_bad_claims_raise_claim_error():
     with pytest.raises(ClaimError):
         evaluate(["v miou lots"], ClaimData(seeds=None), baseline="base")
+
+
+@pytest.mark.parametrize("n_launches", [0, 1])
+def test_issue18_defect_6_one_latency_launch_gives_no_speed_verdict_only_the_reason(tmp_path, n_launches):
+    run = make_run_dir(tmp_path / "run", n_seeds=3, n_images=8, n_launches=n_launches, n_rounds=8)
+    v = analyze(run, write=False, n_boot=0)
+    (fps,) = [c for c in v["claims"] if c["metric"] == "fps"]
+    assert fps["verdict"] == "inconclusive" and not np.all(np.isfinite(np.asarray(fps["ci"] or [np.nan], float)))
+    assert "no speed verdict" in fps["reason"] and "at least 2 launches" in fps["reason"]
+    assert "skip_fused" not in v["latency"]["ratio_vs_baseline"]

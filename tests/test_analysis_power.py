@@ -23,7 +23,10 @@ def simulate_rule(effect, sd, n, band, alpha=0.05, se_fixed=0.0, runs=20000, see
     m = x.mean(1) + rng.normal(0, se_fixed, runs) if se_fixed > 0 else x.mean(1)
     s2n = x.var(1, ddof=1) / n
     se = np.sqrt(s2n + se_fixed**2)
-    df = se**4 / (s2n**2 / (n - 1))
+    # analyze's df (analysis.estimators.effects.seeds_images_df, written out here): Satterthwaite with the seed part at its
+    # median-unbiased value, kept within [n - 1, plain Satterthwaite]
+    plain = se**4 / (s2n**2 / (n - 1))
+    df = np.clip(se**4 / ((s2n * (n - 1) / stats.chi2.median(n - 1))**2 / (n - 1)), n - 1, plain)
     t1, t2 = stats.t.ppf(1 - alpha, df), stats.t.ppf(1 - alpha / 2, df)
     lo, hi = band
     supported = (m - t1 * se >= lo) & (m + t1 * se <= hi)

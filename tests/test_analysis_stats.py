@@ -325,11 +325,13 @@ def test_speed_claims_and_the_bench_share_one_per_launch_ratio():
     assert est.estimate == pytest.approx(math.log(table["var"]["ratio_geomean"]), rel=1e-12)
 
 
-def test_latency_without_launches_falls_back_to_rounds_with_a_warning():
-    rows = _latency_rows([0.0], rounds=12, launches=False)
+@pytest.mark.parametrize("launches", [False, True])
+def test_one_latency_launch_gives_no_interval_only_the_reason(launches):
+    # issue 18 defect 6: rounds of one launch as units covered 0.58 at a nominal 0.90
+    rows = _latency_rows([0.0], rounds=12, launches=launches)
     est, notes = launch_effect(rows, "var", "base", relative=True)
-    assert est.unit == "rounds" and est.n == 12
-    assert notes and "between-launch variation is not included" in notes[0]
+    assert est.unit == "launches" and est.n == 1 and not est.ok
+    assert notes and "no speed verdict" in notes[0] and "at least 2 launches" in notes[0]
 
 
 # --------------------------------------------------------------------------- claims: parsing and validation

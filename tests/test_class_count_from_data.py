@@ -111,3 +111,62 @@ def test_latency_models_and_bench_take_the_datasets_class_count(tmp_path):
     assert _study_num_classes(study, str(W.write_generic(tmp_path / "g")), None) == 5
     study.data = {"kind": "synthetic", "n_train": 1, "n_val": 1, "n_test": 0, "size": (16, 16)}
     assert _study_num_classes(study, None, None) == 11  # the synthetic scenes: SegNet's classes
+
+
+STUDY_WITH_LAYOUT = '''
+from ablate.data.layouts import register_layout
+from ablate.data.layouts.generic import GenericLayout
+from ablate.study import Claim, Study, Variant
+
+
+@register_layout("team_folder")
+class TeamFolder(GenericLayout):
+    """The team's own reading of a generic folder: its first class is not a class (ignored)."""
+
+    def label_indices(self, img, path):
+        labels = super().label_indices(img, path)
+        labels[labels == 0] = 255
+        return labels
+
+
+study = Study(name="team", data={"kind": "folder", "layout": "team_folder"}, image_size=(32, 32), pretrained=None,
+              variants={"a": Variant("all_mlp"), "b": Variant("skip_fused")}, baseline="a",
+              train={"epochs": 1, "batch_size": 2}, trials=0, seeds=[0],
+              claims=[Claim("b", "iou_vehicle", band=(-0.1, 0.1))], latency={"rounds": 2})
+'''
+
+
+def test_a_layout_defined_in_the_study_file_is_used_by_the_run(tmp_path, monkeypatch):
+    import json
+
+    import fake_trainer
+    import layout_writers as W
+
+    from ablate.data.layouts import registry
+    from ablate.study import load_study
+    from ablate.sweep import Sweep, prepare_run_dir
+
+    monkeypatch.setattr(registry, "_LAYOUTS", dict(registry._LAYOUTS))
+    path = tmp_path / "team.py"
+    path.write_text(STUDY_WITH_LAYOUT)
+    study = load_study(path)  # data.layout is validated against the layouts the file registered
+    run_dir = prepare_run_dir(study, tmp_path / "runs")
+    Sweep(study, run_dir, data=str(W.write_generic(tmp_path / "g")), progress=False,
+          backend=(fake_trainer.train_run, fake_trainer.measure_study_latency)).run()
+    assert json.loads(run_dir.study_json.read_text())["dataset"]["layout"] == "team_folder"
+    rows = (run_dir.root / "results.csv").read_text()
+    assert '""layout"": ""team_folder""' in rows  # every run's config says which layout read its data
+
+
+def test_data_check_reads_with_a_study_files_layout(tmp_path, monkeypatch, capsys):
+    import layout_writers as W
+
+    from ablate.cli import main
+    from ablate.data.layouts import registry
+
+    monkeypatch.setattr(registry, "_LAYOUTS", dict(registry._LAYOUTS))
+    path = tmp_path / "team.py"
+    path.write_text(STUDY_WITH_LAYOUT)
+    with pytest.raises(SystemExit) as exit_:
+        main(["data", "check", str(W.write_generic(tmp_path / "g")), "--study", str(path), "--json"])
+    assert exit_.value.code == 0 and '"layout": "team_folder"' in capsys.readouterr().out

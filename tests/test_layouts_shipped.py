@@ -218,3 +218,27 @@ def test_data_check_names_layout_splits_sizes_and_class_shares(name, tmp_path, c
     assert report["splits"]["train"]["sizes"] == {"53x37": 1, "60x41": 1, "47x45": 1}
     for split in ("train", "val"):
         assert sum(report["splits"][split]["class_shares"].values()) == pytest.approx(1.0)
+
+
+def test_index_labels_matches_a_per_pixel_lookup():
+    """The fast paths (min/max, runs of invalid values, few remapped values) against the plain lookup."""
+    from ablate.data.layouts.base import NOT_IN_CLASS_SET, index_labels, value_table
+
+    rng = np.random.default_rng(0)
+    tables = [value_table({**{i: i for i in range(11)}, 11: 255}),  # SegNet
+              value_table({0: 255, **{k: k - 1 for k in range(1, 151)}}),  # ADE20K
+              value_table({**{i: i for i in range(21)}, 255: 255}),  # VOC
+              value_table({k: k // 2 for k in range(0, 60, 3)} | {255: 255})]  # scattered valid values
+    for table in tables:
+        valid = np.flatnonzero(table != NOT_IN_CLASS_SET)
+        for trial in range(40):
+            values = rng.choice(valid, size=(7, 9)).astype(np.uint8)
+            if trial % 2:
+                values[rng.integers(7), rng.integers(9)] = rng.integers(256)
+            want_bad = (table[values] == NOT_IN_CLASS_SET).any()
+            img = Image.fromarray(values)
+            if want_bad:
+                with pytest.raises(DataError, match="outside the class set"):
+                    index_labels(img, "p", table, expected="x")
+            else:
+                np.testing.assert_array_equal(index_labels(img, "p", table, expected="x"), table[values])

@@ -190,3 +190,109 @@ def test_a_pilot_with_confusions_plans_the_test_set_error_as_fixed(tmp_path):
     assert cp.fixed["band middle"]["supported"] <= without["supported"]
     assert cp.smallest_band > power.smallest_settleable_band(sd=cp.sd_plan, n=10) * 1.001
     assert f"test-set SE {cp.se_fixed:.4f}" in planning.format_plan(plan)
+
+
+# --------------------------------------------------------------------------- issue 18 defect 3: one rule
+
+
+def exact_pilot(root, *, sds: dict, n_seeds: int, effect: float = 0.025):
+    """A seeds-only pilot whose paired log ratios have exactly mean ``effect`` and sd ``sds[variant]``."""
+    rows = []
+    for s in range(n_seeds):
+        rows.append({"study": "s", "variant": "all_mlp", "phase": "seed", "seed": s, "split": "test", "status": "ok",
+                     "miou": 0.5, "train_seconds": 100.0})
+    for k, (variant, sd) in enumerate(sds.items()):
+        z = np.random.default_rng(k).standard_normal(n_seeds)
+        d = effect + sd * (z - z.mean()) / z.std(ddof=1)
+        rows += [{"study": "s", "variant": variant, "phase": "seed", "seed": s, "split": "test", "status": "ok",
+                  "miou": 0.5 * math.exp(d[s]), "train_seconds": 140.0} for s in range(n_seeds)]
+    root.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
+    (root / "study.json").write_text(json.dumps({"name": "s", "baseline": "all_mlp"}))
+    return root
+
+
+def realised(sd: float, seeds: int, band, runs: int, *, variants=("skip_fused",), seed=0) -> tuple[float, float]:
+    """(P(claim supported), P(first hypothesis supported)) of analyze's claim engine (analysis.verdicts.rules.evaluate)
+    over simulated studies whose per-seed log ratios are N(band middle, sd): the realised frequencies."""
+    from analysis.verdicts.rules import ClaimData, evaluate
+
+    rng = np.random.default_rng(seed)
+    claims = [Claim(v, "miou", band=BAND) for v in variants]
+    claim_sup = hyp_sup = 0
+    for _ in range(runs):
+        rows = [{"variant": "all_mlp", "seed": s, "miou": 0.5, "run_id": f"b{s}"} for s in range(seeds)]
+        for v in variants:
+            d = sum(LOG_BAND) / 2 + sd * rng.standard_normal(seeds)
+            rows += [{"variant": v, "seed": s, "miou": 0.5 * math.exp(d[s]), "run_id": f"{v}{s}"} for s in range(seeds)]
+        hyps, cvs = evaluate(claims, ClaimData(seeds=pd.DataFrame(rows)), baseline="all_mlp", with_power=False)
+        claim_sup += cvs[0].verdict == "supported"
+        hyp_sup += hyps[0].verdict == "supported"
+    return claim_sup / runs, hyp_sup / runs
+
+
+def test_claims_are_planned_at_alpha_as_analyze_judges_them(tmp_path, monkeypatch):
+    # two hypotheses: the plan's claim figure is at alpha (analyze's claim rule), its hypotheses at alpha / 2
+    import gc
+
+    monkeypatch.setattr(gc, "collect", lambda *a: 0)  # multipletests' gc.collect, 1000 times
+    pilot = exact_pilot(tmp_path / "pilot", sds={"skip_fused": 0.004, "progressive": 0.004}, n_seeds=4)
+    claims = [Claim("skip_fused", "miou", band=BAND), Claim("progressive", "miou", band=BAND)]
+    plan = plan_study(pilot, claims, seeds=6, n_sim=4000, random_state=3)
+    predicted = plan.claims[0].fixed_pilot_sd["band middle"]["supported"]
+    claim_rate, _ = realised(0.004, 6, BAND, 400, variants=("skip_fused", "progressive"))
+    assert predicted == pytest.approx(claim_rate, abs=0.08)  # issue 18: planned at alpha / m: 0.42, not 0.65
+
+
+def test_a_one_claim_hypothesis_gets_the_claims_figure_with_a_test_set_part(tmp_path):
+    # issue 18: 0.640 as a claim and 0.463 as a hypothesis (two df rules for one fixed-n rule)
+    from analysis_runs import make_run_dir
+
+    pilot = make_run_dir(tmp_path / "pilot", variants=("all_mlp", "skip_fused"), n_seeds=3, n_images=40,
+                         image_sd=0.04, latency=False, epochs=False, claims=[])
+    claim = Claim("skip_fused", "miou", band=(0.0, 0.14))
+    plan = plan_study(pilot, [claim], seeds=4, n_sim=20_000, random_state=4)
+    (cp,), (hp,) = plan.claims, plan.hypotheses
+    assert cp.se_fixed > 0 and np.isfinite(cp.image_df)
+    for name in ("band middle", "pilot estimate"):
+        for key in ("supported", "refuted"):
+            assert hp.fixed[name][key] == pytest.approx(cp.fixed[name][key], abs=0.015)
+
+
+def test_hypotheses_include_speed_parts_and_the_output_states_the_sd_caveat(tmp_path):
+    from analysis_runs import make_run_dir
+
+    pilot = make_run_dir(tmp_path / "pilot", variants=("all_mlp", "skip_fused"), n_seeds=3, n_images=20,
+                         n_launches=3, epochs=False, claims=[])
+    claims = [Claim("skip_fused", "miou", band=(0.0, 0.14)), Claim("skip_fused", "fps", band=(-0.25, -0.15))]
+    plan = plan_study(pilot, claims, seeds=5, n_sim=20_000, random_state=5)
+    (hp,) = plan.hypotheses
+    miou, fps = plan.claims
+    assert hp.claims == [miou.claim, fps.claim] and fps.unit == "launches" and fps.seeds == 3
+    # independent measurements: the intersection-union is the product of the parts
+    for name in ("band middle", "pilot estimate"):
+        assert hp.fixed[name]["supported"] == pytest.approx(
+            miou.fixed[name]["supported"] * fps.fixed[name]["supported"], abs=0.015)
+    text = planning.format_plan(plan)
+    assert "80% upper confidence bound" in text and "too high in about 20 %" in text and "pilot's own sd" in text
+    own = miou.fixed_pilot_sd["band middle"]["supported"]
+    assert f"[{100 * own:.0f} %]" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sd, seeds", [(0.004, 6), (0.006, 10)])
+def test_plan_predictions_match_realised_frequencies_at_the_pilots_true_sd(tmp_path, monkeypatch, sd, seeds):
+    import gc
+    import sys
+
+    monkeypatch.setattr(gc, "collect", lambda *a: 0)
+    pilot = exact_pilot(tmp_path / "pilot", sds={"skip_fused": sd}, n_seeds=3)
+    plan = plan_study(pilot, [Claim("skip_fused", "miou", band=BAND)], seeds=seeds, n_sim=20_000,
+                               random_state=6)
+    runs = 4000
+    claim_rate, hyp_rate = realised(sd, seeds, BAND, runs, seed=seeds)
+    predicted = (plan.claims[0].fixed_pilot_sd["band middle"]["supported"],
+                 plan.hypotheses[0].fixed_pilot_sd["band middle"]["supported"])
+    print(f"\n[sim] plan P(supported) claim {predicted[0]:.4f} / hypothesis {predicted[1]:.4f} vs realised "
+          f"{claim_rate:.4f} / {hyp_rate:.4f} over {runs} studies (sd {sd}, {seeds} seeds)", file=sys.stderr)
+    assert abs(predicted[0] - claim_rate) <= 0.03 and abs(predicted[1] - hyp_rate) <= 0.03

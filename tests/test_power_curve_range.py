@@ -43,3 +43,19 @@ def test_small_cases_keep_every_n_up_to_forty():
     assert curve_ns(6, 12) == list(range(2, 41))
     ns = curve_ns(6, 400)
     assert ns[:99] == list(range(2, 101)) and 400 in ns and max(ns) == 500 and len(ns) < 250
+
+
+def test_issue18_defect_7_plotted_settled_curve_is_the_tables_seeds_to_settle():
+    # smoke report: a refuted claim (estimate far below the band) had "n needed (settled) 2" in the table and a
+    # dashed "P(settled)" near 0.05 in the plot, computed at the band's midpoint instead of the estimate
+    from analysis.estimators.verdict_power import seeds_needed as needed_for
+
+    cv = claim(0.05, n=3)
+    band_x = (math.log1p(BAND[0]), math.log1p(BAND[1]))
+    cv.test_estimate, cv.estimate = math.log(1 - 0.468), -0.468
+    cv.seeds_to_settle = needed_for(cv.test_estimate, sd=0.05, band=band_x, alpha=0.05, outcome="settled")
+    (curve,) = power_curves([cv], alpha=0.05)
+    at = dict(zip(curve["n"], curve["settled"]))
+    assert curve["seeds_to_settle"] == cv.seeds_to_settle and cv.seeds_to_settle in at
+    assert at[cv.seeds_to_settle] >= 0.8
+    assert all(p < 0.8 for k, p in at.items() if k < cv.seeds_to_settle)

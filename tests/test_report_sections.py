@@ -65,7 +65,8 @@ def test_report_renders_both_sections_after_the_verdicts_and_says_so_up_front(tm
     assert "O'Brien-Fleming" in looks and "RCI [" in looks
     budgets = md[at["## Budgets"]:at["## Methods"]]
     assert "| skip_fused miou +2%..+3% | 6ep | 8 seeds |" in budgets and "**refuted (wrong direction)**" in budgets
-    assert "interaction F(1, 7)" in budgets
+    # the interaction test on the per-budget estimates with their full SEs, named in the report (issue 18 defect 2)
+    assert "Welch test of the per-budget effects with their seeds x images standard errors): F(1, 14.0)" in budgets
     assert (run / "report" / "plots" / "budgets_miou.png").stat().st_size > 5000
     html = (run / "report" / "report.html").read_text()
     assert "<h2>Sequential looks</h2>" in html and "<h2>Budgets</h2>" in html

@@ -46,7 +46,8 @@ def test_run_workers_auto_is_the_engines_rule(tmp_path, monkeypatch):
     probed = []
     monkeypatch.setattr(config, "resolve_device", lambda d=None: "cuda" if d in ("cuda", "auto") else "cpu")
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (40 * GiB, 80 * GiB))
-    monkeypatch.setattr(engine_workers, "measure_worker_footprint", lambda cfg, num_classes: probed.append((cfg, num_classes)) or 3 * GiB)
+    monkeypatch.setattr(engine_workers, "measure_worker_footprint",
+                        lambda cfg, num_classes, **_: probed.append((cfg, num_classes)) or 3 * GiB)
     root = make_synthetic(tmp_path / "data", n_train=5, n_val=1, n_test=1, size=(64, 64))
     n = default_workers("cuda", study=study, data_root=root)
     assert probed[0][0]["batch_size"] == 8 and probed[0][0]["decoder"] == "skip_fused"  # the heaviest run is probed

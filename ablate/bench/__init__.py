@@ -3,5 +3,3 @@
 ``train``: ablate's training step vs the plain Hugging Face loop (``reference``);
 ``latency``: a study's variants plus reference rows, summarised as throughput ratios.
 """
-
-TRAIN_DECODERS = ("all_mlp", "skip_fused", "progressive")  # decoders `ablate bench train` times

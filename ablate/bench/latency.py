@@ -28,13 +28,14 @@ def reference_models(baseline_model, *, num_classes: int) -> dict:
     return {"hf_segformer_fp32": FP32Only(hf_reference_model(num_classes)), "_fast": ChannelsLastInput(fast)}
 
 
-def bench_models(configs: dict, baseline: str, reference: bool) -> dict:
-    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it).
+def bench_models(configs: dict, baseline: str, reference: bool, imports=()) -> dict:
+    """The variants' models plus, with ``reference``, the reference rows (module-level: a fresh launch imports it;
+    ``imports``: the study files it runs first).
 
     ``configs`` carry the dataset's ``num_classes`` (``measure_study_latency``); the reference has the same."""
     from ablate.engine.latency import study_models
 
-    models = study_models(None, configs)
+    models = study_models(None, configs, imports=imports)
     if reference and baseline in models:
         extra = reference_models(models[baseline], num_classes=configs[baseline]["num_classes"])
         extra[f"{baseline}_fast"] = extra.pop("_fast")
@@ -49,8 +50,8 @@ def summarize(rows: list[dict], *, baseline: str, seed: int = 0) -> list[dict]:
 
     out = []
     for s in launch_ratio_table(rows, baseline):
-        key = (s["mode"], s["dtype"], s["batch"], s["height"], s["width"], s["device"])
-        ms = np.array([float(r["ms_per_image"]) for r in rows if r["variant"] == s["variant"] and setting_of(r) == key])
+        ms = np.array([float(r["ms_per_image"]) for r in rows
+                       if r["variant"] == s["variant"] and setting_of(r) == s["setting"]])
         out.append({**s, "ms_ci": _median_ci(ms, seed=seed), "ratio_vs_baseline": s["ratio_geomean"],
                     "rel_change": s["ratio_geomean"] - 1,
                     "ratio_per_launch": [s["ratio_per_launch"][k] for k in sorted(s["ratio_per_launch"])]})
@@ -81,11 +82,13 @@ def run_latency_bench(study, *, num_classes: int, device: str = "cpu", dtype: st
     check_bf16(resolve_device(device), dtype or study.latency_settings()["dtype"], allow=allow_emulated_bf16)
 
     configs = {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {}),
-                   "num_classes": int(num_classes)} for v, c in configs.items()}
-    build = functools.partial(bench_models, configs, study.baseline, reference)
+    configs = {v: {"decoder": c["decoder"], "encoder": c.get("encoder"),
+                   "decoder_cfg": dict(c.get("decoder_cfg") or {}), "num_classes": int(num_classes)}
+               for v, c in configs.items()}
+    build = functools.partial(bench_models, configs, study.baseline, reference, study.plugin_paths())
     rows = measure_study_latency(study, num_classes=num_classes, configs=configs, device=device, dtype=dtype,
-                                 rounds=rounds, threads=threads, image_sizes=image_sizes, batches=batches, modes=modes, launches=launches,
+                                 rounds=rounds, threads=threads, image_sizes=image_sizes, batches=batches, modes=modes,
+                                 launches=launches,
                                  fresh_process=fresh_process, build_models=build, progress=progress)
     return {"study": study.name, "baseline": study.baseline, "num_classes": int(num_classes),
             "device": rows[0]["device"], "threads": rows[0]["threads"], "dtype": rows[0]["dtype"],

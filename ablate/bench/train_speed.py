@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import statistics
 
-from ablate.bench import TRAIN_DECODERS
 from ablate.bench.reference import ReferenceLoop, ReferenceProcess
 from ablate.bench.timing import LocalSide
 
@@ -200,9 +199,9 @@ def run_bench(data_root, *, layout: str | None = None, decoder: str = "all_mlp",
         versions,
     )
     from ablate.errors import ConfigError
+    from ablate.models import decoder_defaults
 
-    if decoder not in TRAIN_DECODERS:
-        raise ConfigError(f"unknown decoder {decoder!r} for bench train; use one of {', '.join(TRAIN_DECODERS)}")
+    decoder_defaults(decoder)  # ConfigError listing the registered decoders
     for name, value in (("rounds", rounds), ("steps-per-round", steps_per_round), ("batch-size", batch_size)):
         if int(value) < 1:
             raise ConfigError(f"--{name} must be at least 1, got {value}")

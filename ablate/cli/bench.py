@@ -6,8 +6,6 @@ import json
 
 import click
 
-from ablate.bench import TRAIN_DECODERS
-
 
 @click.command("latency")
 @click.argument("study_file", type=click.Path(dir_okay=False))
@@ -67,8 +65,10 @@ def _study_num_classes(study, data, layout) -> int:
 @click.command("train")
 @click.option("--data", "data", default=None, help="Dataset folder (default: $ABLATE_DATA or the download cache).")
 @click.option("--layout", default=None, metavar="NAME", help="Read --data with this registered layout (default: detect).")
-@click.option("--decoder", type=click.Choice(TRAIN_DECODERS), default="all_mlp", show_default=True,
-              help="Our decoder; the HF reference runs only for all_mlp.")
+@click.option("--decoder", default="all_mlp", show_default=True,
+              help="Any registered decoder (on its default encoder); the HF reference runs only for all_mlp.")
+@click.option("--study", "study_file", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+              help="A study file to run first, so its own decoders can be timed.")
 @click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved rounds.")
 @click.option("--steps-per-round", type=int, default=20, show_default=True, help="Training steps per side per round.")
 @click.option("--batch-size", type=int, default=4, show_default=True)
@@ -91,12 +91,19 @@ def _study_num_classes(study, data, layout) -> int:
               help="Run the HF reference in a process of its own, as a user's script runs (default), or in "
                    "this one, where it shares ours' process settings (a conservative ratio).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
-def bench_train_command(data, layout, decoder, rounds, steps_per_round, batch_size, image_size, threads, amp, device,
+def bench_train_command(data, layout, decoder, study_file, rounds, steps_per_round, batch_size, image_size, threads,
+                        amp, device,
                         channels_last, fold_head, warmup, workers, cache_dir, pack, reference_process, as_json):
     """Training images/s of ablate vs a plain Hugging Face loop, in alternating slices."""
     from ablate.bench.train_speed import format_result, run_bench
     from ablate.data import resolve_data_root
+    from ablate.models import decoder_defaults
 
+    if study_file is not None:
+        from ablate.study.plugins import run_study_file
+
+        run_study_file(study_file)
+    decoder_defaults(decoder)  # an unknown name is one line listing the registered ones, before any data is read
     root = resolve_data_root(data)
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
     res = run_bench(root, layout=layout, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,

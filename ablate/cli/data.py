@@ -22,12 +22,19 @@ def data_group():
 @click.argument("root", type=click.Path(file_okay=False))
 @click.option("--layout", default=None, metavar="NAME", help="Read ROOT with this registered layout (default: detect).")
 @click.option("--ungrouped", is_flag=True, help="Keep all 32 colour classes (CamVid colour layouts only).")
+@click.option("--study", "study_file", default=None, type=click.Path(dir_okay=False),
+              help="A study file: its own layouts are registered, and its data['layout'] is the default --layout.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (and problems) as JSON.")
-def check_command(root, layout, ungrouped, as_json):
+def check_command(root, layout, ungrouped, study_file, as_json):
     """Layout, splits, counts, sizes and class pixel shares of ROOT, and every problem, one line each (exit 2)."""
     import sys
 
     from ablate.data.check import check_dataset, format_report, problem_lines
+
+    if study_file is not None:  # running the file registers the layouts it defines (or imports)
+        from ablate.study.definition import load_study
+
+        layout = layout or load_study(study_file).data.get("layout")
 
     report = check_dataset(root, layout=layout, grouped=not ungrouped, progress=not as_json)
     if as_json:

@@ -76,6 +76,8 @@ def run_command(study_file, *, preset, data, layout, out, storage, list_only, de
     sweep = Sweep(study, run_dir, storage_url=storage, data=data, device=device, heartbeat=heartbeat,
                   progress=not no_progress, verbose=verbose, keep_checkpoints=keep_checkpoints, seed_gate=gate,
                   pack_seeds=pack_seeds if pack_seeds == "auto" else int(pack_seeds))
+    if pack_seeds != "auto" and int(pack_seeds) > 1:
+        sweep.check_packing()  # a variant that cannot be packed is refused before any run starts
     if retry_failed:
         click.echo(f"re-queued {sweep.retry_failed()} failed run(s)", err=True)
     n = _workers(workers, device or study.train.get("device", "auto"), sweep)

@@ -28,8 +28,11 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 
 @click.command("train")
 @click.option("--data", "data", default=None, metavar="DIR",
-              help="CamVid folder (SegNet or 32-class layout); default $ABLATE_DATA or the download cache.")
+              help="Dataset folder (any registered layout); default $ABLATE_DATA or the download cache (CamVid).")
+@click.option("--layout", default=None, metavar="NAME", help="Read --data with this registered layout (default: detect).")
 @click.option("--decoder", default="all_mlp", show_default=True, help="Decoder name (see the model registry).")
+@click.option("--study", "study_file", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+              help="A study file to run first, so its own decoders (or a module beside it) can be trained.")
 @click.option("--pretrained", default="imagenet", show_default=True, metavar="imagenet|none|ID|DIR",
               help="Encoder weights: imagenet (nvidia/mit-b0, or timm's ResNet34), a Hugging Face id, a local "
                    "directory, or none (random init: only when asked, and recorded with the result).")
@@ -56,17 +59,22 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch CPU threads (default: torch's choice). On a shared machine pass 1.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_command(data, decoder, pretrained, epochs, image_size, batch_size, lr, weight_decay, optimizer, seed,
+def train_command(data, layout, decoder, study_file, pretrained, epochs, image_size, batch_size, lr, weight_decay, optimizer, seed,
                   amp, device, channels_last, augment, poly_power, eval_split, max_steps, sets, out, cache_dir, threads,
                   quiet):
     """Train and evaluate one model; write OUT/result.json and print a short table."""
     from ablate.rundir import ensure_writable_dir
 
+    if study_file is not None:
+        from ablate.study.plugins import run_study_file
+
+        run_study_file(study_file)
+
     cfg = TrainConfig(decoder=decoder, pretrained=pretrained, image_size=parse_size(image_size),
                       batch_size=batch_size, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       seed=seed, augment=augment, poly_power=poly_power, amp=amp, device=device,
                       channels_last=channels_last,
-                      max_steps=max_steps, decoder_cfg=_decoder_settings(sets))
+                      max_steps=max_steps, decoder_cfg=_decoder_settings(sets), layout=layout)
     from ablate.engine.config import resolve_amp, resolve_device
 
     resolve_amp(cfg.amp, resolve_device(cfg.device))  # option errors before any data is read
@@ -104,12 +112,12 @@ def _data_root(data):
     if data is not None:
         root = Path(data).expanduser()
         if not root.is_dir():
-            raise DataError(f"data directory {root} does not exist; pass --data DIR pointing at a CamVid folder")
+            raise DataError(f"data directory {root} does not exist; pass --data DIR pointing at a dataset folder")
         return root
     try:
         from ablate.data import resolve_data_root
     except ImportError:
-        raise DataError("no dataset given; pass --data DIR pointing at a CamVid folder") from None
+        raise DataError("no dataset given; pass --data DIR pointing at a dataset folder") from None
     return resolve_data_root(None)
 
 
@@ -130,6 +138,7 @@ def _result_json(row: dict, out_dir) -> dict:
 
         with np.load(confusion) as npz:
             metrics = metrics_from_confusion(npz["per_image"].sum(axis=0), list(npz["class_names"]))
+        result["iou"] = metrics["iou"]  # by the dataset's own class names (the columns are sanitised)
         result["dice"] = metrics["dice"]
         result["acc"] = metrics["acc"]
         result["confusion"] = str(confusion)

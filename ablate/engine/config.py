@@ -21,6 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 @dataclass
 class TrainConfig:
     decoder: str = "all_mlp"
+    encoder: str | None = None  # None: the decoder's default encoder (ablate.models.decoder_encoder)
     pretrained: str = "none"
     image_size: tuple[int, int] = (256, 256)
     batch_size: int = 4

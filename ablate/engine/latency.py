@@ -199,18 +199,22 @@ def _autocast(device: str, amp: str, mode: str):
     return autocast_context(device, amp)
 
 
-def study_models(study=None, configs: dict | None = None, num_classes: int | None = None) -> dict:
+def study_models(study=None, configs: dict | None = None, num_classes: int | None = None, imports=()) -> dict:
     """Each variant's model (random weights: weights do not change the arithmetic), with the dataset's classes.
 
-    ``configs``: ``{variant: {"decoder": ..., "decoder_cfg": {...}, "num_classes": C}}`` (default: the
-    study's settings with ``num_classes``).
+    ``configs``: ``{variant: {"decoder": ..., "encoder": ..., "decoder_cfg": {...}, "num_classes": C}}``
+    (default: the study's settings with ``num_classes``). ``imports``: study files to run first (a fresh
+    launch must see the study's own decoders).
     """
     from ablate.models import build_model
+    from ablate.study.plugins import import_study_plugins
+
+    import_study_plugins(imports or (study.plugin_paths() if study is not None else ()))
 
     configs = configs or {v: {**study.train_settings(v, {}, seed=0), "num_classes": num_classes}
                           for v in study.variants}
-    return {v: build_model(cfg["decoder"], num_classes=int(cfg["num_classes"]), pretrained=None, seed=0,
-                           **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
+    return {v: build_model(cfg["decoder"], num_classes=int(cfg["num_classes"]), encoder=cfg.get("encoder"),
+                           pretrained=None, seed=0, **cfg.get("decoder_cfg", {})) for v, cfg in configs.items()}
 
 
 def measure_study_latency(study, *, num_classes: int, configs: dict | None = None, device: str = "auto",
@@ -233,8 +237,9 @@ def measure_study_latency(study, *, num_classes: int, configs: dict | None = Non
 
     lat = study.latency_settings()
     configs = configs or {v: study.train_settings(v, {}, seed=0) for v in study.variants}
-    configs = {v: {"decoder": c["decoder"], "decoder_cfg": dict(c.get("decoder_cfg") or {}),
-                   "num_classes": int(num_classes)} for v, c in configs.items()}
+    configs = {v: {"decoder": c["decoder"], "encoder": c.get("encoder"),
+                   "decoder_cfg": dict(c.get("decoder_cfg") or {}), "num_classes": int(num_classes)}
+               for v, c in configs.items()}
     threads = threads or lat["threads"] or torch.get_num_threads()
     device = resolve_device(device)
     modes = list(modes or [lat["claim_setting"]["mode"]])
@@ -242,7 +247,7 @@ def measure_study_latency(study, *, num_classes: int, configs: dict | None = Non
                      warmup=int(lat["warmup"]), threads=int(threads), device=device, dtype=dtype or lat["dtype"])
                 for size in image_sizes or [study.image_size] for batch in batches or lat["batches"]
                 for mode in modes]
-    build = build_models or functools.partial(study_models, None, configs)
+    build = build_models or functools.partial(study_models, None, configs, imports=study.plugin_paths())
     return measure_launches(build, launches=int(launches or lat["launches"]), settings=settings,
                             fresh_process=fresh_process, progress=progress)
 

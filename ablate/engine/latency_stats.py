@@ -12,14 +12,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-SETTING_KEYS = ("mode", "dtype", "batch", "height", "width", "device")
+#: The one latency-setting rule: rows differing in any of these columns are different settings (analysis.run_reader
+#: groups latency.csv by the same columns; a thread count changes the speed as much as the batch does).
+LATENCY_SETTING_COLUMNS = ("device", "threads", "dtype", "mode", "batch", "height", "width")
 MODES = ("eager", "compiled", "graph")  # latency.csv "mode"; the study validator reads it here (no torch)
 
 
-def setting_of(row: dict) -> tuple:
-    """The latency setting a row belongs to; rows written before launches/modes read as eager, launch 0."""
-    return (row.get("mode") or "eager", row["dtype"], int(row["batch"]), int(row["height"]), int(row["width"]),
-            row.get("device", ""))
+def setting_of(row: dict) -> dict:
+    """The latency setting a row belongs to (``LATENCY_SETTING_COLUMNS``); rows written before launches/modes
+    read as eager, launch 0; a column the table lacks is ``None``."""
+    return {"device": row.get("device", ""), "threads": _whole_or_none(row.get("threads")), "dtype": row["dtype"],
+            "mode": row.get("mode") or "eager", "batch": int(row["batch"]), "height": int(row["height"]),
+            "width": int(row["width"])}
 
 
 def paired_rounds(rows: list[dict], variant: str, baseline: str) -> dict[int, list[tuple[float, float]]]:
@@ -57,6 +61,11 @@ def _number(x) -> float:
         return math.nan
 
 
+def _whole_or_none(x) -> int | None:
+    x = _number(x)
+    return int(x) if x == x else None
+
+
 def _whole(x) -> int:
     """An int from a CSV/pandas cell; missing or NaN (older tables) is 0."""
     x = _number(x)
@@ -67,17 +76,16 @@ def launch_ratio_table(rows: list[dict], baseline: str) -> list[dict]:
     """Per (setting, variant): median ms/image, per-launch throughput ratios vs ``baseline`` and their geometric mean."""
     groups: dict = defaultdict(list)
     for r in rows:
-        groups[setting_of(r)].append(r)
+        groups[tuple(setting_of(r).items())].append(r)
     out = []
-    for setting, group in groups.items():
-        mode, dtype, batch, height, width, device = setting
+    for key, group in groups.items():
+        setting = dict(key)
         for variant in sorted({r["variant"] for r in group}, key=lambda v: (v != baseline, v)):
             ms = sorted(float(r["ms_per_image"]) for r in group if r["variant"] == variant)
             logs = per_launch_log_ratios(group, variant, baseline) if variant != baseline else {}
             per_launch = {k: math.exp(v) for k, v in logs.items()}
             geo = math.exp(sum(logs.values()) / len(logs)) if logs else (1.0 if variant == baseline else math.nan)
-            out.append({"variant": variant, "mode": mode, "dtype": dtype, "batch": batch, "height": height,
-                        "width": width, "device": device, "rounds": len(ms), "launches": len(logs),
+            out.append({"variant": variant, **setting, "setting": setting, "rounds": len(ms), "launches": len(logs),
                         "ms_median": _median(ms), "fps": 1000.0 / _median(ms) if ms else math.nan,
                         "ratio_per_launch": per_launch, "ratio_geomean": geo})
     return out

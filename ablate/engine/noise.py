@@ -19,6 +19,7 @@ import contextlib
 import numpy as np
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode as _DispatchMode
 
 NOISE_STREAM = 0x6E6F697365  # "noise": the run's noise stream is independent of its init and data streams
 
@@ -159,3 +160,32 @@ def seed_stochastic_layers(model: nn.Module, noise: NoiseSource) -> int:
                 setattr(parent, name, new)
                 count += 1
     return count
+
+
+class _RandomOps(_DispatchMode):
+    """Notes every random aten op (tag ``nondeterministic_seeded``) run under it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if torch.Tag.nondeterministic_seeded in func.tags:
+            self.seen.append(str(func.overloadpacket.__name__))
+        return func(*args, **(kwargs or {}))
+
+
+def unseeded_random_ops(model: torch.nn.Module, image_size=(64, 64), batch: int = 2) -> list[str]:
+    """Names of random ops a training forward of ``model`` (on the meta device) draws from torch's global
+    generator after ``seed_stochastic_layers`` swapped its dropout / drop-path modules: e.g. ``native_dropout``
+    from a decoder calling ``F.dropout`` itself. Empty when every draw is seeded (packable)."""
+    import copy
+
+    model = copy.deepcopy(model).train()
+    noise = NoiseSource(None)
+    seed_stochastic_layers(model, noise)
+    h, w = (int(v) for v in image_size)
+    device = next(model.parameters()).device
+    with noise.recording(), _RandomOps() as spy:
+        model(torch.empty(batch, 3, h, w, device=device))
+    return sorted(set(spy.seen))

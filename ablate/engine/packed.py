@@ -42,7 +42,7 @@ from ablate.engine.step import (
     prepare_model_for_training,
     segmentation_loss,
 )
-from ablate.engine.train import FitResult, Pruned, divergence_message, evaluate
+from ablate.engine.train import FitResult, Pruned, divergence_message, drops_lone_last_image, evaluate
 from ablate.errors import ConfigError
 
 __all__ = ["PackedModels", "check_packable", "fit_packed", "packed_step", "prepare_pack", "suggested_pack_size",
@@ -66,6 +66,21 @@ def check_packable(configs: list[TrainConfig]) -> None:
     if resolve_amp(configs[0].amp, device) == "fp16":
         raise ConfigError("seed packing needs --amp bf16 or off: fp16's loss scaler would be shared by the packed "
                           "seeds (one seed's overflow would skip every seed's step)")
+    check_packable_model(configs[0])
+
+
+def check_packable_model(cfg: TrainConfig) -> None:
+    """ConfigError when the model draws random numbers outside ablate's seeded dropout / drop-path (e.g. a decoder
+    calling ``F.dropout`` itself): packed seeds could not replay those draws. Checked on the meta device."""
+    from ablate.engine.noise import unseeded_random_ops
+    from ablate.models.checks import build_on_meta
+
+    model = build_on_meta(cfg.decoder, encoder=cfg.encoder, **cfg.decoder_cfg)
+    ops = unseeded_random_ops(model, image_size=cfg.image_size)
+    if ops:
+        raise ConfigError(f"decoder {cfg.decoder!r} draws random numbers outside ablate's seeded dropout modules "
+                          f"({', '.join(ops)}; e.g. F.dropout called in its forward), which packed seeds cannot "
+                          "replay: use --pack-seeds 1, or nn.Dropout modules in the decoder")
 
 
 class PackedModels:
@@ -92,7 +107,7 @@ class PackedModels:
         key = tuple(image_shape)
         if key not in self._noise_shapes:
             with self.replay.recording() as shapes, torch.no_grad():
-                self.base.train()(torch.empty(key, device="meta"))
+                self.base.train()(torch.empty(key, device="meta", dtype=next(self.base.parameters()).dtype))
             self._noise_shapes[key] = list(shapes)
         return self._noise_shapes[key]
 
@@ -176,8 +191,9 @@ def fit_packed(models: list[torch.nn.Module], train, val, configs: list[TrainCon
     amp = resolve_amp(cfg.amp, device)
     keep_freed_memory()  # as fit does (engine.environment)
     pack = prepare_pack(models, configs, device)
-    iterators = [BatchIterator(train, c.batch_size, shuffle=True, augment=c.augment, seed=c.seed, device=device)
-                 for c in configs]
+    drop_last = drops_lone_last_image(models[0], len(train), configs[0].batch_size)
+    iterators = [BatchIterator(train, c.batch_size, shuffle=True, augment=c.augment, seed=c.seed, device=device,
+                               drop_last=drop_last) for c in configs]
     steps_per_epoch = len(iterators[0])
     if steps_per_epoch == 0:
         from ablate.errors import DataError

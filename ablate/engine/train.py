@@ -113,7 +113,8 @@ def fit(model, train, val, cfg: TrainConfig, *, on_epoch=None, progress: bool = 
     seed_stochastic_layers(model, NoiseSource(noise_generator(cfg.seed, device)))
     model.train()
     batches = BatchIterator(train, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
-                            device=device, channels_last=cfg.channels_last)
+                            device=device, channels_last=cfg.channels_last,
+                            drop_last=drops_lone_last_image(model, len(train), cfg.batch_size))
     steps_per_epoch = len(batches)
     if steps_per_epoch == 0:
         from ablate.errors import DataError
@@ -251,12 +252,21 @@ def train_run(cfg: TrainConfig, *, data_root, out_dir, run_id: str, eval_split: 
                       trial=trial, save_checkpoint=save_checkpoint)
 
 
+def drops_lone_last_image(model, n_images: int, batch_size: int) -> bool:
+    """A decoder with BatchNorm after global pooling cannot train on a batch of one: an epoch's lone last
+    image is then dropped (mmseg's drop_last), the other decoders keep it."""
+    from ablate.models import min_train_batch
+
+    name = getattr(model, "decoder_name", None)
+    return name is not None and n_images % int(batch_size) == 1 and min_train_batch(name) > 1
+
+
 def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache_dir=None, progress: bool = True):
     """(train, val or None, evaluation split) at the run's image size; an unknown decoder fails first."""
     from ablate.data import find_splits, load_split
-    from ablate.models import decoder_encoder
+    from ablate.models import check_encoder_name, decoder_encoder
 
-    decoder_encoder(cfg.decoder)  # an unknown decoder is a ConfigError before any data is read
+    check_encoder_name(cfg.encoder or decoder_encoder(cfg.decoder))  # unknown names: ConfigError before any data
     load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress, layout=cfg.layout)
     train = load_split(data_root, "train", **load)
     val = load_split(data_root, "val", **load) if "val" in find_splits(data_root, layout=cfg.layout) else None
@@ -268,8 +278,8 @@ def build_run_model(cfg: TrainConfig, class_names):
     from ablate.models import build_model
 
     pretrained = None if cfg.pretrained in (None, "", "none") else cfg.pretrained
-    return build_model(cfg.decoder, num_classes=len(class_names), pretrained=pretrained, seed=cfg.seed,
-                       **cfg.decoder_cfg)
+    return build_model(cfg.decoder, num_classes=len(class_names), encoder=cfg.encoder, pretrained=pretrained,
+                       seed=cfg.seed, **cfg.decoder_cfg)
 
 
 def run_cost(model, cfg: TrainConfig) -> tuple[float, float]:
@@ -323,7 +333,8 @@ def finish_run(cfg: TrainConfig, model, fitted: FitResult, data, *, cost, data_r
         "train_images": len(train), "eval_images": len(evaluation), "packed_seeds": fitted.packed,
     }
     row = {
-        "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder, "phase": phase,
+        "study": study, "variant": variant or cfg.decoder, "decoder": cfg.decoder,
+        "encoder": getattr(model, "config", {}).get("encoder") or cfg.encoder, "phase": phase,
         "run_id": run_id, "trial": trial, "seed": cfg.seed, "split": evaluation.split,
         **{k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice")},
         **{class_column(name): metrics["iou"][name] for name in class_names},

@@ -27,7 +27,7 @@ def workers_that_fit(free_bytes: int, total_bytes: int, footprint_bytes: int, *,
 
 def suggested_workers(device: str = "auto", *, cfg=None, num_classes: int | None = None,
                       footprint_bytes: int | None = None, data_bytes: int = 0, margin: float = MARGIN,
-                      most: int = 32) -> int:
+                      most: int = 32, imports=()) -> int:
     """Default worker count: 1 on CPU; on CUDA as many as the free memory holds.
 
     ``cfg`` (a TrainConfig or dict; default: ``TrainConfig()``) is the heaviest run the workers
@@ -43,13 +43,15 @@ def suggested_workers(device: str = "auto", *, cfg=None, num_classes: int | None
     import torch
 
     free, total = torch.cuda.mem_get_info()
-    footprint = (footprint_bytes or measure_worker_footprint(cfg, num_classes=num_classes)) + int(data_bytes)
+    footprint = (footprint_bytes or measure_worker_footprint(cfg, num_classes=num_classes, imports=imports)) \
+        + int(data_bytes)
     return workers_that_fit(free, total, footprint, margin=margin, most=most)
 
 
-def measure_worker_footprint(cfg=None, *, num_classes: int, steps: int = 2) -> int:
+def measure_worker_footprint(cfg=None, *, num_classes: int, steps: int = 2, imports=()) -> int:
     """Bytes of GPU memory one training process holds: measured in a fresh process on CUDA, with the
-    dataset's ``num_classes`` (the classifier and the logits grow with it: 150 ADE20K classes vs 11)."""
+    dataset's ``num_classes`` (the classifier and the logits grow with it: 150 ADE20K classes vs 11); the
+    process first runs the study files in ``imports`` (a study's own decoder)."""
     import multiprocessing
 
     import torch
@@ -62,7 +64,8 @@ def measure_worker_footprint(cfg=None, *, num_classes: int, steps: int = 2) -> i
     ready, release = ctx.Event(), ctx.Event()
     torch.cuda.synchronize()
     free_before, _ = torch.cuda.mem_get_info()
-    child = ctx.Process(target=_hold_steps, args=(cfg.to_dict(), int(num_classes), steps, ready, release), daemon=True)
+    child = ctx.Process(target=_hold_steps, args=(cfg.to_dict(), int(num_classes), steps, ready, release,
+                                                  list(imports)), daemon=True)
     child.start()
     try:
         if not ready.wait(timeout=600):
@@ -74,17 +77,21 @@ def measure_worker_footprint(cfg=None, *, num_classes: int, steps: int = 2) -> i
     return max(1, free_before - free_during)
 
 
-def _hold_steps(cfg_dict: dict, num_classes: int, steps: int, ready, release) -> None:
+def _hold_steps(cfg_dict: dict, num_classes: int, steps: int, ready, release, imports=()) -> None:
     """Child of ``measure_worker_footprint``: ``steps`` training steps on random data, then hold the memory."""
     import torch
 
+    from ablate.study.plugins import import_study_plugins
+
+    import_study_plugins(imports)
     from ablate.engine.config import TrainConfig, resolve_amp
     from ablate.engine.step import make_optimizer, prepare_model_for_training, train_step
     from ablate.models import build_model
 
     cfg = TrainConfig.from_dict({**cfg_dict, "device": "cuda", "pretrained": "none"})
     amp = resolve_amp(cfg.amp, "cuda")
-    model = build_model(cfg.decoder, num_classes=num_classes, pretrained=None, seed=cfg.seed, **cfg.decoder_cfg).cuda()
+    model = build_model(cfg.decoder, num_classes=num_classes, encoder=cfg.encoder, pretrained=None, seed=cfg.seed,
+                        **cfg.decoder_cfg).cuda()
     prepare_model_for_training(model, channels_last=cfg.channels_last, fold_head=cfg.fold_head,
                                fp32_attention=cfg.fp32_attention)
     optimizer = make_optimizer(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, kind=cfg.optimizer)

@@ -41,19 +41,22 @@ def count_gflops(model: nn.Module, image_size=(256, 256)) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), *, num_classes: int) -> list[dict]:
-    """One row per registered decoder (default settings, random init): params_m and gflops_<H>x<W>, with the
-    dataset's ``num_classes`` (the classifier's size and FLOPs grow with it)."""
+def complexity_table(image_sizes: Iterable = ((256, 256), (360, 480)), *, num_classes: int,
+                     pairs: Iterable | None = None) -> list[dict]:
+    """One row per (decoder, encoder) (default settings, random init): params_m, decoder_params_m and
+    gflops_<H>x<W>, with the dataset's ``num_classes`` (the classifier's size and FLOPs grow with it).
+    ``pairs``: (decoder, encoder) tuples; default: every registered decoder on its default encoder."""
     from .decoders import decoder_encoder, list_decoders
     from .segmentor import build_model
 
     sizes = [tuple(int(v) for v in s) for s in image_sizes]
+    pairs = list(pairs) if pairs is not None else [(name, decoder_encoder(name)) for name in list_decoders()]
     rows = []
-    for name in list_decoders():
-        model = build_model(name, num_classes=num_classes, pretrained=None, seed=0)
+    for name, encoder in pairs:
+        model = build_model(name, num_classes=num_classes, encoder=encoder, pretrained=None, seed=0)
         row = {
             "decoder": name,
-            "encoder": decoder_encoder(name),
+            "encoder": encoder,
             "params_m": round(count_params(model), 3),
             "decoder_params_m": round(count_params(model.decoder), 3),
         }

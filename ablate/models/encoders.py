@@ -1,10 +1,18 @@
-"""Encoders, registered by name (smp's ``get_encoder``): MiT-B0 from ``transformers`` and ResNet34
-from ``timm``, both as lists of feature maps. A new encoder is a function ``(pretrained) ->
-(module, decode_head_state | None)`` decorated with ``@register_encoder("name")``; a decoder
-names the encoder it is built for (``register_decoder(..., encoder=...)``).
+"""Encoders, registered by name (smp's ``get_encoder``), each a list of feature maps with ``.channels`` and
+``.strides``: MiT-B0..B5 (``mit_b0``..``mit_b5``) from ``transformers``, ResNets (``resnet18/34/50/101``) and
+any ``timm`` ``features_only`` backbone as ``timm:<name>`` (``timm:convnext_tiny``, ``timm:hrnet_w18``).
+A new encoder is a function ``(pretrained) -> (module, decode_head_state | None)`` decorated with
+``@register_encoder("name")``; a variant chooses one (``Variant(decoder, encoder="mit_b2")``).
+
+Why timm rather than smp's encoder registry for the CNNs: timm's ``features_only`` gives every one of
+its backbones with the same ``feature_info`` (channels, strides) and the same weight loading (hub id or a
+local file) we already use; smp's own ResNets are torchvision copies and its ``tu-`` encoders wrap timm
+anyway, with smp's conventions (an identity level, zero-channel placeholders) that its decoders adapter
+(``decoders/smp_heads.py``) adds back where a head needs them.
 
 ``pretrained`` is ``None``/``"none"`` (random init, only when asked for), ``"imagenet"``
-(``nvidia/mit-b0`` or timm's default ResNet34 tag), a Hugging Face id, or a local path. Nothing may be downloadable, so every loading failure becomes one
+(``nvidia/mit-bN``, or timm's default tag), a Hugging Face id, or a local path. Nothing may be downloadable, so
+every loading failure becomes one
 ``ConfigError`` line that names the way out (``--pretrained none`` or a local directory).
 """
 
@@ -22,7 +30,6 @@ _ENCODERS: dict = {}
 _RANDOM = {"", "none", "random", "scratch"}
 # "imagenet" means each encoder's standard ImageNet weights, so one CLI value fits both
 _IMAGENET = {"imagenet", "timm", "true", "default"}
-MIT_B0_IMAGENET = "nvidia/mit-b0"
 _HUB_ID = re.compile(r"^(hf-hub:)?[\w.-]+(/[\w.-]+)?$")
 
 
@@ -40,10 +47,29 @@ def list_encoders() -> list[str]:
     return sorted(_ENCODERS)
 
 
+TIMM_PREFIX = "timm:"
+
+
+def check_encoder_name(name: str) -> None:
+    """ConfigError (one line, listing the valid names) for a name that is neither registered nor ``timm:<model>``."""
+    if name in _ENCODERS:
+        return
+    if isinstance(name, str) and name.startswith(TIMM_PREFIX):
+        import timm
+
+        model = name[len(TIMM_PREFIX):]
+        if model and timm.is_model(model):
+            return
+        raise ConfigError(f"unknown timm model {model!r} in encoder {name!r}: see timm.list_models()")
+    raise ConfigError(f"unknown encoder {name!r}: choose one of {', '.join(list_encoders())} or "
+                      f"{TIMM_PREFIX}<any timm model>")
+
+
 def get_encoder(name: str, *, pretrained: str | None = None) -> tuple[nn.Module, dict | None]:
     """(encoder, decode-head state dict of a full checkpoint or None); ConfigError listing valid names."""
-    if name not in _ENCODERS:
-        raise ConfigError(f"unknown encoder {name!r}: choose one of {', '.join(list_encoders())}")
+    check_encoder_name(name)
+    if name.startswith(TIMM_PREFIX):
+        return load_timm(name[len(TIMM_PREFIX):], pretrained), None
     return _ENCODERS[name](pretrained)
 
 
@@ -105,16 +131,28 @@ class TimmEncoder(nn.Module):
         return list(self.model(x))
 
 
-@register_encoder("mit_b0")
-def load_mit(pretrained: str | None) -> tuple[MiTEncoder, dict | None]:
-    """MiT encoder and, for a full ``SegformerForSemanticSegmentation`` checkpoint, its decode-head state dict."""
+# MiT-B0..B5 (SegFormer, Xie et al. 2021, table 6); B0 is SegformerConfig()'s default
+_MIT_WIDE = [64, 128, 320, 512]
+MIT_CONFIGS = {
+    "b0": dict(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], decoder_hidden_size=256),
+    "b1": dict(hidden_sizes=_MIT_WIDE, depths=[2, 2, 2, 2], decoder_hidden_size=256),
+    "b2": dict(hidden_sizes=_MIT_WIDE, depths=[3, 4, 6, 3], decoder_hidden_size=768),
+    "b3": dict(hidden_sizes=_MIT_WIDE, depths=[3, 4, 18, 3], decoder_hidden_size=768),
+    "b4": dict(hidden_sizes=_MIT_WIDE, depths=[3, 8, 27, 3], decoder_hidden_size=768),
+    "b5": dict(hidden_sizes=_MIT_WIDE, depths=[3, 6, 40, 3], decoder_hidden_size=768),
+}
+
+
+def load_mit(pretrained: str | None, size: str = "b0") -> tuple[MiTEncoder, dict | None]:
+    """MiT-``size`` encoder and, for a full ``SegformerForSemanticSegmentation`` checkpoint, its decode-head state
+    dict. ``pretrained``: None (random init), "imagenet" (``nvidia/mit-<size>``), a hub id or a local directory."""
     from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerModel
 
     source = normalize_pretrained(pretrained)
     if source is None:
-        return MiTEncoder(SegformerModel(SegformerConfig())), None  # SegformerConfig() is MiT-B0
+        return MiTEncoder(SegformerModel(SegformerConfig(**MIT_CONFIGS[size]))), None
     if source.lower() in _IMAGENET:
-        source = MIT_B0_IMAGENET
+        source = f"nvidia/mit-{size}"
     local = _local_path(source)
     if local is not None and not (local.is_dir() and (local / "config.json").is_file()):
         raise ConfigError(
@@ -122,6 +160,10 @@ def load_mit(pretrained: str | None) -> tuple[MiTEncoder, dict | None]:
         )
     try:
         config = SegformerConfig.from_pretrained(source)
+        want = MIT_CONFIGS[size]
+        if (list(config.hidden_sizes), list(config.depths)) != (want["hidden_sizes"], want["depths"]):
+            raise ConfigError(f"{source} holds a MiT with widths {list(config.hidden_sizes)} and depths "
+                              f"{list(config.depths)}, not mit_{size}: give mit_{size} weights or choose its encoder")
         if "SegformerForSemanticSegmentation" in (config.architectures or []):
             full = SegformerForSemanticSegmentation.from_pretrained(source)
             return MiTEncoder(full.segformer), full.decode_head.state_dict()
@@ -130,6 +172,10 @@ def load_mit(pretrained: str | None) -> tuple[MiTEncoder, dict | None]:
         raise
     except Exception as exc:  # network, missing files, wrong architecture: all user-fixable
         raise _load_failed(source, exc) from None
+
+
+for _size in MIT_CONFIGS:
+    register_encoder(f"mit_{_size}")(lambda pretrained, _size=_size: load_mit(pretrained, _size))
 
 
 def _weights_file(path: Path) -> Path:
@@ -146,20 +192,21 @@ def _weights_file(path: Path) -> Path:
     return found[0]
 
 
-def load_resnet34(pretrained: str | None) -> TimmEncoder:
-    """timm ResNet34 features; pretrained: None, "imagenet" (timm's default tag), an hf-hub id, or a local file/dir."""
+def load_timm(name: str, pretrained: str | None) -> TimmEncoder:
+    """timm ``features_only`` model; pretrained: None, "imagenet" (timm's default tag), an hf-hub id, or a local
+    file/dir."""
     import timm
 
     source = normalize_pretrained(pretrained)
     kw = dict(features_only=True)
     if source is None:
-        return TimmEncoder(timm.create_model("resnet34", pretrained=False, **kw))
+        return TimmEncoder(timm.create_model(name, pretrained=False, **kw))
     try:
         if source.lower() in _IMAGENET:
-            model = timm.create_model("resnet34", pretrained=True, **kw)
+            model = timm.create_model(name, pretrained=True, **kw)
         elif (local := _local_path(source)) is not None:
             overlay = dict(file=str(_weights_file(local)))
-            model = timm.create_model("resnet34", pretrained=True, pretrained_cfg_overlay=overlay, **kw)
+            model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay=overlay, **kw)
         else:
             model = timm.create_model("hf-hub:" + source.removeprefix("hf-hub:"), pretrained=True, **kw)
     except ConfigError:
@@ -169,9 +216,8 @@ def load_resnet34(pretrained: str | None) -> TimmEncoder:
     return TimmEncoder(model)
 
 
-@register_encoder("resnet34")
-def _resnet34(pretrained: str | None) -> tuple[TimmEncoder, None]:
-    return load_resnet34(pretrained), None
+for _depth in (18, 34, 50, 101):  # the ResNets a reviewer asks for first, by their short names
+    register_encoder(f"resnet{_depth}")(lambda pretrained, _n=f"resnet{_depth}": (load_timm(_n, pretrained), None))
 
 
 def build_encoder(name: str, *, pretrained: str | None = None) -> nn.Module:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ablate.errors import DiskFullError, OutputError
 
-RESULTS_HEAD = ["study", "variant", "decoder", "phase", "run_id", "trial", "seed", "split",
+RESULTS_HEAD = ["study", "variant", "decoder", "encoder", "phase", "run_id", "trial", "seed", "split",
                 "miou", "pixel_acc", "mean_acc", "fwiou"]
 RESULTS_TAIL = ["params_m", "gflops", "train_seconds", "epochs", "pretrained", "image_size", "config",
                 "status", "torch", "device", "started_at", "finished_at", "error"]

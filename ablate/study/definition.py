@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ class Variant:
     settings: dict = field(default_factory=dict)
     search_space: dict | None = None
     pretrained: str | None = None  # this variant's encoder weights, when not the study's (e.g. ResNet34)
+    encoder: str | None = None  # e.g. "mit_b2", "resnet50", "timm:convnext_tiny"; None: the study's
 
 
 @dataclass(kw_only=True)
@@ -55,6 +55,7 @@ class Study:
     eval_split: str = "test"  # phase 2 split; val when the dataset has none
     image_size: tuple[int, int] | None = None
     pretrained: str | None = "nvidia/mit-b0"  # None = random init (recorded with every result)
+    encoder: str | None = None  # the variants' default encoder; None: each decoder's own (mit_b0; resnet34 for unet_r34)
     variants: dict[str, Variant] | None = None
     baseline: str | None = None
     train: dict = field(default_factory=dict)  # TrainConfig fields shared by every variant
@@ -84,6 +85,15 @@ class Study:
             return "none"
         return self.variants[variant].pretrained or self.pretrained
 
+    def encoder_for(self, variant: str) -> str:
+        """The variant's encoder, else the study's, else its decoder's default (``ablate.models.decoder_encoder``)."""
+        v = self.variants[variant]
+        if v.encoder or self.encoder:
+            return v.encoder or self.encoder
+        from ablate.models import decoder_encoder
+
+        return decoder_encoder(v.decoder)
+
     def tunes(self, variant: str) -> bool:
         return self.trials > 0 and bool(self.space(variant))
 
@@ -101,6 +111,7 @@ class Study:
             cfg["layout"] = self.data["layout"]
         cfg.update(
             decoder=self.variants[variant].decoder,
+            encoder=self.encoder_for(variant),
             pretrained=self.pretrained_for(variant),
             image_size=tuple(size),
             seed=int(seed),
@@ -121,11 +132,17 @@ class Study:
                                 "dtype": lat["dtype"], "mode": lat["mode"]}
         return lat
 
+    def plugin_paths(self) -> list[str]:
+        """What a fresh process must run before building this study's models (its own decoders, encoders,
+        layouts): the study file, by absolute path (``ablate.study.plugins.import_study_plugins``)."""
+        return [str(Path(self.path).resolve())] if self.path else []
+
     def to_dict(self) -> dict:
         """JSON-safe resolved study (study.json)."""
         return {
             "name": self.name,
             "path": self.path,
+            "imports": self.plugin_paths(),
             "preset": self.preset,
             "data": self.data,
             "eval_split": self.eval_split,
@@ -133,8 +150,8 @@ class Study:
             "pretrained": self.pretrained,
             "baseline": self.baseline,
             "variants": {
-                name: {"decoder": v.decoder, "settings": v.settings, "search_space": sorted(self.space(name)),
-                       "pretrained": self.pretrained_for(name)}
+                name: {"decoder": v.decoder, "encoder": self.encoder_for(name), "settings": v.settings,
+                       "search_space": sorted(self.space(name)), "pretrained": self.pretrained_for(name)}
                 for name, v in self.variants.items()
             },
             "train": self.train,
@@ -161,20 +178,10 @@ def run_dir_name(study: Study) -> str:
 
 def load_study(path, preset: str | None = None) -> Study:
     """Run a study file, apply ``preset`` and validate; any problem is one StudyError line."""
+    from ablate.study.plugins import run_study_file
+
     path = Path(path)
-    if not path.is_file():
-        raise StudyError(f"{path}: no such study file; pass a Python file that defines `study = Study(...)`")
-    try:
-        namespace = runpy.run_path(str(path), run_name="ablate_study")
-    except SyntaxError as exc:
-        raise StudyError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
-    except StudyError as exc:  # e.g. a Claim whose band fails its check where the file makes it
-        if str(path) in str(exc):
-            raise
-        raise StudyError(f"{path}:{_line_in(path, exc)}: {exc}") from None
-    except Exception as exc:  # the file is user code: report, never trace back
-        msg = str(exc).splitlines()[0] if str(exc) else ""
-        raise StudyError(f"{path}: the study file raised {type(exc).__name__}: {msg}") from None
+    namespace = run_study_file(path)
     study = namespace.get("study")
     if not isinstance(study, Study):
         raise StudyError(f"{path}: study: expected a module-level `study = Study(...)`, found {type(study).__name__}")
@@ -219,7 +226,7 @@ def _expand_budgets(study: Study, path: Path) -> None:
                 pretrained = "none" if spec["pretrained"] in (None, "none") else spec["pretrained"]
             variants[f"{name}{BUDGET_SEP}{budget}"] = Variant(
                 variant.decoder, settings={**variant.settings, **settings}, search_space=variant.search_space,
-                pretrained=pretrained)
+                pretrained=pretrained, encoder=variant.encoder)
     claims = [Claim(f"{c.variant}{BUDGET_SEP}{b}", c.metric, band=tuple(c.band), relative=c.relative,
                     baseline=f"{c.baseline or study.baseline}{BUDGET_SEP}{b}")
               for b in study.budgets for c in study.claims]
@@ -277,15 +284,7 @@ def _validate(study: Study, path: Path) -> None:
         _fail(path, "threads", "None or a whole number >= 1", study.threads)
     _validate_claims(study, path)
     _validate_latency(study, path)
-
-
-def _line_in(path: Path, exc: BaseException) -> int | str:
-    """The line of ``path`` that raised ``exc`` (the innermost frame in that file), else '?'."""
-    import traceback
-
-    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__)
-             if Path(f.filename).resolve() == path.resolve()]
-    return lines[-1] if lines else "?"
+    _validate_models(study, path)
 
 
 def _validate_data(study: Study, path: Path) -> None:
@@ -316,6 +315,30 @@ def _validate_variants(study: Study, path: Path) -> None:
             _fail(path, f"{where}.settings", "a dict of settings", variant.settings)
         if variant.search_space is not None:
             _validate_space(variant.search_space, path, f"{where}.search_space")
+
+
+def _validate_models(study: Study, path: Path) -> None:
+    """Each variant's decoder on its encoder, with its fixed settings, built on the meta device and run at the
+    study's image size: level mismatches, setting typos and shape errors are one line here, not mid-run."""
+    try:
+        from ablate.models import check_model, decoder_defaults
+    except ImportError:  # the models package is absent (torch-free use)
+        return
+    from ablate.errors import ConfigError
+
+    fields_ = train_config_fields()
+    for name in study.variants:
+        try:
+            cfg = study.train_settings(name, {}, seed=0)
+            settings = decoder_defaults(cfg["decoder"])
+            tuned = sorted(k for k in study.space(name) if k not in fields_ and k not in settings)
+            if tuned:
+                raise ConfigError(f"search_space {', '.join(tuned)}: not a setting of decoder {cfg['decoder']!r} "
+                                  f"({', '.join(sorted(settings)) or 'none'}) nor a TrainConfig field")
+            check_model(cfg["decoder"], encoder=cfg["encoder"], decoder_cfg=cfg["decoder_cfg"],
+                        image_size=cfg["image_size"], batch_size=cfg.get("batch_size", 4))
+        except ConfigError as exc:
+            raise StudyError(f"{path}: variants.{name}: {exc}") from None
 
 
 def _validate_train(study: Study, path: Path) -> None:
@@ -429,7 +452,7 @@ def resolved_study(study: Study) -> dict:
     from importlib import metadata
 
     resolved = study.to_dict()
-    asked = {k: v for k, v in resolved.items() if k != "path"}
+    asked = {k: v for k, v in resolved.items() if k not in ("path", "imports")}
     resolved["fingerprint"] = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
     versions = {"python": platform.python_version()}
     for name in ("ablate", "torch", "optuna", "transformers", "timm"):

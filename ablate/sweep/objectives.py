@@ -7,6 +7,7 @@ import json
 import os
 import socket
 
+from ablate.errors import AblateError
 from ablate.rundir import is_disk_full
 from ablate.sweep import trials as T
 from ablate.sweep.optimize import RunFailed, _one_line, suggest
@@ -66,6 +67,8 @@ class ObjectivesMixin:
         try:
             rows = self.measure_latency(self.study, configs=self.best_configs(), device=self.device or "auto",
                                         num_classes=self.layout().num_classes)
+        except AblateError:  # the user's to fix (e.g. a launch cannot import the study file): one line, exit 2
+            raise
         except Exception as exc:  # recorded on the trial (--list) and in the run directory (analyze names it)
             if is_disk_full(exc):
                 raise self._disk_full(exc) from None

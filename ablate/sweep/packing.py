@@ -26,6 +26,19 @@ class PackingMixin:
             self._pack_sizes[variant] = self._suggested_pack_size(variant)
         return self._pack_sizes[variant]
 
+    def check_packing(self) -> None:
+        """ConfigError (one line) for the first variant whose seeds cannot be packed (``check_packable``), e.g. a
+        decoder that draws random numbers outside ablate's seeded dropout; for a forced --pack-seeds K."""
+        from ablate.engine.config import TrainConfig
+        from ablate.engine.packed import check_packable
+
+        for variant in self.study.variants:
+            cfgs = [TrainConfig.from_dict(self._seed_settings(variant, {}, seed)) for seed in self.study.seeds[:2]]
+            try:
+                check_packable(cfgs)
+            except AblateError as exc:
+                raise type(exc)(f"--pack-seeds {self.pack_seeds}: variant {variant}: {exc}") from None
+
     def _suggested_pack_size(self, variant: str) -> int:
         if len(self.study.seeds) < 2 or os.environ.get("ABLATE_TRAINER"):  # the test backends train one by one
             return 1

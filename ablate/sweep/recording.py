@@ -95,7 +95,8 @@ class RecordingMixin:
         return row
 
     def _base_row(self, *, variant, phase, key, trial_no, seed, settings, eval_split, started) -> dict:
-        return {"study": self.study.name, "variant": variant, "decoder": settings["decoder"], "phase": phase,
+        return {"study": self.study.name, "variant": variant, "decoder": settings["decoder"],
+                "encoder": settings.get("encoder"), "phase": phase,
                 "run_id": key, "trial": trial_no, "seed": seed, "split": eval_split,
                 "config": json.dumps(settings, sort_keys=True, default=str), "started_at": started}
 

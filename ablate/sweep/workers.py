@@ -28,7 +28,7 @@ def default_workers(device: str, *, study=None, data_root=None) -> int:
     cfg = heaviest_config(study)
     layout = detect_layout(data_root, layout=study.data.get("layout"), grouped=study.train.get("grouped", True))
     return suggested_workers(device, cfg=cfg, num_classes=layout.num_classes,
-                             data_bytes=train_split_bytes(layout, cfg["image_size"]))
+                             data_bytes=train_split_bytes(layout, cfg["image_size"]), imports=study.plugin_paths())
 
 
 def heaviest_config(study) -> dict:

@@ -25,6 +25,8 @@ import math
 import numpy as np
 from scipy import special
 
+from analysis.estimators.effects import seeds_images_df
+
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(256)
 _U = (_NODES + 1) / 2  # quadrature on (0, 1): the chi-square probability scale
 _W = _WEIGHTS / 2
@@ -45,9 +47,7 @@ def _probabilities(effect: float, sd: float, n, band, alpha: float, se_fixed: fl
     ratio = special.chdtri(df_seed, 1 - _U[None, :]) / df_seed
     var_seed = sd**2 * ratio / n  # s^2 / n
     se_hat = np.sqrt(var_seed + fixed2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = var_seed**2 / df_seed + (fixed2**2 / image_df if np.isfinite(image_df) else 0.0)
-        df = np.where(denom > 0, se_hat**4 / np.where(denom > 0, denom, 1.0), np.inf)
+    df = seeds_images_df(var_seed, n, fixed2, image_df + 1)  # analyze's df rule (n - 1 without a fixed part)
     t1 = np.where(np.isfinite(df), special.stdtrit(np.minimum(df, 1e12), 1 - alpha), special.ndtri(1 - alpha))
     t2 = np.where(np.isfinite(df), special.stdtrit(np.minimum(df, 1e12), 1 - alpha / 2), special.ndtri(1 - alpha / 2))
     sigma_m = np.sqrt(sd**2 / n + fixed2)  # sd of m: [K, 1]
@@ -148,3 +148,47 @@ def smallest_settleable_band(*, sd: float, n: int, alpha: float = 0.05, target: 
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if p(mid) < target else (lo, mid)
     return hi
+
+
+def hypothesis_rule_probabilities(parts: list[dict], *, alpha: float, n_sim: int = 20_000, corr=None,
+                                  random_state=None) -> dict:
+    """``{"supported", "refuted", "settled"}`` of analyze's hypothesis rule (``analysis.verdicts.rules.judge_hypotheses``),
+    simulated: supported iff every part's TOST p <= alpha (intersection-union), refuted iff the smallest
+    Holm-adjusted (within the hypothesis) refute p is <= alpha. Each part is judged by the claim rule above
+    (its own t df: ``seeds_images_df``).
+
+    ``parts``: dicts with ``effect``, ``sd``, ``n``, ``band`` (test scale) and optional ``se_fixed``,
+    ``image_df``; parts with the same ``n`` key ``"units": "seeds"`` share seeds and are drawn with correlation
+    ``corr`` (the pilot's, over those parts in order); other parts (speed, on launches) are independent.
+    """
+    from scipy import special as sp
+
+    rng = np.random.default_rng(random_state)
+    seeded = [k for k, p in enumerate(parts) if p.get("units", "seeds") == "seeds"]
+    z = np.empty((len(parts), n_sim, max(int(p["n"]) for p in parts)))
+    if seeded:
+        c = np.eye(len(seeded)) if corr is None else np.asarray(corr, dtype=float)
+        n_seed = max(int(parts[k]["n"]) for k in seeded)
+        draws = rng.multivariate_normal(np.zeros(len(seeded)), c, size=(n_sim, n_seed), method="eigh")
+        for j, k in enumerate(seeded):
+            z[k, :, :n_seed] = draws[:, :, j]
+    for k in (k for k in range(len(parts)) if k not in seeded):
+        z[k, :, : int(parts[k]["n"])] = rng.standard_normal((n_sim, int(parts[k]["n"])))
+    p_eq, p_ref = [], []
+    for k, part in enumerate(parts):
+        n, fixed = int(part["n"]), float(part.get("se_fixed", 0.0))
+        x = part["effect"] + part["sd"] * z[k, :, :n]
+        m = x.mean(1) + (fixed * rng.standard_normal(n_sim) if fixed > 0 else 0.0)
+        var_seed = x.var(1, ddof=1) / n
+        se = np.sqrt(var_seed + fixed**2)
+        df = seeds_images_df(var_seed, n, fixed**2, float(part.get("image_df", math.inf)) + 1)
+        lo, hi = part["band"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p_low = sp.stdtr(np.minimum(df, 1e12), -(m - lo) / se)
+            p_upp = sp.stdtr(np.minimum(df, 1e12), (m - hi) / se)
+        p_eq.append(np.maximum(p_low, p_upp))
+        p_ref.append(np.minimum(1.0, 2 * np.minimum(1 - p_low, 1 - p_upp)))
+    supported = np.all(np.asarray(p_eq) <= alpha, axis=0)
+    refuted = ~supported & (np.min(np.asarray(p_ref), axis=0) * len(parts) <= alpha)  # Holm's smallest: k x min p
+    sup, ref = float(supported.mean()), float(refuted.mean())
+    return {"supported": sup, "refuted": ref, "settled": sup + ref}

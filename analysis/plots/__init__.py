@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.plots.accuracy_cost import plot_accuracy_cost
 from analysis.plots.class_delta import plot_class_delta
 from analysis.plots.class_iou import plot_class_iou
 from analysis.plots.forest import plot_forest
 from analysis.plots.learning_curves import plot_learning_curves
 from analysis.plots.miou_by_seed import plot_miou_by_seed
+from analysis.plots.most_accurate import plot_most_accurate
 from analysis.plots.optimization_history import plot_optimization_history
 from analysis.plots.param_importances import plot_param_importances
 from analysis.plots.power import plot_power
@@ -22,8 +24,8 @@ from analysis.plots.style import VERDICT_COLOURS, style, variant_colours
 from analysis.plots.tradeoff import plot_tradeoff
 from analysis.plots.variance import plot_variance_components
 
-__all__ = ["VERDICT_COLOURS", "plot_class_delta", "plot_class_iou", "plot_forest", "plot_learning_curves",
-           "plot_miou_by_seed", "plot_optimization_history", "plot_param_importances", "plot_power",
+__all__ = ["VERDICT_COLOURS", "plot_accuracy_cost", "plot_class_delta", "plot_class_iou", "plot_forest", "plot_learning_curves",
+           "plot_miou_by_seed", "plot_most_accurate", "plot_optimization_history", "plot_param_importances", "plot_power",
            "plot_tradeoff", "plot_variance_components", "save", "style", "variant_colours"]
 
 

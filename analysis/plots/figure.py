@@ -9,7 +9,8 @@ from functools import cached_property
 
 import pandas as pd
 
-PLACEMENTS = ("headline", "budgets", "figures")  # beside the answer, in the budgets section, among the figures
+# beside the answer, in the budgets section, in the many-variant accuracy-cost section, among the figures
+PLACEMENTS = ("headline", "budgets", "accuracy_cost", "figures")
 
 
 @dataclass

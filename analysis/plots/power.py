@@ -9,10 +9,12 @@ from analysis.plots.style import MARKERS, OKABE_ITO, legend_outside, new_axes, s
 
 
 def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
-    """One colour per claim: P(supported) solid, P(settled) (supported or refuted) dashed when given.
+    """One colour per claim: P(supported) if the claim is true (band middle) solid, P(settled) (supported or
+    refuted) if the effect is as estimated dashed when given, the quantities of the table's "n needed
+    (supported / settled)".
 
     ``curves``: dicts with ``label``, ``n`` (unit counts), ``supported`` (or ``power``), optionally
-    ``settled``, ``current_n`` and ``seeds_needed``. The x axis always reaches every
+    ``settled``, ``current_n``, ``seeds_needed`` and ``seeds_to_settle``. The x axis always reaches every
     ``seeds_needed`` and ``current_n`` it marks (log scale when that is far).
     """
     x_max = power_x_max(curves)
@@ -25,7 +27,7 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             supported = _supported(curve)
             needed = curve.get("seeds_needed")
             name = f"{curve['label']} [{curve.get('unit')}]" if len(units) > 1 else curve["label"]
-            label = f"{name}: P(supported)" if curve.get("settled") is not None else name
+            label = f"{name}: P(supported) if true (band middle)" if curve.get("settled") is not None else name
             if isinstance(needed, (int, float)) and needed > 0:
                 label += f" ({target:.0%} at n = {int(needed)})"
             elif "seeds_needed" in curve:
@@ -33,8 +35,12 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             ax.plot(n, np.asarray(supported, dtype=float), color=colour, lw=2, marker=marker, ms=3.5,
                     markevery=max(len(n) // 12, 1), label=label)
             if curve.get("settled") is not None:
+                settle = curve.get("seeds_to_settle")
                 ax.plot(n, np.asarray(curve["settled"], dtype=float), color=colour, lw=1.4, ls="--",
-                        label=f"{name}: P(settled)")
+                        label=f"{name}: P(settled) if as estimated"
+                              + (f" ({target:.0%} at n = {int(settle)})" if isinstance(settle, (int, float)) else ""))
+                if isinstance(settle, (int, float)) and settle in set(n.astype(int).tolist()):
+                    ax.plot(settle, target, "^", color=colour, ms=8, markeredgecolor="black", mew=0.6, zorder=5)
             current = curve.get("current_n")
             if current is not None and current in set(n.astype(int).tolist()):
                 p_now = float(np.asarray(supported, dtype=float)[n.astype(int).tolist().index(current)])
@@ -55,8 +61,8 @@ def plot_power(curves: list[dict], *, target: float = 0.8, ax=None):
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlim(1.5, x_max + 0.5)
         _mark_current(ax, sorted({c.get("current_n") for c in curves if c.get("current_n")}))
-        ax.set_xlabel(f"paired {' / '.join(units)} per variant   (dotted: this study's n; ▼ n needed for "
-                      f"{target:.0%} supported)")
+        ax.set_xlabel(f"paired {' / '.join(units)} per variant   (dotted: this study's n; ▼ / ▲ n needed for "
+                      f"{target:.0%} supported / settled)")
         ax.set_ylabel("probability")
         ax.set_title("Chance the verdict rule settles each claim vs n", pad=16)
         legend_outside(ax, below=True)
@@ -84,7 +90,7 @@ def power_x_max(curves: list[dict]) -> float:
     """The right end of the axis: past every marked n, and where the curves have flattened."""
     x_max = 10.0
     for curve in curves:
-        for key in ("current_n", "seeds_needed"):
+        for key in ("current_n", "seeds_needed", "seeds_to_settle"):
             if isinstance(curve.get(key), (int, float)):
                 x_max = max(x_max, curve[key] + 2)
         supported = _supported(curve) or []

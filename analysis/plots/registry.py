@@ -15,12 +15,14 @@ from analysis.plots.figure import PLACEMENTS, Figure, FigureInputs  # noqa: F401
 def modules() -> list:
     """The plot modules, in report order (imported here, so that ``import analysis.plots`` stays light)."""
     from analysis.plots import (
+        accuracy_cost,
         class_delta,
         class_iou,
         effect_vs_budget,
         forest,
         learning_curves,
         miou_by_seed,
+        most_accurate,
         optimization_history,
         param_importances,
         power,
@@ -29,6 +31,7 @@ def modules() -> list:
     )
 
     return [forest, effect_vs_budget, miou_by_seed, tradeoff, variance, class_iou, class_delta, learning_curves,
+            accuracy_cost, most_accurate,
             optimization_history, param_importances, power]
 
 

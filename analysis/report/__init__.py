@@ -14,10 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.plots.figure import PLACEMENTS
 from analysis.report import rows, text
 from analysis.report.methods import methods_facts
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
 
 
 def jinja_environment():
@@ -39,7 +42,7 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
                 "placement": made_figure["placement"], "png": str(made_figure["png"]),
                 "src": Path(made_figure["png"]).relative_to(report_dir).as_posix()}
                for name, made_figure in made.items()]
-    placed = {p: [f for f in figures if f["placement"] == p] for p in ("headline", "budgets", "figures")}
+    placed = {p: [f for f in figures if f["placement"] == p] for p in PLACEMENTS}
     # sections an older or partial verdicts.json may lack render as "not available", never as an error
     verdicts = {"warnings": [], "claims": [], "comparisons": [], "test_set": {}, "latency": {}, "environment": {},
                 "variants": {}, "baseline": None, **verdicts}
@@ -52,6 +55,8 @@ def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list
         "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
         "forest": next(iter(placed["headline"]), None),
         "figures": placed["figures"],
+        "accuracy_cost": rows.accuracy_cost_table(verdicts),
+        "accuracy_cost_figures": placed["accuracy_cost"],
         "budgets": rows.budget_table(verdicts),
         "budget_notes": rows.budget_notes(verdicts),
         "budget_figures": placed["budgets"],
@@ -97,7 +102,8 @@ def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study
     ctx = context(verdicts, made, report_dir, notes, study, results)
     env = jinja_environment()
     markdown = env.get_template("report.md.j2").render(**ctx)
-    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["budget_figures"], *ctx["figures"]]:
+    for figure in [*([ctx["forest"]] if ctx["forest"] else []), *ctx["budget_figures"], *ctx["accuracy_cost_figures"],
+                   *ctx["figures"]]:
         figure["data"] = base64.b64encode(Path(figure["png"]).read_bytes()).decode("ascii")
     page = env.get_template("report.html.j2").render(**ctx)
     return markdown, page

@@ -27,10 +27,9 @@ def claim_table(verdicts: dict) -> dict | None:
     claims = text.claims_in_order(verdicts)
     if not claims:
         return None
-    comparisons = {c["variant"]: c for c in verdicts.get("comparisons") or []}
     rows = []
     for c in claims:
-        rel, absolute = text.claim_effects(c, comparisons)
+        rel, absolute = text.claim_effects(c)
         needed = "/".join("—" if c.get(k) is None else str(c[k]) for k in ("seeds_needed", "seeds_to_settle"))
         rows.append({"cells": [c["claim"], text.band_text(c), rel, absolute, c.get("reading") or "—",
                                text.verdict_text(c), text.posterior_text(c), f"{c.get('n') or 0} {c.get('n_unit') or ''}"
@@ -53,6 +52,25 @@ def variant_table(verdicts: dict) -> dict:
                      text.num(v.get("params_m"), ".2f"), text.num(v.get("gflops"), ".2f"), fps])
     return table(["variant", "decoder", "seeds (failed)", "test mIoU % (mean ± sd)", "pixel acc %", "params (M)",
                   "GFLOPs", "fps median [IQR]"], rows)
+
+
+def accuracy_cost_table(verdicts: dict) -> dict | None:
+    """The many-variant view: mIoU with its seeds x images interval, P(most accurate), costs, fronts."""
+    section = verdicts.get("accuracy_cost") or {}
+    if not section.get("available"):
+        return None
+    fronts = section.get("pareto") or {}
+    rows = []
+    for name, r in sorted(section["variants"].items(), key=lambda item: -(item[1].get("miou") or 0)):
+        on = [cost for cost in ("gflops", "params_m", "fps") if name in (fronts.get(cost) or [])]
+        rows.append([name + (" (baseline)" if name == verdicts.get("baseline") else ""),
+                     f"{100 * r['miou']:.2f}{text.ci_text(r.get('ci'), fmt='.2f')}" if text.finite(r.get("miou")) else "—",
+                     text.num(100 * r["p_most_accurate"] if text.finite(r.get("p_most_accurate")) else None, ".1f"),
+                     text.num(r.get("params_m"), ".2f"), text.num(r.get("gflops"), ".2f"), text.num(r.get("fps"), ".1f"),
+                     ", ".join({"gflops": "GFLOPs", "params_m": "params", "fps": "fps"}[c] for c in on) or "—"])
+    level = f"{100 * section.get('level', 0.9):g}"
+    return table(["variant", f"test mIoU % [{level} % CI, seeds × images]", "P(most accurate) %", "params (M)",
+                  "GFLOPs", "fps", "on the Pareto front of"], rows)
 
 
 def comparison_table(verdicts: dict) -> dict | None:

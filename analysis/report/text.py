@@ -58,14 +58,14 @@ def verdict_text(item: dict) -> str:
     return f"{verdict} ({item['direction']})" if item.get("direction") else verdict
 
 
-def claim_effects(claim: dict, comparisons: dict[str, dict]) -> tuple[str, str]:
-    """(relative % with CI, absolute with CI) of one claim, each '—' when unknown."""
+def claim_effects(claim: dict) -> tuple[str, str]:
+    """(relative % with CI, absolute with CI) of one claim, each '—' when unknown: both from the claim's own
+    estimator and interval level (an absolute claim's relative column is its ``estimate_rel``/``ci_rel``)."""
     metric = claim["metric"]
     if claim.get("relative"):
         rel, rel_ci = claim.get("estimate"), claim.get("ci")
     else:
-        comp = comparisons.get(claim["variant"], {}) if metric == "miou" else {}
-        rel, rel_ci = comp.get("rel_diff"), comp.get("rel_ci")
+        rel, rel_ci = claim.get("estimate_rel"), claim.get("ci_rel")
     absolute, abs_ci = claim.get("estimate_abs"), claim.get("ci_abs")
     if absolute is None and not claim.get("relative"):
         absolute, abs_ci = claim.get("estimate"), claim.get("ci")
@@ -151,7 +151,7 @@ def answer(verdicts: dict) -> str:
     if not hyps:
         n = len(verdicts.get("comparisons") or [])
         return (f"No claims were stated, so no hypothesis is judged; {n} variant(s) are compared with "
-                f"{baseline or 'no named baseline'} below.")
+                f"{baseline or 'no named baseline'} below." + accuracy_cost_sentence(verdicts))
     level = 100 * (1 - 2 * verdicts["alpha"])
     units = {}
     for h in hyps:
@@ -169,7 +169,26 @@ def answer(verdicts: dict) -> str:
     tail = f"Brackets are {level:g} % intervals (the verdicts'), changes relative to {baseline}"
     tail += f", over {over}" if over else ""
     tail += f"; hypotheses Holm-corrected across {family}" if family > 1 else ""
-    return f"{lead} {sentences}. {tail}." + budget_sentence(verdicts) + looks_sentence(verdicts)
+    return (f"{lead} {sentences}. {tail}." + budget_sentence(verdicts) + looks_sentence(verdicts)
+            + accuracy_cost_sentence(verdicts))
+
+
+def accuracy_cost_sentence(verdicts: dict) -> str:
+    """' Most accurate: X (P = ..); worth their cost: ...' for a many-variant study, or ''."""
+    section = verdicts.get("accuracy_cost") or {}
+    if not section.get("available") or not section.get("most_accurate"):
+        return ""
+    best = section["most_accurate"]
+    p_best = section["variants"][best].get("p_most_accurate")
+    runner = sorted(((r.get("p_most_accurate") or 0, v) for v, r in section["variants"].items() if v != best),
+                    reverse=True)
+    text = f" Most accurate: {best} (P = {100 * p_best:.0f} % over seeds × test images"
+    text += f"; next {runner[0][1]}, {100 * runner[0][0]:.0f} %)." if runner and runner[0][0] > 0.005 else ")."
+    fronts = section.get("pareto") or {}
+    for cost, label in (("gflops", "GFLOPs"), ("fps", "measured throughput")):
+        if fronts.get(cost):
+            text += f" Worth their {label} (Pareto front): {', '.join(fronts[cost])}."
+    return text
 
 
 def budget_sentence(verdicts: dict) -> str:

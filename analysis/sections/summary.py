@@ -170,14 +170,16 @@ def test_set_section(seeds: pd.DataFrame, order: list[str], baseline: str | None
         if len(shared) < 2:
             continue
         try:
-            est = two_way_effect([cms[(variant, s)] for s in shared], [cms[(baseline, s)] for s in shared],
-                                 relative=False)
+            pair = ([cms[(variant, s)] for s in shared], [cms[(baseline, s)] for s in shared])
+            est = two_way_effect(*pair, relative=False)
+            rel = two_way_effect(*pair, relative=True)  # the forest plot's no-claim rows: the claims' own estimator
         except ValueError as exc:
             warnings.append(f"test set: {variant} vs {baseline}: {exc}")
             continue
         out["paired_vs_baseline"][variant] = {
             "seeds": shared, "delta": est.estimate, "ci": est.interval(1 - alpha), "se": est.se, "df": est.df,
-            "sd_seeds": est.sd, "se_image": est.se_fixed, "method": est.method, **est.components}
+            "sd_seeds": est.sd, "se_image": est.se_fixed, "method": est.method, **est.components,
+            "rel_delta": math.expm1(rel.estimate), "rel_ci": [math.expm1(x) for x in rel.interval(1 - alpha)]}
     if not any(v["runs"] for v in out["variants"].values()):
         return {"available": False, "reason": "no confusion/*.npz matches a finished seed run's run_id"}
     return out
@@ -226,11 +228,13 @@ def latency_section(tables: RunTables, order: list[str], baseline: str | None, *
 
 
 def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
-    """Verdict probabilities vs units for each claim, at the band's midpoint (``analysis.estimators.verdict_power.power_curve``).
+    """Verdict probabilities vs units for each claim (``analysis.estimators.verdict_power.power_curve``): one quantity per name,
+    the same as the verdict table's "n needed (supported / settled)".
 
-    The curve runs from 2 to past the claim's ``seeds_needed`` (the same effect, sd, se_fixed and image df),
-    so its 80 % crossing is on the drawn line; when 80 % is out of reach it runs to ``analysis.estimators.verdict_power.MAX_N``
-    and says so (``capped``).
+    ``supported``: P(supported) if the true effect is the band's midpoint (the claim as stated; the table's
+    ``seeds_needed``); ``settled``: P(supported or refuted) if the true effect is as estimated (the table's
+    ``seeds_to_settle``). The curve runs from 2 to past both, so each 80 % crossing is on its drawn line;
+    when 80 % supported is out of reach it runs to ``analysis.estimators.verdict_power.MAX_N`` and says so (``capped``).
     """
     from analysis.estimators.verdict_power import power_curve
 
@@ -240,16 +244,21 @@ def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
             continue
         lo, hi = cv.band
         band_x = (math.log1p(lo), math.log1p(hi)) if cv.relative else (lo, hi)
-        ns = curve_ns(cv.n, cv.seeds_needed, min_n=min_n)
-        curve = power_curve((band_x[0] + band_x[1]) / 2, sd=cv.sd, band=band_x, alpha=alpha, ns=ns,
-                            se_fixed=cv.se_fixed, image_df=cv.image_df if cv.image_df is not None else math.inf)
-        curves.append({"label": cv.claim, "claim": cv.claim, **curve, "current_n": int(cv.n), "unit": cv.n_unit,
-                       "effect": cv.power_effect, "sd": cv.sd, "se_fixed": cv.se_fixed, "band": list(cv.band),
-                       "seeds_needed": cv.seeds_needed, "max_n": ns[-1], "capped": cv.seeds_needed is None})
+        ns = curve_ns(cv.n, cv.seeds_needed, min_n=min_n, also=cv.seeds_to_settle)
+        kw = dict(sd=cv.sd, band=band_x, alpha=alpha, ns=ns, se_fixed=cv.se_fixed,
+                  image_df=cv.image_df if cv.image_df is not None else math.inf)
+        curve = power_curve((band_x[0] + band_x[1]) / 2, **kw)
+        settled = (power_curve(cv.test_estimate, **kw)["settled"] if np.isfinite(cv.test_estimate)
+                   else None)
+        curves.append({"label": cv.claim, "claim": cv.claim, "n": curve["n"], "supported": curve["supported"],
+                       "settled": settled, "current_n": int(cv.n), "unit": cv.n_unit,
+                       "effect": cv.power_effect, "settled_effect": cv.estimate, "sd": cv.sd,
+                       "se_fixed": cv.se_fixed, "band": list(cv.band), "seeds_needed": cv.seeds_needed,
+                       "seeds_to_settle": cv.seeds_to_settle, "max_n": ns[-1], "capped": cv.seeds_needed is None})
     return curves
 
 
-def curve_ns(current_n: int, needed: int | None, *, min_n: int = 40) -> list[int]:
+def curve_ns(current_n: int, needed: int | None, *, min_n: int = 40, also: int | None = None) -> list[int]:
     """Unit counts of a power curve: every n from 2 to 100, then about 120 log-spaced ones, up to
     max(min_n, 2 * current_n, 1.25 * needed), or to ``analysis.estimators.verdict_power.MAX_N`` when ``needed`` is None
     (80 % not reached by then); ``needed`` itself always included."""
@@ -260,8 +269,11 @@ def curve_ns(current_n: int, needed: int | None, *, min_n: int = 40) -> list[int
     ns = set(range(2, min(top, 100) + 1))
     if top > 100:
         ns |= {int(k) for k in np.unique(np.round(np.geomspace(100, top, 120)))}
-    if needed is not None:
-        ns.add(int(needed))
+    for n in (needed, also):  # ``also``: another marked n (seeds to settle), drawn when inside the range
+        if n is not None and 2 <= n <= MAX_N:
+            ns.add(int(n))
+    if also is not None and also > top:
+        ns |= {int(k) for k in np.unique(np.round(np.geomspace(top, min(MAX_N, math.ceil(1.25 * also)), 40)))}
     return sorted(ns)
 
 

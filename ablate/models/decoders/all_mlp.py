@@ -29,7 +29,7 @@ from .ladder import LadderDecoder
 from .registry import register_decoder
 
 
-@register_decoder("all_mlp", encoder="mit_b0")
+@register_decoder("all_mlp", strides=(4, 8, 16, 32))
 class AllMLPDecoder(LadderDecoder):
     def __init__(
         self, in_channels: Sequence[int], num_classes: int, *, embed_dim: int = 256, dropout: float = 0.1

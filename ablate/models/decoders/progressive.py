@@ -24,7 +24,7 @@ from .ladder import LadderDecoder
 from .registry import register_decoder
 
 
-@register_decoder("progressive", encoder="mit_b0")
+@register_decoder("progressive", strides=(4, 8, 16, 32))
 class ProgressiveDecoder(LadderDecoder):
     def __init__(
         self,

@@ -27,7 +27,7 @@ from .ladder import LadderDecoder
 from .registry import register_decoder
 
 
-@register_decoder("skip_fused", encoder="mit_b0")
+@register_decoder("skip_fused", strides=(4, 8, 16, 32))
 class SkipFusedDecoder(LadderDecoder):
     def __init__(
         self,
@@ -51,7 +51,7 @@ class SkipFusedDecoder(LadderDecoder):
         )
 
 
-@register_decoder("skip_oneshot", encoder="mit_b0")
+@register_decoder("skip_oneshot", strides=(4, 8, 16, 32))
 class SkipOneshotDecoder(LadderDecoder):
     def __init__(
         self,
