@@ -62,6 +62,7 @@ def full_run_inputs(tmp_path_factory):
     from report_fixtures import synthetic_verdicts
     from test_budgets import CLAIM, seed_table
 
+    from analysis import analyze
     from analysis.plots.registry import FigureInputs
     from analysis.run_reader import load_run, seed_rows
     from analysis.sections import budgets as B
@@ -73,6 +74,7 @@ def full_run_inputs(tmp_path_factory):
     (budget_claim,) = B.budget_claims(seed_table({"6ep": -0.13, "15ep": 0.025}, sd=0.01), [CLAIM],
                                       baseline="all_mlp", budgets=["6ep", "15ep"])
     verdicts["budgets"] = {"claims": [asdict(budget_claim)]}
+    verdicts["accuracy_cost"] = analyze(run, write=False, n_boot=200)["accuracy_cost"]
     return FigureInputs(verdicts, tables, seed_rows(tables.results, []))
 
 
@@ -109,7 +111,8 @@ def test_every_figure_is_written_by_the_one_writer(full_run_inputs, tmp_path):
     warnings, notes = [], []
     made = registry.make_figures(full_run_inputs, tmp_path, warnings=warnings, notes=notes)
     assert not warnings and not notes
-    assert [made[n]["placement"] for n in ("forest", "budgets_miou", "power")] == ["headline", "budgets", "figures"]
+    assert [made[n]["placement"] for n in ("forest", "budgets_miou", "most_accurate", "power")] == [
+        "headline", "budgets", "accuracy_cost", "figures"]
     for name, paths in made.items():  # plots.save: PNG and SVG, the budget plots too
         assert paths["png"] == tmp_path / f"{name}.png" and paths["svg"].stat().st_size > 0, name
 
