@@ -7,7 +7,7 @@ Layers, each importing only its own layer and those below it (``tests/test_layou
 2. ``estimators``      the effect estimate, its interval and tests; the verdict rule's power;
    ``sequential``      the group-sequential design (``design``, ``boundaries``, ``simulation``)
 3. ``verdicts``        verdict rules (``rules``) and their records (``records``, verdicts.json's schema)
-4. ``sections``        the other verdicts.json sections (``summary``, ``budgets``); ``planning`` (``ablate plan``);
+4. ``sections``        the other verdicts.json sections, one module each; ``planning`` (``ablate plan``);
    ``sequential.gate`` the ``--until-settled`` sweep's gate and looks.json
 5. ``report``, ``plots`` rendering (below the orchestrator: ``analyze(write=True)`` writes the report)
 6. ``orchestrator``    ``analyze`` and the composition that needs it (``analyze_budgets``)

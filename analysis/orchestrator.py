@@ -29,9 +29,13 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     """
     from ablate.rundir import failed_phases, json_safe
     from analysis.run_reader import confusion_loader, load_run, seed_rows
-    from analysis.sections import summary
     from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
+    from analysis.sections.comparisons import compare_to_baseline
+    from analysis.sections.latency import latency_section
+    from analysis.sections.power_curves import power_curves
+    from analysis.sections.test_set import test_set_section
+    from analysis.sections.variants import environment, variant_order, variant_summaries
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION
     from analysis.verdicts.rules import ClaimData, evaluate
@@ -48,15 +52,15 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     tables = load_run(run_dir)
     warnings = list(tables.warnings)
     baseline = baseline or tables.study.get("baseline")
-    claim_objects = summary.resolve_claims(claims, tables.study)
+    claim_objects = resolve_claims(claims, tables.study)
     _validate_names(tables, baseline, claim_objects)
     seeds = seed_rows(tables.results, warnings)
-    order = summary.variant_order(tables, baseline)
+    order = variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
     load = confusion_loader(tables.confusion_paths, warnings)
 
     step("latency")
-    latency, latency_rows, setting, latency_reason = summary.latency_section(tables, order, baseline, alpha=alpha,
+    latency, latency_rows, setting, latency_reason = latency_section(tables, order, baseline, alpha=alpha,
                                                                         warnings=warnings)
     for phase, error in failed_phases(tables.run_dir).items():  # a phase that failed as a whole: say why
         if phase == "latency" and not latency["available"]:
@@ -73,11 +77,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
                      load_confusion=load, warnings=warnings)
     hypotheses, claim_verdicts = evaluate(claim_objects, data, baseline=baseline, alpha=alpha)
     step("paired comparisons")
-    comparisons = _guard(lambda: summary.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
+    comparisons = _guard(lambda: compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
                                                        n_boot=n_boot), [], "comparisons", warnings)
     _warn_zero_variance(seeds, order, warnings)
     step("test set")
-    test_set = _guard(lambda: summary.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
+    test_set = _guard(lambda: test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
                       {"available": False, "reason": "failed"}, "test-set analysis", warnings)
 
     step("budgets and sequential looks")
@@ -85,7 +89,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
                      None, "budgets", warnings)
     until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
-    variants = summary.variant_summaries(tables, seeds, order, latency.get("variants", {}))
+    variants = variant_summaries(tables, seeds, order, latency.get("variants", {}))
     step("accuracy vs cost")
     accuracy_cost = _guard(lambda: accuracy_cost_section(seeds, order, variants, load, alpha=alpha, seed=seed,
                                                          warnings=warnings),
@@ -106,11 +110,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "accuracy_cost": accuracy_cost,
         "test_set": test_set,
         "latency": latency,
-        "power_curves": _guard(lambda: summary.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
+        "power_curves": _guard(lambda: power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
         "budgets": budgets,
         "until_settled": until_settled,
         "warnings": list(dict.fromkeys(warnings)),
-        "environment": summary.environment(tables.results, tables.study),
+        "environment": environment(tables.results, tables.study),
     }
     verdicts = json_safe(verdicts)
     if write:
@@ -146,6 +150,20 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
                             warnings=out.setdefault("warnings", []), notes=[], only=[effect_vs_budget])
         out["plots"] = [str(paths["png"]) for paths in made.values()]
     return out
+
+
+def resolve_claims(claims, study: dict) -> list:
+    """Claims as ``Claim`` objects: the caller's (strings, dicts or Claims), else study.json's.
+
+    A claim that cannot be read raises ``ClaimError`` (a user error: exit code 2 on the CLI).
+    """
+    from ablate.study.claim import Claim, as_claim
+
+    if claims is None:
+        claims = study.get("claims") or []
+    if isinstance(claims, (str, Claim, dict)):
+        claims = [claims]
+    return [as_claim(c) for c in claims]
 
 
 def _validate_names(tables, baseline, claims) -> None:

@@ -150,7 +150,7 @@ def test_html_is_self_contained(full_run):
 
 
 def test_analysis_never_imports_torch():
-    code = ("import analysis, analysis.cli, analysis.plots, analysis.report, analysis.run_reader, analysis.sections.summary, analysis.sections.budgets, analysis.planning.plan, analysis.sequential.gate; "
+    code = ("import analysis, analysis.cli, analysis.plots, analysis.report, analysis.run_reader, analysis.sections.comparisons, analysis.sections.test_set, analysis.sections.latency, analysis.sections.variants, analysis.sections.budgets, analysis.planning.plan, analysis.sequential.gate; "
             "import sys; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

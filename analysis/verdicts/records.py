@@ -14,12 +14,12 @@ verdicts.json, schema_version 2 (top level)::
     run_dir, study, baseline, alpha, seed, n_boot
     hypotheses      list of HypothesisVerdict (one per variant with claims), Holm across them
     claims          list of ClaimVerdict (the parts), each with its hypothesis id
-    comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.sections.summary.compare_to_baseline)
-    variants        per-variant summaries (analysis.sections.summary.variant_summaries)
+    comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.sections.comparisons)
+    variants        per-variant summaries (analysis.sections.variants)
     accuracy_cost   many-variant view (analysis.sections.accuracy_cost): {available, reason?, level, variants:
                      {variant: {miou, ci, se, df, n_seeds, method, params_m, gflops, fps, p_most_accurate}},
                      pareto: {gflops|params_m|fps: [variant on the front]}, most_accurate, p_method}
-    test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.sections.summary.test_set_section)
+    test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.sections.test_set)
     latency         latency settings found, the claim setting, per-variant speed and launch-level ratios
     power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit,
                      seeds_needed, max_n, capped}: n runs past seeds_needed, or to max_n (capped: 80 % not
