@@ -23,15 +23,18 @@ VERDICT_MARKS = {"supported": "SUPPORTED", "refuted": "REFUTED", "inconclusive":
 @click.option("--n-boot", type=click.IntRange(min=100), default=10000, show_default=True,
               help="Bootstrap resamples (seed-level and image-level).")
 @click.option("--no-report", is_flag=True, help="Compute verdicts only; write nothing under RUN_DIR/report.")
-def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_report):
+@click.option("--report-dir", default=None, type=click.Path(file_okay=False, path_type=str),
+              help="Write the report here instead of RUN_DIR/report (e.g. when the run directory is read-only).")
+def analyze_command(run_dir, as_json, alpha, claims, baseline, seed, n_boot, no_report, report_dir):
     """Claim verdicts, paired tests, power, plots and a report for RUN_DIR.
 
-    Writes RUN_DIR/report/{report.md, report.html, verdicts.json, plots/}.
+    Writes RUN_DIR/report/{report.md, report.html, verdicts.json, plots/} (or --report-dir), all at once.
     """
     from analysis import analyze
 
     verdicts = analyze(run_dir, claims=list(claims) or None, baseline=baseline, alpha=alpha, seed=seed,
-                       n_boot=n_boot, write=not no_report, progress=not as_json and sys.stderr.isatty())
+                       n_boot=n_boot, write=not no_report, progress=not as_json and sys.stderr.isatty(),
+                       report_dir=report_dir)
     if as_json:
         click.echo(json.dumps(verdicts, indent=2))
         return

@@ -18,7 +18,7 @@ __all__ = ["analyze", "analyze_budgets"]
 
 
 def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
-            progress=False) -> dict:
+            progress=False, report_dir=None) -> dict:
     """Verdicts, tests and (with ``write``) plots and a report for the run in ``run_dir``.
 
     ``claims``: strings (``"skip_fused miou +2%..+3%"``), ``Claim`` objects or dicts;
@@ -50,6 +50,12 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         raise ConfigError(f"alpha must be between 0 and 0.5, got {alpha}: pass e.g. --alpha 0.05")
     step("reading tables")
     tables = load_run(run_dir)
+    if write:  # before any computing: a report that cannot be written is one line now, not a traceback later
+        from ablate.rundir import ensure_writable_dir
+
+        label = None if report_dir else f"the run directory {run_dir} (where the report goes)"
+        report_dir = Path(report_dir) if report_dir else Path(run_dir) / "report"
+        ensure_writable_dir(report_dir.parent, option="--report-dir", label=label)
     warnings = list(tables.warnings)
     baseline = baseline or tables.study.get("baseline")
     claim_objects = resolve_claims(claims, tables.study)
@@ -119,14 +125,16 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     verdicts = json_safe(verdicts)
     if write:
         step("plots and report")
+        from ablate.rundir import atomic_dir
         from analysis.report import write_report
 
-        verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed)
-        if budgets is not None:  # the section alone, for readers of the earlier file
-            write_budgets_json(verdicts["budgets"], Path(run_dir) / "report")
-        out = Path(run_dir) / "report" / "verdicts.json"
-        write_atomic(out, json.dumps(verdicts, indent=2) + "\n")
-        step(f"wrote {out.parent}")
+        with atomic_dir(report_dir) as stage:  # the old report stays whole until the new one is
+            verdicts["report"] = write_report(verdicts, tables, seeds, seed=seed, report_dir=stage,
+                                              final_dir=report_dir)
+            if budgets is not None:  # the section alone, for readers of the earlier file
+                write_budgets_json(verdicts["budgets"], stage)
+            write_atomic(stage / "verdicts.json", json.dumps(verdicts, indent=2) + "\n")
+        step(f"wrote {report_dir}")
     return verdicts
 
 

@@ -67,6 +67,7 @@ def load_run(run_dir: str | Path) -> RunTables:
     if not run_dir.is_dir():
         raise RunDirError(f"run directory {run_dir} does not exist: pass the folder `ablate run` wrote")
     warnings: list[str] = []
+    _rebuild_tables_from_records(run_dir, warnings)
     results = read_results(run_dir / "results.csv")
     epochs = _read_optional(run_dir / "epochs.csv", read_epochs, warnings)
     latency = _read_optional(run_dir / "latency.csv", read_latency, warnings)
@@ -80,6 +81,24 @@ def load_run(run_dir: str | Path) -> RunTables:
         confusion_paths=confusion_paths(run_dir),
         warnings=warnings,
     )
+
+
+def _rebuild_tables_from_records(run_dir: Path, warnings: list[str]) -> None:
+    """Tables that no longer hold what the run's records say (cut short, edited, deleted) are rebuilt from
+    ``records/`` exactly as ``ablate run`` writes them (``ablate.rundir``), or the fix is named."""
+    from ablate.rundir import RunDir, tables_behind_records
+
+    stale = tables_behind_records(run_dir)
+    if not stale:
+        return
+    try:
+        RunDir(run_dir).rebuild_tables()
+    except OSError as exc:
+        raise RunDirError(f"{', '.join(stale)} in {run_dir} do not match the run's records/ (cut short?) and cannot "
+                          f"be rebuilt here ({exc.strerror or type(exc).__name__}): run the study's `ablate run` "
+                          f"command again (it rebuilds them from the records), or copy the folder somewhere "
+                          f"writable") from None
+    warnings.append(f"rebuilt {', '.join(stale)} from records/: they did not match the run's records (cut short?)")
 
 
 def _read_optional(path: Path, reader, warnings: list[str]):

@@ -112,8 +112,8 @@ def test_systematic_failure_stops_and_retry_failed_requeues(tmp_path):
     assert last.startswith("error: every run of all_mlp failed the same way") and "shape mismatch" in last
     assert "--retry-failed" in last
     again = subprocess.run(ablate_run(study, out), env=fake_env(), capture_output=True, text=True, timeout=120)
-    # runs settled as failed stay failed until --retry-failed: said, and the exit code says it too (not "done")
-    assert again.returncode == 1 and "failed" in again.stderr
+    # settled as failed: said with its error and a non-zero exit, never "done" (issue 17 item 2)
+    assert again.returncode == 1 and "failed: all_mlp-seed-0: RuntimeError: shape mismatch" in again.stderr
     fixed = subprocess.run(ablate_run(study, out, "--retry-failed"), env=fake_env(), capture_output=True,
                            text=True, timeout=120)
     assert fixed.returncode == 0, fixed.stderr

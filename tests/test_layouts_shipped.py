@@ -175,15 +175,20 @@ def test_every_bad_input_is_one_line_naming_the_file_and_fix(tmp_path, capsys):
     assert any(f"{masks[0].name} has value 7, outside the class set (0-4, ignore 255)" in p for p in problems)
     assert any(f"cannot read {images[1]}" in p and "replace" in p for p in problems)
     assert any("size mismatch" in p and masks[2].name in p and "fix one of them" in p for p in problems)
-    masks[3].unlink()  # an image without its mask stops that split's pairing: one line
+    masks[3].unlink()  # images without their masks: one line each (the matched pairs are still decoded)
+    masks[4].unlink()
     shutil.rmtree(root / "val")  # nothing left to evaluate on
     with pytest.raises(SystemExit) as exit_:
         main(["data", "check", str(root)])
     out, err = capsys.readouterr()
-    assert exit_.value.code == 2 and "generic layout, 5 classes" in out
-    lines = err.strip().splitlines()
-    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines)
-    assert "no val or test split" in lines[0] and f"image {images[3]} has no label" in lines[1]
+    assert exit_.value.code == 2 and "generic layout, 5 classes" in out and "train     3 images" in out
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("check ")]  # less progress
+    assert len(lines) == 6 and all(line.startswith("error: ") for line in lines)
+    assert "no val or test split" in lines[0]
+    assert f"image {images[3]} has no label" in lines[1] and f"image {images[4]} has no label" in lines[2]
+    assert [p in " ".join(lines[3:]) for p in ("has value 7", "cannot read", "size mismatch")] == [True] * 3
+    with pytest.raises(DataError, match=r"image .*train_003.* has no label .* \(and 1 more; `ablate data check` lists"):
+        load_split(root, "train", size=(8, 8), cache=False)  # a run says the first and how many more
     with pytest.raises(DataError, match=r"split 'val' not found .*found: train"):
         detect_layout(root).pairs("val")
 

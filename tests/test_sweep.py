@@ -25,7 +25,7 @@ from ablate.study import Claim, Study, Variant
 study = Study(
     name="{name}",
     data={{"kind": "synthetic", "n_train": 2, "n_val": 2, "n_test": 2, "size": (16, 16)}},
-    image_size=(16, 16), pretrained=None,
+    image_size=(32, 32), pretrained=None,  # the smallest MiT takes is 29 (checked at load)
     variants={{"all_mlp": Variant("all_mlp"), "skip_fused": Variant("skip_fused")}},
     baseline="all_mlp", train={{"epochs": 2, "batch_size": 2}},
     search_space={{"lr": FloatDistribution(1e-5, 1e-3, log=True)}},

@@ -189,14 +189,14 @@ class ReferenceProcess:
     """
 
     def __init__(self, root, *, size, batch_size: int, num_classes: int, device: str, workers: int = 2,
-                 seed: int = 0, threads: int | None = None, layout: str | None = None):
+                 seed: int = 0, threads: int | None = None, layout: str | None = None, imports=()):
         import multiprocessing as mp
 
         ctx = mp.get_context("spawn")  # a fresh interpreter: nothing of this process's settings
         self._conn, child = ctx.Pipe()
         kwargs = {"root": str(root), "size": tuple(size), "batch_size": int(batch_size),
                   "num_classes": int(num_classes), "device": device, "workers": int(workers), "seed": int(seed),
-                  "layout": layout}
+                  "layout": layout, "imports": [str(p) for p in imports]}
         self._proc = ctx.Process(target=_serve_reference, args=(child, kwargs, threads),
                                  name="ablate-bench-reference")
         from ablate.engine.environment import without_ablate_process_settings
@@ -252,6 +252,9 @@ def _serve_reference(conn, kwargs: dict, threads: int | None) -> None:
 
         if threads:
             torch.set_num_threads(int(threads))
+        from ablate.study.plugins import import_study_plugins
+
+        import_study_plugins(kwargs.pop("imports", ()))  # a study file's own layout must be known here too
         loop = ReferenceLoop(**kwargs)
         conn.send(("ready", count_gflops(loop.wrapper, kwargs["size"])))
         while True:

@@ -177,7 +177,8 @@ def _rounds(loops: dict, rounds: int, steps: int, say):
     return per_round, per_cpu, peak
 
 
-def run_bench(data_root, *, layout: str | None = None, decoder: str = "all_mlp", rounds: int = 5, steps_per_round: int = 20,
+def run_bench(data_root, *, layout: str | None = None, imports=(), decoder: str = "all_mlp", rounds: int = 5,
+              steps_per_round: int = 20,
               batch_size: int = 4, image_size=(256, 256), threads: int | str | None = None, amp: str = "auto",
               device: str = "auto", channels_last: bool = True, fold_head: bool = True, warmup: int = 2,
               workers: int = 2, cache_dir=None, reference: bool | None = None, echo=None, pack: int = 1,
@@ -233,7 +234,7 @@ def run_bench(data_root, *, layout: str | None = None, decoder: str = "all_mlp",
             spec = dict(size=size, batch_size=batch_size, num_classes=len(train.class_names), device=device,
                         workers=workers, layout=layout)
             if reference_process:
-                ref = ReferenceProcess(data_root, threads=threads, **spec)
+                ref = ReferenceProcess(data_root, threads=threads, imports=imports, **spec)
                 gflops["ref"] = ref.gflops
             else:
                 from ablate.models import count_gflops

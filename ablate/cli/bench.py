@@ -106,7 +106,8 @@ def bench_train_command(data, layout, decoder, study_file, rounds, steps_per_rou
     decoder_defaults(decoder)  # an unknown name is one line listing the registered ones, before any data is read
     root = resolve_data_root(data)
     echo = lambda msg: click.echo(msg, err=True)  # noqa: E731  (progress on stderr; stdout stays one JSON object)
-    res = run_bench(root, layout=layout, decoder=decoder, rounds=rounds, steps_per_round=steps_per_round, batch_size=batch_size,
+    res = run_bench(root, layout=layout, imports=[study_file] if study_file else (), decoder=decoder, rounds=rounds,
+                    steps_per_round=steps_per_round, batch_size=batch_size,
                     image_size=image_size, threads=threads, amp=amp, device=device, channels_last=channels_last,
                     fold_head=fold_head, warmup=warmup, workers=workers, cache_dir=cache_dir, echo=echo, pack=pack,
                     reference_process=reference_process)

@@ -35,4 +35,34 @@ def plan_command(study_file, *, pilot_dir, preset, out, seeds, look_every, alpha
     protocol = {"epochs": study.train.get("epochs", TrainConfig.epochs), "image_size": list(study.image_size)}
     plan = plan_study(pilot_dir, study.claims, baseline=study.baseline, seeds=seeds or len(study.seeds),
                       alpha=alpha, look_every=look_every, protocol=protocol)
-    click.echo(json.dumps(json_safe(plan.to_dict()), indent=2) if as_json else format_plan(plan))
+    differences = _pilot_differences(pilot_dir, study)
+    plan.warnings[:0] = [f"the pilot does not follow the study's protocol: {d}" for d in differences]
+    if as_json:
+        click.echo(json.dumps(json_safe(plan.to_dict()), indent=2))
+        return
+    if differences:  # before the numbers, so they are not read as the real study's
+        preset = _pilot_preset(pilot_dir)
+        click.echo(f"NOT A PILOT OF THIS STUDY'S PROTOCOL{f' (it is the {preset!r} preset)' if preset else ''}: "
+                   f"{len(differences)} difference(s), listed as warnings below; the plan is for what the pilot ran "
+                   f"(for the study: ablate run {study_file} --preset pilot, then plan again)\n")
+    click.echo(format_plan(plan))
+
+
+def _pilot_study(pilot_dir) -> dict:
+    import json
+
+    try:
+        return json.loads((Path(pilot_dir) / "study.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _pilot_preset(pilot_dir) -> str | None:
+    return _pilot_study(pilot_dir).get("preset")
+
+
+def _pilot_differences(pilot_dir, study) -> list[str]:
+    from analysis.planning.protocol import protocol_differences
+
+    pilot = _pilot_study(pilot_dir)
+    return protocol_differences(pilot, study.to_dict()) if pilot else []

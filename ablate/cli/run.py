@@ -30,6 +30,9 @@ import click
 @click.option("--pretrained", default=None, metavar="none|ID|DIR",
               help="Override the study's encoder weights: none (random init), a Hugging Face id or a local dir.")
 @click.option("--retry-failed", is_flag=True, help="Re-queue runs that failed, then run.")
+@click.option("--fork", is_flag=True,
+              help="When --out holds this study with other settings: run it in a new directory beside that one, "
+                   "re-using every finished run whose settings are unchanged.")
 @click.option("--keep-checkpoints", type=click.Choice(["seeds", "all", "none"]), default="seeds", show_default=True,
               help="Which runs keep their final weights: seed runs, all (tuning trials too) or none.")
 @click.option("-v", "--verbose", is_flag=True, help="Off a terminal, also one line per epoch.")
@@ -41,7 +44,7 @@ import click
 @click.option("--look-every", type=click.IntRange(1), default=1, show_default=True,
               help="--until-settled: seeds added between two looks.")
 def run_command(study_file, *, preset, data, layout, out, storage, list_only, device, heartbeat, threads, workers,
-                pack_seeds, pretrained, retry_failed, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
+                pack_seeds, pretrained, retry_failed, fork, keep_checkpoints, verbose, no_progress, until_settled, max_seeds,
                 look_every):
     """Run STUDY_FILE: tune, repeat seeds, measure latency. Run it again to resume; run it on
     several machines with one --storage to share the work."""
@@ -66,7 +69,7 @@ def run_command(study_file, *, preset, data, layout, out, storage, list_only, de
         raise ConfigError(f"--workers must be a whole number >= 1 or auto, got {workers!r}")
     if pack_seeds != "auto" and not (pack_seeds.isdigit() and int(pack_seeds) >= 1):
         raise ConfigError(f"--pack-seeds must be a whole number >= 1 or auto, got {pack_seeds!r}")
-    run_dir = prepare_run_dir(study, out)
+    run_dir = prepare_run_dir(study, out, fork=fork)
     _record_pack_seeds(run_dir, pack_seeds)
     threads = threads or study.threads
     if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls
@@ -91,6 +94,7 @@ def run_command(study_file, *, preset, data, layout, out, storage, list_only, de
                             ("--threads", threads), ("--pretrained", pretrained)):
             argv += [flag, str(value)] if value is not None else []
         argv += (["--verbose"] if verbose else []) + (["--no-progress"] if no_progress else [])
+        argv += ["--fork"] if fork else []  # each worker finds the fork made here
         if until_settled:  # every worker builds the same gate; looks depend only on the recorded runs
             argv += ["--until-settled", "--max-seeds", str(max_seeds or 40), "--look-every", str(look_every)]
         click.echo(f"{n} workers on {run_dir.root}", err=True)

@@ -10,6 +10,7 @@ import numpy as np
 from ablate.data.classes import IGNORE_INDEX
 from ablate.data.decode import read_pair, worker_count
 from ablate.data.layouts import detect_layout
+from ablate.data.layouts.base import PairingError
 from ablate.errors import DataError
 
 MAX_PROBLEMS = 50  # lines listed; the count says how many more
@@ -40,6 +41,9 @@ def check_dataset(root, *, layout: str | None = None, grouped: bool = True, prog
     for split in splits:
         try:
             pairs = found.pairs(split)
+        except PairingError as exc:  # every unmatched file of the split; the matched pairs are still checked
+            report["problems"] += exc.problems
+            pairs = exc.pairs
         except DataError as exc:
             report["problems"].append(str(exc))
             continue

@@ -80,8 +80,21 @@ def synthetic(spec: dict, *, data: str | None, workdir: Path) -> Path:
     if root.is_dir():
         return _dataset_in(root)
     opts = {k: (tuple(v) if k == "size" else v) for k, v in spec.items() if k not in ("kind", "layout")}
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".data-"))
-    make_synthetic(tmp, **opts)
+    tmp = None
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=".data-"))
+        make_synthetic(tmp, **opts)
+    except BaseException as exc:  # a half-written dataset is never left behind (nor used by a rerun)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        from ablate.rundir import is_disk_full
+
+        if isinstance(exc, Exception) and is_disk_full(exc):
+            from ablate.errors import DiskFullError
+
+            raise DiskFullError(f"disk full while writing the synthetic dataset under {root.parent}; free space "
+                                f"there and run the same command again") from None
+        raise
     try:
         os.rename(tmp, root)
     except OSError:  # another worker got there first

@@ -265,8 +265,10 @@ def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache
     """(train, val or None, evaluation split) at the run's image size; an unknown decoder fails first."""
     from ablate.data import find_splits, load_split
     from ablate.models import check_encoder_name, decoder_encoder
+    from ablate.models.input_size import check_input_size
 
     check_encoder_name(cfg.encoder or decoder_encoder(cfg.decoder))  # unknown names: ConfigError before any data
+    check_input_size(cfg.decoder, cfg.image_size, decoder_cfg=cfg.decoder_cfg)  # and too small an image
     load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress, layout=cfg.layout)
     train = load_split(data_root, "train", **load)
     val = load_split(data_root, "val", **load) if "val" in find_splits(data_root, layout=cfg.layout) else None

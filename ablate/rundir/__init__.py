@@ -18,6 +18,7 @@ listing is unchanged (the last writer has always seen every record).
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import errno
 import io
@@ -122,24 +123,48 @@ class RunDir:
         return sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in self.records.glob("*.json"))
 
     def _write_tables(self) -> None:
-        rows, epochs, latency = [], [], []
-        for path in sorted(self.records.glob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):  # vanished or being replaced: the next pass sees it
-                continue
-            if "row" in record:
-                rows.append(record["row"])
-                epochs.extend(record.get("epochs") or [])
-            latency.extend(record.get("latency") or [])
-        rows.sort(key=_run_order)
-        epochs.sort(key=lambda e: (_run_order(e), e.get("epoch", 0)))
-        if rows:
-            write_atomic(self.results_csv, to_csv(rows, results_columns(rows)))
-        if epochs:
-            write_atomic(self.epochs_csv, to_csv(epochs, EPOCH_COLUMNS))
-        if latency:
-            write_atomic(self.latency_csv, to_csv(latency, LATENCY_COLUMNS))
+        for path, text in table_texts(self.root).items():
+            write_atomic(path, text)
+
+
+def table_texts(root) -> dict[Path, str]:
+    """What results.csv, epochs.csv and latency.csv hold when rebuilt from ``records/`` (tables with no row are
+    left alone): the one definition ``ablate run`` writes and ``analyze`` checks the tables against."""
+    root = Path(root)
+    rows, epochs, latency = [], [], []
+    for path in sorted((root / "records").glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):  # vanished or being replaced: the next pass sees it
+            continue
+        if "row" in record:
+            rows.append(record["row"])
+            epochs.extend(record.get("epochs") or [])
+        latency.extend(record.get("latency") or [])
+    rows.sort(key=_run_order)
+    epochs.sort(key=lambda e: (_run_order(e), e.get("epoch", 0)))
+    texts = {}
+    if rows:
+        texts[root / "results.csv"] = to_csv(rows, results_columns(rows))
+    if epochs:
+        texts[root / "epochs.csv"] = to_csv(epochs, EPOCH_COLUMNS)
+    if latency:
+        texts[root / "latency.csv"] = to_csv(latency, LATENCY_COLUMNS)
+    return texts
+
+
+def tables_behind_records(root) -> list[str]:
+    """Names of the tables that do not hold what ``records/`` says (cut short by a full disk or a partial copy,
+    edited or deleted); ``rebuild_tables`` restores them."""
+    out = []
+    for path, text in table_texts(root).items():
+        try:
+            same = path.read_text() == text
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:
+            out.append(path.name)
+    return out
 
 
 def failed_phases(root) -> dict[str, str]:
@@ -184,14 +209,16 @@ def save_checkpoint(root, key: str, data: bytes) -> Path:
     return path
 
 
-def ensure_writable_dir(path, *, option: str = "--out") -> Path:
+def ensure_writable_dir(path, *, option: str = "--out", label: str | None = None) -> Path:
     """Create ``path`` (and parents) and prove it takes a file; OutputError naming the fix otherwise.
 
-    Called before any work, so a finished run is never lost to an unusable output folder.
+    Called before any work, so a finished run is never lost to an unusable output folder. ``label``: how the
+    message names the folder when the user did not pass it with ``option`` (default ``"<option> <path>"``).
     """
     path = Path(path).expanduser()
+    label = label or f"{option} {path}"
     if path.exists() and not path.is_dir():
-        raise OutputError(f"{option} {path} is a file, not a folder; pass {option} with a folder path")
+        raise OutputError(f"{label} is a file, not a folder; pass {option} with a folder path")
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
@@ -202,8 +229,7 @@ def ensure_writable_dir(path, *, option: str = "--out") -> Path:
             raise DiskFullError(f"the disk holding {path} is full; free space, then run the same command again") \
                 from None
         reason = exc.strerror or type(exc).__name__
-        raise OutputError(f"{option} {path} cannot be written ({reason}); pass {option} with a writable folder") \
-            from None
+        raise OutputError(f"{label} cannot be written ({reason}); pass {option} with a writable folder") from None
     return path
 
 
@@ -240,6 +266,38 @@ def to_csv(rows: list[dict], columns: list[str]) -> str:
     for row in rows:
         writer.writerow({k: _cell(row.get(k)) for k in columns})
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def atomic_dir(path, *, what: str = "the report"):
+    """Build a folder's contents in a temp folder beside ``path``, then swap it in: readers see the old folder
+    or the new one, never a half-written one; on any error the temp folder is removed and ``path`` is
+    unchanged (a full disk: DiskFullError naming the folder)."""
+    import shutil
+
+    path = Path(path)
+    stage = old = None
+    try:
+        stage = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-new-"))
+        yield stage
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-old-"))
+            os.replace(path, old / path.name)
+        os.replace(stage, path)
+        stage = None
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(f"disk full while writing {what} under {path.parent}; nothing there changed: free "
+                                f"space (or write elsewhere, e.g. --report-dir) and run the same command again") \
+                from None
+        raise
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        if old is not None:
+            if not path.exists() and (old / path.name).exists():  # the swap failed half-way: put the old one back
+                os.replace(old / path.name, path)
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -192,6 +192,9 @@ def load_study(path, preset: str | None = None) -> Study:
     _validate(study, path)
     if study.budgets:
         _expand_budgets(study, path)
+    from ablate.study.checks import check_variants_build
+
+    check_variants_build(study, path)
     return study
 
 

@@ -116,17 +116,32 @@ class RecordingMixin:
         return logged
 
 
-def prepare_run_dir(study: Study, out: str) -> RunDir:
-    """The run directory; refuses one that holds a different study (mixing would corrupt pairing)
-    and an --out that cannot be written (before any work)."""
+def prepare_run_dir(study: Study, out: str, *, fork: bool = False) -> RunDir:
+    """The run directory, checked before any work: an --out that cannot be written is refused; one that holds
+    the study with seeds, variants or claims added takes the new study (the sweep runs what is new); one that
+    holds a changed study is refused naming each change, or with ``fork`` a new directory beside it re-uses
+    every finished run that still applies (``ablate.sweep.growth``)."""
+    from ablate.sweep.growth import compare_studies, fork_run_dir
+
     run_dir = RunDir(ensure_writable_dir(Path(out) / run_dir_name(study)))
     resolved = resolved_study(study)
-    if run_dir.study_json.exists():
-        old = json.loads(run_dir.study_json.read_text())
-        if old.get("fingerprint") != resolved["fingerprint"]:
-            raise StudyError(
-                f"{run_dir.root} holds a different study (preset {old.get('preset')!r} or settings differ); "
-                f"use another --out or remove that directory")
-    else:
+    if not run_dir.study_json.exists():
         run_dir.write_study(resolved)
+        return run_dir
+    old = json.loads(run_dir.study_json.read_text())
+    if old.get("fingerprint") == resolved["fingerprint"]:
+        return run_dir
+    growth, changes = compare_studies(old, resolved)
+    if changes and fork:
+        forked, reused = fork_run_dir(study, run_dir.root, resolved)
+        _say(f"forked {run_dir.root} into {forked.root}: {len(reused)} finished run(s) re-used (settings "
+             f"unchanged), the others will run")
+        return forked
+    if changes:
+        raise StudyError(f"{run_dir.root} holds a different study: {'; '.join(changes)}. Run the changed study in "
+                         f"a new directory (--out DIR), or with --fork (a new directory beside this one that re-uses "
+                         f"every finished run whose settings are unchanged)")
+    kept = {k: old[k] for k in ("dataset", "pack_seeds") if k in old}  # re-recorded by the next run anyway
+    run_dir.write_study({**resolved, **kept})
+    _say(f"{run_dir.root}: the study grew ({'; '.join(growth)}); finished runs are kept, the new ones will run")
     return run_dir

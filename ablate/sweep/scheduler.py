@@ -137,6 +137,16 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
         self.run_dir.rebuild_tables()
         return count
 
+    def _remeasure_latency_for_new_variants(self) -> None:
+        """A study that gained variants after its latency was measured measures it again, every variant together
+        (speed is compared within launches, in one randomised order)."""
+        done = [t for t in self.trials(None, "latency") if T.kind(t) == "done"]
+        measured = {r.get("variant") for t in done for r in (t.user_attrs.get("latency_rows") or [])}
+        if done and set(self.study.variants) - measured:
+            T.mark_retried(self.optuna_study(None, "latency"), [t.number for t in done])
+            self.run_dir.record_path("latency").unlink(missing_ok=True)
+            self.run_dir.latency_csv.unlink(missing_ok=True)
+
     def failed_runs(self) -> list[tuple[str, str, str]]:
         """``(run, phase, error)`` of every failed run (the latency phase's run is named ``latency``)."""
         return [(t.user_attrs.get("run_id") or phase, phase, t.user_attrs.get("error") or "failed")
@@ -161,6 +171,7 @@ class Sweep(SeedGateMixin, ObjectivesMixin, PackingMixin, RecordingMixin):
         from tqdm.auto import tqdm
 
         self.check_data()  # a missing or malformed dataset is the user's to fix: fail now, not once per run
+        self._remeasure_latency_for_new_variants()
         bar = tqdm(total=self.total_runs(), desc=self.study.name, unit="run", disable=not self.bars,
                    dynamic_ncols=True, position=0)
         try:

@@ -62,6 +62,14 @@ def queued_value(t: FrozenTrial, name: str):
     return (t.system_attrs.get("fixed_params") or {}).get(name)
 
 
+def queued_seed(t: FrozenTrial) -> int:
+    """The seed a seed-phase trial was queued for. Read from the queue (``enqueue_trial``'s fixed params, which
+    a retried copy keeps), never suggested: a categorical over the study's seeds could not grow when seeds are
+    added (Optuna refuses a categorical whose choices change); trials of older run directories hold it as a
+    parameter, which ``queued_value`` reads first."""
+    return int(queued_value(t, "seed"))
+
+
 def tune_counts(trials: list[FrozenTrial]) -> dict:
     counts = dict.fromkeys(("done", "pruned", "failed", "skipped", "lost", "running", "waiting"), 0)
     for t in trials:

@@ -109,11 +109,14 @@ def render(verdicts: dict, made: dict, report_dir: Path, notes: list[str], study
     return markdown, page
 
 
-def write_report(verdicts: dict, tables, seeds: pd.DataFrame, *, seed: int = 0) -> dict:
-    """Plots, report.md and report.html under ``run_dir/report``; plot failures become warnings."""
+def write_report(verdicts: dict, tables, seeds: pd.DataFrame, *, seed: int = 0, report_dir=None,
+                 final_dir=None) -> dict:
+    """Plots, report.md and report.html under ``report_dir`` (default ``run_dir/report``); plot failures become
+    warnings. ``final_dir``: where ``report_dir`` will be moved (the paths returned name it)."""
     from ablate.rundir import write_atomic
 
-    report_dir = Path(tables.run_dir) / "report"
+    report_dir = Path(report_dir) if report_dir is not None else Path(tables.run_dir) / "report"
+    final = Path(final_dir) if final_dir is not None else report_dir
     plots_dir = report_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     from analysis.plots.registry import FigureInputs, make_figures
@@ -125,5 +128,5 @@ def write_report(verdicts: dict, tables, seeds: pd.DataFrame, *, seed: int = 0) 
                             getattr(tables, "results", None))
     write_atomic(report_dir / "report.md", markdown)
     write_atomic(report_dir / "report.html", page)
-    return {"dir": str(report_dir), "markdown": str(report_dir / "report.md"), "html": str(report_dir / "report.html"),
-            "plots": {name: str(paths["png"]) for name, paths in made.items()}}
+    return {"dir": str(final), "markdown": str(final / "report.md"), "html": str(final / "report.html"),
+            "plots": {name: str(final / Path(paths["png"]).relative_to(report_dir)) for name, paths in made.items()}}

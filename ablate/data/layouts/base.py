@@ -92,6 +92,21 @@ def _json_value(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+class PairingError(DataError):
+    """Every unmatched image or label of a split (``problems``, one line each) and the pairs that did match
+    (``pairs``: data check still decodes them); the message is the first problem and how many more there are."""
+
+    def __init__(self, problems: list[str], pairs: list[Pair]):
+        self.problems, self.pairs = list(problems), list(pairs)
+        more = len(self.problems) - 1
+        super().__init__(self.problems[0] + (f" (and {more} more; `ablate data check` lists them)" if more else ""))
+
+
+def raise_unmatched(problems: list[str], pairs: list[Pair]) -> None:
+    if problems:
+        raise PairingError(problems, pairs)
+
+
 def value_table(mapping: dict[int, int], size: int = 256) -> np.ndarray:
     """raw label value -> class index (or IGNORE_INDEX); every other value is NOT_IN_CLASS_SET."""
     table = np.full(size, NOT_IN_CLASS_SET, np.int16)

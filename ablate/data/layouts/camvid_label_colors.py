@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.data.layouts.base import SPLITS, Layout, Pair, colour_labels
+from ablate.data.layouts.base import SPLITS, Layout, Pair, colour_labels, raise_unmatched
 from ablate.data.layouts.camvid import colour_classes, display_colours
 from ablate.data.layouts.files import images_in
 from ablate.data.layouts.registry import register_layout
@@ -83,14 +83,16 @@ class LabelColorsLayout(Layout):
             return []
         else:
             wanted = {stem for stem in labels if SEQUENCE_SPLIT.get(stem.split("_")[0], "train") == split}
-        pairs = []
+        pairs, problems = [], []
         for stem in sorted(wanted):
             if stem not in labels:
-                raise DataError(f"{list_file if list_file.is_file() else image_dir}: frame {stem} has no label "
+                problems.append(f"{list_file if list_file.is_file() else image_dir}: frame {stem} has no label "
                                 f"{label_dir / (stem + '_L.png')}; add it or drop the frame")
-            if stem not in images:
-                raise DataError(f"label {labels[stem]} has no image in {image_dir}; add the image or remove the label")
-            pairs.append(Pair(stem, images[stem], labels[stem]))
+            elif stem not in images:
+                problems.append(f"label {labels[stem]} has no image in {image_dir}; add the image or remove the label")
+            else:
+                pairs.append(Pair(stem, images[stem], labels[stem]))
+        raise_unmatched(problems, pairs)
         return pairs
 
 

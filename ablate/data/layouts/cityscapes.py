@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ablate.data.classes import IGNORE_INDEX
-from ablate.data.layouts.base import SPLITS, Layout, Pair, index_labels, value_table
+from ablate.data.layouts.base import SPLITS, Layout, Pair, index_labels, raise_unmatched, value_table
 from ablate.data.layouts.registry import register_layout
 from ablate.errors import DataError
 
@@ -58,14 +58,11 @@ class CityscapesLayout(Layout):
             raise DataError(f"{label_dir} is missing but leftImg8bit/{split}/ exists; add gtFine/{split}/")
         images = {p.name[: -len(IMAGE_SUFFIX + ".png")]: p for p in sorted(image_dir.glob(f"*/*{IMAGE_SUFFIX}.png"))}
         labels = {p.name[: -len(LABEL_SUFFIX + ".png")]: p for p in sorted(label_dir.glob(f"*/*{LABEL_SUFFIX}.png"))}
-        for name, path in images.items():
-            if name not in labels:
-                want = label_dir / path.parent.name / f"{name}{LABEL_SUFFIX}.png"
-                raise DataError(f"image {path} has no label {want}; add it or remove the image")
-        for name, path in labels.items():
-            if name not in images:
-                raise DataError(f"label {path} has no image in {image_dir / path.parent.name}; add the image or "
-                                "remove the label")
+        problems = [f"image {path} has no label {label_dir / path.parent.name / f'{name}{LABEL_SUFFIX}.png'}; "
+                    "add it or remove the image" for name, path in images.items() if name not in labels]
+        problems += [f"label {path} has no image in {image_dir / path.parent.name}; add the image or remove the label"
+                     for name, path in labels.items() if name not in images]
+        raise_unmatched(problems, [Pair(name, images[name], labels[name]) for name in sorted(images) if name in labels])
         if not images:
             raise DataError(f"split {split!r} is empty: no */*{IMAGE_SUFFIX}.png in {image_dir}; add images")
         return [Pair(name, images[name], labels[name]) for name in sorted(images)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ablate.data.layouts.base import Pair
+from ablate.data.layouts.base import Pair, raise_unmatched
 from ablate.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -25,19 +25,18 @@ def stem_pairs(image_dir: Path, label_dir: Path, *, label_strip: str = "", label
     """Pair ``image_dir``'s images with ``label_dir``'s labels of the same stem; a missing partner is an error."""
     images = images_in(image_dir)
     labels = images_in(label_dir, strip=label_strip)
-    for stem, path in images.items():
-        if stem not in labels:
-            raise DataError(f"image {path} has no label in {label_dir}; add {label_hint.format(stem=stem)} "
-                            "or remove the image")
-    for stem, path in labels.items():
-        if stem not in images:
-            raise DataError(f"label {path} has no image in {image_dir}; add the image or remove the label")
-    return [Pair(stem, images[stem], labels[stem]) for stem in sorted(images)]
+    problems = [f"image {path} has no label in {label_dir}; add {label_hint.format(stem=stem)} or remove the image"
+                for stem, path in images.items() if stem not in labels]
+    problems += [f"label {path} has no image in {image_dir}; add the image or remove the label"
+                 for stem, path in labels.items() if stem not in images]
+    pairs = [Pair(stem, images[stem], labels[stem]) for stem in sorted(images) if stem in labels]
+    raise_unmatched(problems, pairs)
+    return pairs
 
 
 def listed_pairs(list_file: Path, image_dir: Path, label_dir: Path) -> list[Pair]:
     """Lines "image [label]", possibly with a foreign prefix (/SegNet/CamVid/train/x.png): matched by file name."""
-    pairs = []
+    pairs, problems = [], []
     for number, line in enumerate(list_file.read_text().splitlines(), 1):
         fields = line.split()
         if not fields:
@@ -45,12 +44,14 @@ def listed_pairs(list_file: Path, image_dir: Path, label_dir: Path) -> list[Pair
         image = image_dir / Path(fields[0].replace("\\", "/")).name
         label = label_dir / Path(fields[-1].replace("\\", "/")).name
         if not image.is_file():
-            raise DataError(f"{list_file}:{number} lists {image.name} but {image} is missing; "
+            problems.append(f"{list_file}:{number} lists {image.name} but {image} is missing; "
                             "add the image or remove the line")
-        if not label.is_file():
-            raise DataError(f"image {image} has no label: {label} (listed in {list_file}:{number}) is missing; "
+        elif not label.is_file():
+            problems.append(f"image {image} has no label: {label} (listed in {list_file}:{number}) is missing; "
                             "add the label or remove the line")
-        pairs.append(Pair(image.stem, image, label))
+        else:
+            pairs.append(Pair(image.stem, image, label))
+    raise_unmatched(problems, pairs)
     return sorted(pairs, key=lambda p: p.name)
 
 

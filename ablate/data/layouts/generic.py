@@ -16,7 +16,15 @@ from pathlib import Path
 import numpy as np
 
 from ablate.data.classes import IGNORE_INDEX
-from ablate.data.layouts.base import SPLITS, Layout, Pair, colour_labels, index_labels, value_table
+from ablate.data.layouts.base import (
+    SPLITS,
+    Layout,
+    Pair,
+    colour_labels,
+    index_labels,
+    raise_unmatched,
+    value_table,
+)
 from ablate.data.layouts.files import IMAGE_SUFFIXES, folder_pairs, images_in
 from ablate.data.layouts.registry import register_layout
 from ablate.errors import DataError
@@ -173,18 +181,20 @@ class _Folder(Layout):
             raise DataError(f"split {split!r} not found in {self.root} (found: {found}); add {list_file.name} "
                             f"naming its images one per line, or sort them into {split}/images + {split}/masks")
         images, masks = images_in(self.root / "images"), images_in(self.root / "masks")
-        pairs = []
+        pairs, problems = [], []
         for number, line in enumerate(list_file.read_text().splitlines(), 1):
             if not line.strip():
                 continue
             stem = Path(line.strip().replace("\\", "/")).stem
             if stem not in images:
-                raise DataError(f"{list_file}:{number} lists {stem} but images/ has no such image; add the image "
+                problems.append(f"{list_file}:{number} lists {stem} but images/ has no such image; add the image "
                                 "or remove the line")
-            if stem not in masks:
-                raise DataError(f"image {images[stem]} has no mask in {self.root / 'masks'}; add {stem}.png or "
+            elif stem not in masks:
+                problems.append(f"image {images[stem]} has no mask in {self.root / 'masks'}; add {stem}.png or "
                                 f"remove it from {list_file.name}")
-            pairs.append(Pair(stem, images[stem], masks[stem]))
+            else:
+                pairs.append(Pair(stem, images[stem], masks[stem]))
+        raise_unmatched(problems, pairs)
         if not pairs:
             raise DataError(f"split {split!r} is empty: {list_file} names no images; add them or remove the file")
         return sorted(pairs, key=lambda p: p.name)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ablate.data.classes import IGNORE_INDEX
-from ablate.data.layouts.base import SPLITS, Layout, Pair, index_labels, value_table
+from ablate.data.layouts.base import SPLITS, Layout, Pair, index_labels, raise_unmatched, value_table
 from ablate.data.layouts.registry import register_layout
 from ablate.errors import DataError
 
@@ -61,7 +61,7 @@ class VOCLayout(Layout):
         if not list_file.is_file():
             raise DataError(f"split {split!r} not found in {self.root} (found: {', '.join(self.splits()) or 'none'}); "
                             f"expected {LISTS / f'{split}.txt'} naming its images")
-        pairs = []
+        pairs, problems = [], []
         for number, line in enumerate(list_file.read_text().splitlines(), 1):
             if not line.strip():
                 continue
@@ -69,12 +69,14 @@ class VOCLayout(Layout):
             image = self.root / "JPEGImages" / f"{stem}.jpg"
             label = self.root / "SegmentationClass" / f"{stem}.png"
             if not image.is_file():
-                raise DataError(f"{list_file}:{number} lists {stem} but {image} is missing; add the image or "
+                problems.append(f"{list_file}:{number} lists {stem} but {image} is missing; add the image or "
                                 "remove the line")
-            if not label.is_file():
-                raise DataError(f"image {image} has no label: {label} (listed in {list_file}:{number}) is "
+            elif not label.is_file():
+                problems.append(f"image {image} has no label: {label} (listed in {list_file}:{number}) is "
                                 "missing; add the label or remove the line")
-            pairs.append(Pair(stem, image, label))
+            else:
+                pairs.append(Pair(stem, image, label))
+        raise_unmatched(problems, pairs)
         if not pairs:
             raise DataError(f"split {split!r} is empty: {list_file} lists no images; add them or remove the file")
         return sorted(pairs, key=lambda p: p.name)
