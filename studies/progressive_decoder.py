@@ -58,6 +58,9 @@ study = Study(
             "latency": {"rounds": 5, "launches": 2, "warmup": 1, "threads": 1},  # each launch is a process
             # One thread: on 2 busy cores, torch's default of 2 stalls (measured 5 min vs 45 s).
             "threads": 1,
+            # 64x64 models are not worth keeping (unet_r34's weights alone are 98 MB a run):
+            # `--keep-checkpoints seeds` keeps them anyway
+            "keep_checkpoints": "none",
         },
         # Real CamVid at reduced cost: a CPU can finish it overnight.
         "cpu": {

@@ -59,3 +59,13 @@ def test_issue18_defect_7_plotted_settled_curve_is_the_tables_seeds_to_settle():
     assert curve["seeds_to_settle"] == cv.seeds_to_settle and cv.seeds_to_settle in at
     assert at[cv.seeds_to_settle] >= 0.8
     assert all(p < 0.8 for k, p in at.items() if k < cv.seeds_to_settle)
+
+
+def test_power_curve_pair_is_the_two_single_curves():
+    from analysis.estimators.verdict_power import power_curve, power_curve_pair
+
+    band_x = (math.log1p(BAND[0]), math.log1p(BAND[1]))
+    kw = dict(sd=0.01, band=band_x, alpha=0.05, ns=range(2, 30), se_fixed=0.002, image_df=50)
+    pair = power_curve_pair(sum(band_x) / 2, -0.05, **kw)
+    assert pair["supported"] == power_curve(sum(band_x) / 2, **kw)["supported"]
+    assert pair["settled"] == power_curve(-0.05, **kw)["settled"]

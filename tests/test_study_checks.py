@@ -4,7 +4,6 @@ image is one line naming the variant, before any run trains (it used to surface 
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 
@@ -29,13 +28,12 @@ def write(tmp_path, *, settings="{}", size="(32, 32)"):
 
 def test_a_setting_typo_fails_at_load_naming_variant_setting_and_valid_ones(tmp_path):
     path = write(tmp_path, settings='{"embed_dimm": 64}')
-    started = time.perf_counter()
     with pytest.raises(StudyError) as info:
         load_study(path)
     message = str(info.value)
     assert "variants.skip_fused" in message and "embed_dimm" in message
     assert "valid settings are" in message and "embed_dim" in message.split("valid settings are")[1]
-    assert "\n" not in message and time.perf_counter() - started < 30
+    assert "\n" not in message
 
 
 def test_too_small_an_image_fails_at_load_naming_the_smallest(tmp_path):

@@ -71,3 +71,25 @@ def test_a_real_change_names_each_field_and_fork_reuses_what_still_applies(tmp_p
     assert all(json.loads(r["config"]).get("decoder_cfg", {}).get("embed_dim") == 128
                for r in rows if r["variant"] == "skip_fused")
     assert finished(out / "tiny") == before  # the old directory is untouched
+
+
+def test_the_smoke_preset_keeps_no_checkpoints_unless_asked(tmp_path, monkeypatch):
+    """Issue 17 item 9: a smoke run's 64x64 checkpoints were 420 MB of its 424 MB."""
+    import fake_trainer
+    from click.testing import CliRunner
+
+    from ablate.cli import cli
+    from ablate.study import load_study
+
+    assert load_study("studies/progressive_decoder.py", preset="smoke").keep_checkpoints == "none"
+    assert load_study("studies/progressive_decoder.py").keep_checkpoints == "seeds"
+    study = tiny_study(tmp_path, trials=0, seeds=(0, 1, 2))
+    study.write_text(study.read_text().replace("latency={", 'presets={"smoke": {"keep_checkpoints": "none"}},\n'
+                                                            '    latency={'))
+    monkeypatch.setenv("ABLATE_TRAINER", "fake_trainer")
+    for extra, kept in (([], {True}), (["--preset", "smoke"], {False}),
+                        (["--preset", "smoke", "--keep-checkpoints", "seeds", "--out", str(tmp_path / "b")], {True})):
+        fake_trainer.CALLS.clear()
+        done = CliRunner().invoke(cli, ["run", str(study), "--out", str(tmp_path / "a"), "--no-progress", *extra])
+        assert done.exit_code == 0, done.output
+        assert {c["save_checkpoint"] for c in fake_trainer.CALLS if "run_id" in c} == kept, extra

@@ -134,3 +134,12 @@ def test_train_reaches_a_study_decoder(tmp_path):
     assert code.value.code == 0
     result = json.loads((out / "result.json").read_text())
     assert result["decoder"] == "train_fpn" and result["config"]["decoder_cfg"] == {"width": 4}
+
+
+def test_bench_latency_times_a_study_decoder_in_a_fresh_launch(tmp_path):
+    from ablate.bench.latency import run_latency_bench
+    from ablate.study import load_study
+
+    study = load_study(lab(tmp_path, name="bench_fpn"))
+    result = run_latency_bench(study, num_classes=11, rounds=2, launches=1, batches=[1], threads=1, reference=False)
+    assert result["launch_kind"] == "process" and {v["variant"] for v in result["variants"]} == {"all_mlp", "mine"}

@@ -33,8 +33,9 @@ import click
 @click.option("--fork", is_flag=True,
               help="When --out holds this study with other settings: run it in a new directory beside that one, "
                    "re-using every finished run whose settings are unchanged.")
-@click.option("--keep-checkpoints", type=click.Choice(["seeds", "all", "none"]), default="seeds", show_default=True,
-              help="Which runs keep their final weights: seed runs, all (tuning trials too) or none.")
+@click.option("--keep-checkpoints", type=click.Choice(["seeds", "all", "none"]), default=None,
+              help="Which runs keep their final weights: seed runs, all (tuning trials too) or none "
+                   "(default: the study's, seeds; the smoke preset keeps none).")
 @click.option("-v", "--verbose", is_flag=True, help="Off a terminal, also one line per epoch.")
 @click.option("--no-progress", is_flag=True, help="No progress bars or lines.")
 @click.option("--until-settled", is_flag=True,
@@ -70,6 +71,7 @@ def run_command(study_file, *, preset, data, layout, out, storage, list_only, de
     if pack_seeds != "auto" and not (pack_seeds.isdigit() and int(pack_seeds) >= 1):
         raise ConfigError(f"--pack-seeds must be a whole number >= 1 or auto, got {pack_seeds!r}")
     run_dir = prepare_run_dir(study, out, fork=fork)
+    keep_checkpoints = keep_checkpoints or study.keep_checkpoints
     _record_pack_seeds(run_dir, pack_seeds)
     threads = threads or study.threads
     if threads:  # on a shared or small machine, fewer threads than cores avoids oversubscription stalls

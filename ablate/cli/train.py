@@ -31,6 +31,8 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
               help="Dataset folder (any registered layout); default $ABLATE_DATA or the download cache (CamVid).")
 @click.option("--layout", default=None, metavar="NAME", help="Read --data with this registered layout (default: detect).")
 @click.option("--decoder", default="all_mlp", show_default=True, help="Decoder name (see the model registry).")
+@click.option("--encoder", default=None, metavar="NAME",
+              help="Encoder: mit_b0..mit_b5, resnet18/34/50/101, timm:<name> (default: the decoder's own).")
 @click.option("--study", "study_file", default=None, metavar="FILE", type=click.Path(dir_okay=False),
               help="A study file to run first, so its own decoders (or a module beside it) can be trained.")
 @click.option("--pretrained", default="imagenet", show_default=True, metavar="imagenet|none|ID|DIR",
@@ -59,8 +61,9 @@ def _decoder_settings(pairs: tuple[str, ...]) -> dict:
 @click.option("--threads", type=click.IntRange(1), default=None,
               help="torch CPU threads (default: torch's choice). On a shared machine pass 1.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train_command(data, layout, decoder, study_file, pretrained, epochs, image_size, batch_size, lr, weight_decay, optimizer, seed,
-                  amp, device, channels_last, augment, poly_power, eval_split, max_steps, sets, out, cache_dir, threads,
+def train_command(data, layout, decoder, encoder, study_file, pretrained, epochs, image_size, batch_size, lr,
+                  weight_decay, optimizer, seed, amp, device, channels_last, augment, poly_power, eval_split, max_steps,
+                  sets, out, cache_dir, threads,
                   quiet):
     """Train and evaluate one model; write OUT/result.json and print a short table."""
     from ablate.rundir import ensure_writable_dir
@@ -70,7 +73,7 @@ def train_command(data, layout, decoder, study_file, pretrained, epochs, image_s
 
         run_study_file(study_file)
 
-    cfg = TrainConfig(decoder=decoder, pretrained=pretrained, image_size=parse_size(image_size),
+    cfg = TrainConfig(decoder=decoder, encoder=encoder, pretrained=pretrained, image_size=parse_size(image_size),
                       batch_size=batch_size, epochs=epochs, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
                       seed=seed, augment=augment, poly_power=poly_power, amp=amp, device=device,
                       channels_last=channels_last,

@@ -268,7 +268,7 @@ def load_run_data(cfg: TrainConfig, *, data_root, eval_split: str = "val", cache
     from ablate.models.input_size import check_input_size
 
     check_encoder_name(cfg.encoder or decoder_encoder(cfg.decoder))  # unknown names: ConfigError before any data
-    check_input_size(cfg.decoder, cfg.image_size, decoder_cfg=cfg.decoder_cfg)  # and too small an image
+    check_input_size(cfg.decoder, cfg.image_size, encoder=cfg.encoder, decoder_cfg=cfg.decoder_cfg)  # too small
     load = dict(size=cfg.image_size, cache_dir=cache_dir, grouped=cfg.grouped, progress=progress, layout=cfg.layout)
     train = load_split(data_root, "train", **load)
     val = load_split(data_root, "val", **load) if "val" in find_splits(data_root, layout=cfg.layout) else None

@@ -11,31 +11,38 @@ from functools import lru_cache
 
 from ablate.errors import ConfigError
 
+
+class InputTooSmall(ConfigError):
+    """The image is smaller than the model takes (the message names the smallest size)."""
+
+
 PROBE_LIMIT = 1024  # sides probed; a model that takes nothing up to this is reported as such
 
 
-def check_input_size(decoder: str, image_size, *, decoder_cfg: dict | None = None) -> None:
-    """ConfigError (one line naming the smallest size) when ``decoder`` cannot run at ``image_size`` (H, W)."""
-    h, w = (int(v) for v in image_size)
-    frozen = _frozen(decoder_cfg)
-    if _runs(_meta_model(decoder, frozen), h, w):  # one shape-only forward; the search only when it fails
-        return
-    smallest = smallest_input_size(decoder, frozen)
-    if min(h, w) >= smallest:  # fails for another reason than its size: the caller's build or run says why
-        return
+def check_input_size(decoder: str, image_size, *, encoder: str | None = None, decoder_cfg: dict | None = None) -> None:
+    """ConfigError (one line naming the smallest size) when ``decoder`` on ``encoder`` (None: the decoder's
+    default) cannot run at ``image_size`` (H, W)."""
     from .decoders import decoder_encoder
 
+    h, w = (int(v) for v in image_size)
+    encoder = encoder or decoder_encoder(decoder)
+    frozen = _frozen(decoder_cfg)
+    if _runs(_meta_model(decoder, encoder, frozen), h, w):  # one shape-only forward; the search only on failure
+        return
+    smallest = smallest_input_size(decoder, encoder, frozen)
+    if min(h, w) >= smallest:  # fails for another reason than its size: the caller's build or run says why
+        return
     suggest = -(-smallest // 32) * 32
-    raise ConfigError(f"image size {h}x{w} is too small for decoder {decoder!r} on encoder "
-                      f"{decoder_encoder(decoder)!r}: it takes at least {smallest}x{smallest}; use an image size of "
-                      f"{suggest} or more (--image-size, or the study's image_size)")
+    raise InputTooSmall(f"image size {h}x{w} is too small for decoder {decoder!r} on encoder {encoder!r}: it takes "
+                      f"at least {smallest}x{smallest}; use an image size of {suggest} or more (--image-size, or "
+                      f"the study's image_size)")
 
 
 @lru_cache(maxsize=64)
-def smallest_input_size(decoder: str, frozen_cfg: tuple = ()) -> int:
+def smallest_input_size(decoder: str, encoder: str | None = None, frozen_cfg: tuple = ()) -> int:
     """The smallest side s for which an s x s image runs through ``decoder`` (binary search; run failures are
     monotone in the size: a layer that fits a size fits every larger one); 1 when no size limit shows."""
-    model = _meta_model(decoder, frozen_cfg)
+    model = _meta_model(decoder, encoder, frozen_cfg)
     if not _runs(model, PROBE_LIMIT, PROBE_LIMIT):  # not a size limit (e.g. an op the meta device lacks): no claim
         return 1
     lo, hi = 0, PROBE_LIMIT  # lo fails (or is 0), hi runs
@@ -46,17 +53,13 @@ def smallest_input_size(decoder: str, frozen_cfg: tuple = ()) -> int:
 
 
 @lru_cache(maxsize=16)
-def _meta_model(decoder: str, frozen_cfg: tuple = ()):
+def _meta_model(decoder: str, encoder: str | None, frozen_cfg: tuple = ()):
     """The model on the meta device (shapes only: no memory, no weights); an unknown setting is a ConfigError."""
     import json
 
-    import torch
+    from .checks import build_on_meta
 
-    from .segmentor import build_model
-
-    with torch.device("meta"):
-        return build_model(decoder, num_classes=2, pretrained=None,
-                           **{k: json.loads(v) for k, v in frozen_cfg}).eval()
+    return build_on_meta(decoder, encoder=encoder, num_classes=2, **{k: json.loads(v) for k, v in frozen_cfg}).eval()
 
 
 def _runs(model, h: int, w: int) -> bool:

@@ -7,16 +7,37 @@ from ablate.errors import ConfigError, StudyError
 
 
 def check_variants_build(study, path) -> None:
-    """Every variant's model, with its fixed settings, built once on the meta device (shapes only, no memory,
-    no weights) and run at its image size: a setting typo names the variant, the setting and the valid ones;
-    too small an image names the smallest the model takes. Tuned settings are checked by the search space."""
+    """Each variant's decoder on its encoder, with its fixed settings, built once on the meta device (shapes
+    only: no memory, no weights) and run at its image size: a tuned name that is no setting, too small an image
+    (naming the smallest the model takes), a setting typo (naming the valid ones), a level mismatch (naming the
+    encoders that fit) or a shape error is one line naming the variant."""
     try:
-        from ablate.models.input_size import check_input_size
+        from ablate.models import check_model, decoder_defaults
+        from ablate.models.input_size import InputTooSmall, check_input_size
     except ImportError:  # the models package is absent (torch-free use): nothing to build
         return
+    from ablate.study.definition import train_config_fields
+
+    fields_ = train_config_fields()
     for name in study.variants:
         try:
             cfg = study.train_settings(name, {}, seed=0)
-            check_input_size(cfg["decoder"], cfg["image_size"], decoder_cfg=cfg.get("decoder_cfg"))
+            settings = decoder_defaults(cfg["decoder"])
+            tuned = sorted(k for k in study.space(name) if k not in fields_ and k not in settings)
+            if tuned:
+                raise ConfigError(f"search_space {', '.join(tuned)}: not a setting of decoder {cfg['decoder']!r} "
+                                  f"({', '.join(sorted(settings)) or 'none'}) nor a TrainConfig field")
+            try:
+                check_model(cfg["decoder"], encoder=cfg["encoder"], decoder_cfg=cfg["decoder_cfg"],
+                            image_size=cfg["image_size"], batch_size=cfg.get("batch_size", 4))
+            except ConfigError as exc:  # too small an image: say the smallest it takes, else check_model's line
+                try:
+                    check_input_size(cfg["decoder"], cfg["image_size"], encoder=cfg["encoder"],
+                                     decoder_cfg=cfg["decoder_cfg"])
+                except InputTooSmall as small:
+                    raise small from None
+                except ConfigError:
+                    pass
+                raise exc from None
         except ConfigError as exc:
             raise StudyError(f"{path}: variants.{name}: {exc}") from None

@@ -21,7 +21,7 @@ __all__ = ["Claim", "Study", "Variant", "load_study", "PRESETS"]
 PRESETS = ("smoke", "cpu", "paper")
 # Study fields a preset may override; dict-valued ones are merged key by key.
 PRESET_FIELDS = ("data", "image_size", "pretrained", "train", "search_space", "trials", "seeds", "latency",
-                 "threads", "eval_split", "budgets")
+                 "threads", "eval_split", "budgets", "keep_checkpoints")
 MERGED_FIELDS = ("data", "train", "latency")
 LATENCY_KEYS = ("rounds", "launches", "warmup", "threads", "dtype", "batches", "mode")
 # A budget (training protocol) may change these; its runs are keyed "<variant>@<budget>".
@@ -65,6 +65,9 @@ class Study:
     claims: list[Claim] = field(default_factory=list)
     latency: dict = field(default_factory=dict)  # rounds, warmup, threads, dtype, batches
     threads: int | None = None  # torch CPU threads for training; None = torch's choice
+    # which runs keep their final weights (seeds, all, none) unless `ablate run --keep-checkpoints` says;
+    # not part of the study's fingerprint: it changes what is kept, not what is measured
+    keep_checkpoints: str = "seeds"
     presets: dict[str, dict] = field(default_factory=dict)
     # Training protocols to repeat every variant, seed and claim under, e.g. {"6ep": {"train": {"epochs": 6}},
     # "15ep": {"train": {"epochs": 15}}} (keys: train, image_size, pretrained). load_study expands them
@@ -262,6 +265,8 @@ def _validate(study: Study, path: Path) -> None:
             _fail(path, name, "this field to be set (missing)")
     if not isinstance(study.name, str) or not study.name.replace("_", "").replace("-", "").isalnum():
         _fail(path, "name", "a name of letters, digits, _ or -", study.name)
+    if study.keep_checkpoints not in ("seeds", "all", "none"):
+        _fail(path, "keep_checkpoints", "'seeds', 'all' or 'none'", study.keep_checkpoints)
     _validate_data(study, path)
     _validate_variants(study, path)
     if study.baseline not in study.variants:
@@ -287,7 +292,6 @@ def _validate(study: Study, path: Path) -> None:
         _fail(path, "threads", "None or a whole number >= 1", study.threads)
     _validate_claims(study, path)
     _validate_latency(study, path)
-    _validate_models(study, path)
 
 
 def _validate_data(study: Study, path: Path) -> None:
@@ -318,30 +322,6 @@ def _validate_variants(study: Study, path: Path) -> None:
             _fail(path, f"{where}.settings", "a dict of settings", variant.settings)
         if variant.search_space is not None:
             _validate_space(variant.search_space, path, f"{where}.search_space")
-
-
-def _validate_models(study: Study, path: Path) -> None:
-    """Each variant's decoder on its encoder, with its fixed settings, built on the meta device and run at the
-    study's image size: level mismatches, setting typos and shape errors are one line here, not mid-run."""
-    try:
-        from ablate.models import check_model, decoder_defaults
-    except ImportError:  # the models package is absent (torch-free use)
-        return
-    from ablate.errors import ConfigError
-
-    fields_ = train_config_fields()
-    for name in study.variants:
-        try:
-            cfg = study.train_settings(name, {}, seed=0)
-            settings = decoder_defaults(cfg["decoder"])
-            tuned = sorted(k for k in study.space(name) if k not in fields_ and k not in settings)
-            if tuned:
-                raise ConfigError(f"search_space {', '.join(tuned)}: not a setting of decoder {cfg['decoder']!r} "
-                                  f"({', '.join(sorted(settings)) or 'none'}) nor a TrainConfig field")
-            check_model(cfg["decoder"], encoder=cfg["encoder"], decoder_cfg=cfg["decoder_cfg"],
-                        image_size=cfg["image_size"], batch_size=cfg.get("batch_size", 4))
-        except ConfigError as exc:
-            raise StudyError(f"{path}: variants.{name}: {exc}") from None
 
 
 def _validate_train(study: Study, path: Path) -> None:
@@ -458,7 +438,7 @@ def resolved_study(study: Study) -> dict:
     asked = {k: v for k, v in resolved.items() if k not in ("path", "imports")}
     resolved["fingerprint"] = hashlib.sha256(json.dumps(asked, sort_keys=True, default=str).encode()).hexdigest()[:16]
     versions = {"python": platform.python_version()}
-    for name in ("ablate", "torch", "optuna", "transformers", "timm"):
+    for name in ("ablate", "torch", "optuna", "transformers", "timm", "segmentation_models_pytorch"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -47,7 +47,7 @@ class ObjectivesMixin:
             if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
                 trial.set_user_attr("skipped", "no queued seed left")
                 raise self._skip()
-            seed = T.queued_seed(me)
+            seed = T.suggest_seed(trial, me, self.trials(variant, "seed"))
             if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
                 trial.set_user_attr("skipped", f"seed {seed} is taken by another trial")
                 raise self._skip()

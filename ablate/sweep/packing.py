@@ -89,7 +89,7 @@ class PackingMixin:
                 if "fixed_params" not in me.system_attrs:  # asked, not popped: the queue was emptied meanwhile
                     self._stand_down(study, trial, "no queued seed left")
                     break
-                seed = T.queued_seed(me)
+                seed = T.suggest_seed(trial, me, self.trials(variant, "seed"))
                 if T.slot_taken(self.trials(variant, "seed"), me, "seed", seed):
                     self._stand_down(study, trial, f"seed {seed} is taken by another trial")
                     continue

@@ -62,12 +62,25 @@ def queued_value(t: FrozenTrial, name: str):
     return (t.system_attrs.get("fixed_params") or {}).get(name)
 
 
-def queued_seed(t: FrozenTrial) -> int:
-    """The seed a seed-phase trial was queued for. Read from the queue (``enqueue_trial``'s fixed params, which
-    a retried copy keeps), never suggested: a categorical over the study's seeds could not grow when seeds are
-    added (Optuna refuses a categorical whose choices change); trials of older run directories hold it as a
-    parameter, which ``queued_value`` reads first."""
-    return int(queued_value(t, "seed"))
+SEED_RANGE = (0, 2**32 - 1)  # every seed a study may list (load_study refuses others)
+
+
+def suggest_seed(trial, me: FrozenTrial, trials: list[FrozenTrial]) -> int:
+    """Record the seed a seed-phase trial was queued for as its parameter ``seed``, over one fixed integer
+    range, so a study can grow its seeds: a categorical over the study's seeds could not (Optuna refuses a
+    categorical whose choices change). Run directories of older versions keep their categorical."""
+    from optuna.distributions import CategoricalDistribution
+
+    seed = int(queued_value(me, "seed"))
+    older = next((t.distributions["seed"] for t in trials if "seed" in t.distributions), None)
+    if isinstance(older, CategoricalDistribution):
+        if seed not in older.choices:
+            from ablate.errors import StudyError
+
+            raise StudyError(f"this run directory was made by an older ablate whose seed list cannot grow (seed "
+                             f"{seed} is new): run the grown study with --fork or another --out")
+        return int(trial.suggest_categorical("seed", older.choices))
+    return int(trial.suggest_int("seed", *SEED_RANGE))
 
 
 def tune_counts(trials: list[FrozenTrial]) -> dict:

@@ -36,8 +36,9 @@ __all__ = ["verdict_probabilities", "seeds_needed", "smallest_settleable_band", 
 MAX_N = 1000  # seeds_needed looks no further; a power curve that must reach it stops here too
 
 
-def _probabilities(effect: float, sd: float, n, band, alpha: float, se_fixed: float, image_df: float):
-    """(supported, refuted) probabilities for every n in the array ``n``."""
+def _probabilities(effect, sd: float, n, band, alpha: float, se_fixed: float, image_df: float):
+    """(supported, refuted) probabilities for every n in the array ``n`` (``[E, K]`` for an array of E effects:
+    the quadrature over the sd is shared, so several true effects cost about one)."""
     lo, hi = (float(b) for b in band)
     n = np.atleast_1d(np.asarray(n, dtype=float))[:, None]  # [K, 1]
     df_seed = n - 1
@@ -51,16 +52,21 @@ def _probabilities(effect: float, sd: float, n, band, alpha: float, se_fixed: fl
     t1 = np.where(np.isfinite(df), special.stdtrit(np.minimum(df, 1e12), 1 - alpha), special.ndtri(1 - alpha))
     t2 = np.where(np.isfinite(df), special.stdtrit(np.minimum(df, 1e12), 1 - alpha / 2), special.ndtri(1 - alpha / 2))
     sigma_m = np.sqrt(sd**2 / n + fixed2)  # sd of m: [K, 1]
+    many = np.ndim(effect) > 0
+    effect = np.asarray(effect, dtype=float).reshape(-1, 1, 1)  # [E, 1, 1]
     if sd == 0 and fixed2 == 0:  # no noise at all: the verdict is certain
-        k = n.shape[0]
-        return np.full(k, float(lo <= effect <= hi)), np.full(k, float(effect < lo or effect > hi))
+        shape = (effect.shape[0], n.shape[0])
+        sup = np.broadcast_to(((lo <= effect) & (effect <= hi))[:, :, 0], shape).astype(float)
+        ref = np.broadcast_to(((effect < lo) | (effect > hi))[:, :, 0], shape).astype(float)
+        return (sup, ref) if many else (sup[0], ref[0])
     a = (lo + t1 * se_hat - effect) / sigma_m
     b = (hi - t1 * se_hat - effect) / sigma_m
     supported = np.where(b > a, special.ndtr(b) - special.ndtr(a), 0.0)
     above = special.ndtr(-(hi + t2 * se_hat - effect) / sigma_m)
     below = special.ndtr((lo - t2 * se_hat - effect) / sigma_m)
     refuted = above + below
-    return supported @ _W, refuted @ _W
+    sup, ref = supported @ _W, refuted @ _W
+    return (sup, ref) if many else (sup[0], ref[0])
 
 
 def _check(sd, band, alpha):
@@ -97,6 +103,19 @@ def power_curve(effect: float, *, sd: float, band, alpha: float = 0.05, ns, se_f
     sup, ref = _probabilities(effect, sd, ns, band, alpha, se_fixed, image_df)
     sup, ref = np.clip(sup, 0, 1), np.clip(ref, 0, 1)
     return {"n": ns, "supported": sup.tolist(), "refuted": ref.tolist(), "settled": np.clip(sup + ref, 0, 1).tolist()}
+
+
+def power_curve_pair(supported_at: float, settled_at: float, *, sd: float, band, alpha: float = 0.05, ns,
+                     se_fixed: float = 0.0, image_df: float = math.inf) -> dict:
+    """``{"n", "supported", "settled"}``: P(supported) if the true effect is ``supported_at`` and P(supported or
+    refuted) if it is ``settled_at`` (the verdict table's seeds needed and seeds to settle), in one quadrature."""
+    ns = [int(k) for k in ns]
+    if any(k < 2 for k in ns):
+        raise ValueError("power_curve_pair needs n >= 2 everywhere")
+    _check(sd, band, alpha)
+    sup, ref = _probabilities(np.array([supported_at, settled_at], dtype=float), sd, ns, band, alpha, se_fixed,
+                              image_df)
+    return {"n": ns, "supported": np.clip(sup[0], 0, 1).tolist(), "settled": np.clip(sup[1] + ref[1], 0, 1).tolist()}
 
 
 def seeds_needed(effect: float, *, sd: float, band, alpha: float = 0.05, target: float = 0.8,

@@ -1,12 +1,13 @@
 """Accuracy against cost for many variants: mIoU with its seeds x images interval against GFLOPs
-(or measured throughput), the Pareto front joined and its variants named in bold."""
+(or measured throughput), the Pareto front joined and its variants outlined in bold and marked in the legend."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
-from analysis.plots.style import new_axes, style, variant_colours, variant_markers
+from analysis.plots.style import legend_outside, new_axes, style, variant_colours, variant_markers
 
 
 def plot_accuracy_cost(points: pd.DataFrame, *, cost: str, cost_label: str, higher_cost_is_better: bool = False,
@@ -21,21 +22,26 @@ def plot_accuracy_cost(points: pd.DataFrame, *, cost: str, cost_label: str, high
         front = points[points["on_front"]]
         ax.plot(front[cost], 100 * front["miou"], color="#999999", lw=1.4, ls="--", zorder=1,
                 label="Pareto front")
-        for i, (_, p) in enumerate(points.iterrows()):
+        for _, p in points.iterrows():
             yerr = [[100 * (p["miou"] - p["miou_lo"])], [100 * (p["miou_hi"] - p["miou"])]]
+            # a legend, not labels at the points: heads of similar cost sit on top of each other
+            label = p["variant"] + (" (baseline)" if p["variant"] == baseline else "")
             ax.errorbar(p[cost], 100 * p["miou"], yerr=yerr, fmt=markers[p["variant"]], ms=9, capsize=4,
-                        color=colours[p["variant"]], markeredgecolor="black", mew=1.4 if p["on_front"] else 0.5,
-                        elinewidth=1.6, zorder=3)
-            name = p["variant"] + (" (baseline)" if p["variant"] == baseline else "")
-            ax.annotate(name, (p[cost], 100 * p["miou"]), xytext=(6, 6 if i % 2 == 0 else -13), textcoords="offset points",
-                        fontsize=8.5, fontweight="bold" if p["on_front"] else "normal")
+                        color=colours[p["variant"]], markeredgecolor="black", mew=1.6 if p["on_front"] else 0.5,
+                        elinewidth=1.6, zorder=3, alpha=1.0 if p["on_front"] else 0.75,
+                        label=label + (" — on the front" if p["on_front"] else ""))
+        costs = points[cost].astype(float)
+        if len(costs) and costs.min() > 0 and costs.max() / costs.min() > 10:
+            ax.set_xscale("log")  # heads differ by orders of magnitude in cost: equal ratios, equal distances
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        else:
+            ax.set_xlim(left=0)
+            ax.margins(x=0.1)
         better = "up and to the right" if higher_cost_is_better else "up and to the left"
-        ax.set_xlabel(cost_label)
+        ax.set_xlabel(cost_label + (" (log scale)" if ax.get_xscale() == "log" else ""))
         ax.set_ylabel(f"test mIoU (%, mean; bars = {level:g} % interval, seeds × images)")
         ax.set_title(f"Accuracy vs cost: {better} is better")
-        ax.margins(x=0.18, y=0.15)
-        ax.set_xlim(left=0)  # costs are positive: the origin keeps ratios between variants readable
-        ax.legend(loc="lower right", frameon=False)  # variants are named at their points
+        legend_outside(ax)
     return ax
 
 

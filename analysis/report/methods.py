@@ -7,6 +7,7 @@ ever be reported as 12 images.
 from __future__ import annotations
 
 from ablate.rundir.metrics import is_latency
+from analysis.estimators.effects import DF_RULE_COVERAGE
 from analysis.report.text import finite
 
 
@@ -81,6 +82,7 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
         "power": any(c.get("seeds_needed") is not None or finite(c.get("power")) for c in claims),
         "power_target": f"{100 * (verdicts.get('power_target') or _power_target()):g}",
         "test_set": bool(test_set.get("available")),
+        "df_rule": DF_RULE_COVERAGE,
         "test_set_reason": test_set.get("reason"),
         "test_images": _join(_values(test_runs, "n_images")),
         "interval_methods": sorted({c["ci_method"] for c in claims if c.get("ci_method")}),

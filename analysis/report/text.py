@@ -145,7 +145,38 @@ def hypothesis_sentence(h: dict) -> str:
 
 
 def answer(verdicts: dict) -> str:
-    """The report's opening paragraph: the study's question answered, one hypothesis at a time."""
+    """The report's opening paragraph: what was run, then the study's question answered, one hypothesis at a time."""
+    return run_sentence(verdicts) + findings(verdicts)
+
+
+def run_sentence(verdicts: dict) -> str:
+    """'What was run: ...' (preset, data and layout, image size, encoder weights), with a caution when the run
+    cannot speak for a real claim (synthetic data or random init); '' when the run directory records none of it."""
+    env = verdicts.get("environment") or {}
+    parts = []
+    if env.get("preset"):
+        parts.append(f"preset {env['preset']}")
+    if env.get("data"):
+        data = "synthetic scenes" if env["data"] == "synthetic" else f"{env['data']} data"
+        parts.append(data + (f" ({env['layout']} layout)" if env.get("layout") else ""))
+    size = env.get("image_size")
+    if size and not isinstance(size, list):
+        parts.append(f"{str(size).replace('x', '×')} images")
+    weights = env.get("pretrained")  # results.csv says "none" for random init
+    random_init = str(weights).lower() == "none"
+    if weights not in (None, ""):
+        parts.append("encoder from random init" if random_init else f"encoder weights {weights}")
+    if not parts:
+        return ""
+    text = "What was run: " + ", ".join(parts) + "."
+    if env.get("data") == "synthetic" or random_init:
+        text += (" These numbers check that the pipeline works on this setup; they are not evidence about the "
+                 "claims on real data with pretrained weights.")
+    return text + " "
+
+
+def findings(verdicts: dict) -> str:
+    """The study's question answered, one hypothesis at a time."""
     baseline = verdicts.get("baseline")
     hyps = [h for h in hypotheses(verdicts) if h["parts"]]
     if not hyps:

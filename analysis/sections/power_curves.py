@@ -17,7 +17,7 @@ def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
     ``seeds_to_settle``). The curve runs from 2 to past both, so each 80 % crossing is on its drawn line;
     when 80 % supported is out of reach it runs to ``analysis.estimators.verdict_power.MAX_N`` and says so (``capped``).
     """
-    from analysis.estimators.verdict_power import power_curve
+    from analysis.estimators.verdict_power import power_curve, power_curve_pair
 
     curves = []
     for cv in claims:
@@ -28,9 +28,12 @@ def power_curves(claims: list, *, alpha: float, min_n: int = 40) -> list[dict]:
         ns = curve_ns(cv.n, cv.seeds_needed, min_n=min_n, also=cv.seeds_to_settle)
         kw = dict(sd=cv.sd, band=band_x, alpha=alpha, ns=ns, se_fixed=cv.se_fixed,
                   image_df=cv.image_df if cv.image_df is not None else math.inf)
-        curve = power_curve((band_x[0] + band_x[1]) / 2, **kw)
-        settled = (power_curve(cv.test_estimate, **kw)["settled"] if np.isfinite(cv.test_estimate)
-                   else None)
+        mid = (band_x[0] + band_x[1]) / 2
+        if np.isfinite(cv.test_estimate):
+            curve = power_curve_pair(mid, cv.test_estimate, **kw)
+            settled = curve["settled"]
+        else:
+            curve, settled = power_curve(mid, **kw), None
         curves.append({"label": cv.claim, "claim": cv.claim, "n": curve["n"], "supported": curve["supported"],
                        "settled": settled, "current_n": int(cv.n), "unit": cv.n_unit,
                        "effect": cv.power_effect, "settled_effect": cv.estimate, "sd": cv.sd,

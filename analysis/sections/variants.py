@@ -79,6 +79,18 @@ def environment(results: pd.DataFrame, study: dict) -> dict:
                         "batch_size", "lr", "optimizer", "data", "dataset", "seeds", "python"):
                 if key in source and not isinstance(source[key], dict) and key not in env:
                     env[key] = source[key]
+    data = study.get("data") if isinstance(study.get("data"), dict) else {}
+    dataset = study.get("dataset") if isinstance(study.get("dataset"), dict) else {}
+    if study.get("preset") is not None:
+        env.setdefault("preset", study["preset"])
+    if data.get("kind"):  # what the runs were trained and judged on, for the report's opening
+        env["data"] = data["kind"]
+    if dataset.get("layout") or data.get("layout"):
+        env["layout"] = dataset.get("layout") or data.get("layout")
+    versions = study.get("versions") if isinstance(study.get("versions"), dict) else {}
+    for key in ("transformers", "timm", "segmentation_models_pytorch", "optuna", "ablate"):  # the run's machine
+        if versions.get(key) is not None and env.get(key) is None:
+            env[key] = versions[key]
     for key in ("device", "torch", "transformers", "pretrained", "image_size"):
         env.setdefault(key, None)  # stable keys: null says "not recorded by this run"
     env["analysis"] = _analysis_versions()
