@@ -197,7 +197,7 @@ def load_study(path, preset: str | None = None) -> Study:
         _expand_budgets(study, path)
     from ablate.study.checks import check_variants_build
 
-    check_variants_build(study, path)
+    check_variants_build(study, path, train_fields=train_config_fields())
     return study
 
 
