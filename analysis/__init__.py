@@ -7,16 +7,16 @@ Layers, each importing only its own layer and those below it (``tests/test_layou
 2. ``estimators``      the effect estimate, its interval and tests; the verdict rule's power;
    ``sequential``      the group-sequential design (``design``, ``boundaries``, ``simulation``)
 3. ``verdicts``        verdict rules (``rules``) and their records (``records``, verdicts.json's schema)
-4. ``sections``        the other verdicts.json sections (``summary``, ``budgets``); ``planning`` (``ablate plan``);
+4. ``sections``        the other verdicts.json sections, one module each; ``planning`` (``ablate plan``);
    ``sequential.gate`` the ``--until-settled`` sweep's gate and looks.json
 5. ``report``, ``plots`` rendering (below the orchestrator: ``analyze(write=True)`` writes the report)
-6. ``orchestrator``    ``analyze`` and the compositions that need it (``analyze_budgets``, ``plan_study``)
+6. ``orchestrator``    ``analyze`` and the composition that needs it (``analyze_budgets``)
 7. ``cli``             ``ablate analyze``
 
 The public names are re-exported here.
 """
 
-from analysis.orchestrator import analyze, analyze_budgets, plan_study
+from analysis.orchestrator import analyze, analyze_budgets
 
 __all__ = ["analyze", "analyze_budgets", "plan_study", "SeedGate"]
 
@@ -29,4 +29,8 @@ def __getattr__(name):
         from analysis.sequential.gate import SeedGate
 
         return SeedGate
+    if name == "plan_study":  # ``ablate plan``: planning a study from a pilot run
+        from analysis.planning.plan import plan_study
+
+        return plan_study
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")

@@ -83,9 +83,9 @@ def format_verdicts(verdicts: dict) -> str:
 
 
 def _effect(claim: dict) -> str:
+    from ablate.rundir.metrics import format_effect
+
     estimate, ci = claim.get("estimate"), claim.get("ci") or [None, None]
     if estimate is None or None in ci:
         return "n/a"
-    if claim.get("relative"):
-        return f"{100 * estimate:+.2f} % [{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
-    return f"{estimate:+.4g} [{ci[0]:+.4g}, {ci[1]:+.4g}]"
+    return format_effect(estimate, claim["metric"], relative=bool(claim.get("relative")), ci=ci)

@@ -1,8 +1,8 @@
 """The orchestrator: ``analyze(run_dir)`` composes the layers below it into verdicts.json (and the report).
 
 ``analyze`` returns exactly what it writes to ``report/verdicts.json``; its schema (schema_version 2) is
-documented once, in ``analysis.verdicts.records`` (``schema_text()``). The compositions that need a whole
-analysis (the budget section of a run, a plan's pilot) live here too, so no layer below calls back up.
+documented once, in ``analysis.verdicts.records`` (``schema_text()``). A composition that needs a whole analysis
+(``analyze_budgets``) lives here too, so no layer below calls back up.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from ablate.rundir import write_atomic
+from ablate.rundir.metrics import is_latency
 
-__all__ = ["analyze", "analyze_budgets", "plan_study"]
+__all__ = ["analyze", "analyze_budgets"]
 
 
 def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=10000, write=True,
@@ -28,9 +29,13 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     """
     from ablate.rundir import failed_phases, json_safe
     from analysis.run_reader import confusion_loader, load_run, seed_rows
-    from analysis.sections import summary as S
     from analysis.sections.accuracy_cost import accuracy_cost_section
     from analysis.sections.budgets import budget_section, write_budgets_json
+    from analysis.sections.comparisons import compare_to_baseline
+    from analysis.sections.latency import latency_section
+    from analysis.sections.power_curves import power_curves
+    from analysis.sections.test_set import test_set_section
+    from analysis.sections.variants import environment, variant_order, variant_summaries
     from analysis.sequential.gate import read_looks
     from analysis.verdicts.records import SCHEMA_VERSION
     from analysis.verdicts.rules import ClaimData, evaluate
@@ -53,36 +58,36 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         ensure_writable_dir(report_dir.parent, option="--report-dir", label=label)
     warnings = list(tables.warnings)
     baseline = baseline or tables.study.get("baseline")
-    claim_objects = S.resolve_claims(claims, tables.study)
+    claim_objects = resolve_claims(claims, tables.study)
     _validate_names(tables, baseline, claim_objects)
     seeds = seed_rows(tables.results, warnings)
-    order = S.variant_order(tables, baseline)
+    order = variant_order(tables, baseline)
     _check_baseline_and_data(tables, seeds, baseline, order, warnings)
     load = confusion_loader(tables.confusion_paths, warnings)
 
     step("latency")
-    latency, latency_rows, setting, latency_reason = S.latency_section(tables, order, baseline, alpha=alpha,
+    latency, latency_rows, setting, latency_reason = latency_section(tables, order, baseline, alpha=alpha,
                                                                         warnings=warnings)
     for phase, error in failed_phases(tables.run_dir).items():  # a phase that failed as a whole: say why
         if phase == "latency" and not latency["available"]:
             latency_reason = latency["reason"] = (f"the latency phase failed ({error}); fix the cause, then "
                                                   f"`ablate run <study file> --retry-failed` measures it again")
-            if not any(c.metric == "fps" for c in claim_objects):  # else the speed claims' warning says it
+            if not any(is_latency(c.metric) for c in claim_objects):  # else the speed claims' warning says it
                 warnings.append(f"latency: {latency_reason}")
         else:
             warnings.append(f"the {phase} phase failed: {error}")
-    if not latency["available"] and any(c.metric == "fps" for c in claim_objects):
+    if not latency["available"] and any(is_latency(c.metric) for c in claim_objects):
         warnings.append(f"latency: {latency['reason']}; speed claims stay inconclusive")
     step("claims")
     data = ClaimData(seeds=seeds, latency=latency_rows, latency_setting=setting, latency_reason=latency_reason,
                      load_confusion=load, warnings=warnings)
     hypotheses, claim_verdicts = evaluate(claim_objects, data, baseline=baseline, alpha=alpha)
     step("paired comparisons")
-    comparisons = _guard(lambda: S.compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
+    comparisons = _guard(lambda: compare_to_baseline(seeds, order, baseline, alpha=alpha, seed=seed,
                                                        n_boot=n_boot), [], "comparisons", warnings)
     _warn_zero_variance(seeds, order, warnings)
     step("test set")
-    test_set = _guard(lambda: S.test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
+    test_set = _guard(lambda: test_set_section(seeds, order, baseline, load, alpha=alpha, warnings=warnings),
                       {"available": False, "reason": "failed"}, "test-set analysis", warnings)
 
     step("budgets and sequential looks")
@@ -90,7 +95,7 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
     budgets = _guard(lambda: budget_section(tables.study, seeds, json_safe(claim_dicts), alpha=alpha),
                      None, "budgets", warnings)
     until_settled = _guard(lambda: read_looks(run_dir), None, "looks.json", warnings)
-    variants = S.variant_summaries(tables, seeds, order, latency.get("variants", {}))
+    variants = variant_summaries(tables, seeds, order, latency.get("variants", {}))
     step("accuracy vs cost")
     accuracy_cost = _guard(lambda: accuracy_cost_section(seeds, order, variants, load, alpha=alpha, seed=seed,
                                                          warnings=warnings),
@@ -111,11 +116,11 @@ def analyze(run_dir, claims=None, baseline=None, alpha=0.05, seed=0, *, n_boot=1
         "accuracy_cost": accuracy_cost,
         "test_set": test_set,
         "latency": latency,
-        "power_curves": _guard(lambda: S.power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
+        "power_curves": _guard(lambda: power_curves(claim_verdicts, alpha=alpha), [], "power curves", warnings),
         "budgets": budgets,
         "until_settled": until_settled,
         "warnings": list(dict.fromkeys(warnings)),
-        "environment": S.environment(tables.results, tables.study),
+        "environment": environment(tables.results, tables.study),
     }
     verdicts = json_safe(verdicts)
     if write:
@@ -137,29 +142,44 @@ def analyze_budgets(run_dir, *, alpha: float = 0.05, write: bool = True, verdict
     """The budget section of a run directory (None when its study declares no ``budgets``).
 
     ``verdicts``: analyze's result for the same run (analyze runs, without writing, when not given);
-    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric
-    under ``report/plots/``.
+    its ``budgets`` is returned as is. With ``write`` also ``report/budgets.json`` and one figure per metric
+    under ``report/plots/`` (``plots``: their PNGs).
     """
     from analysis.sections.budgets import budget_outputs
 
     if verdicts is None or "budgets" not in verdicts:
         verdicts = analyze(run_dir, alpha=alpha, write=False)
-    return budget_outputs(run_dir, verdicts, write=write)
+    out = budget_outputs(run_dir, verdicts, write=write)
+    if write and out is not None:
+        from analysis.plots import effect_vs_budget
+        from analysis.plots.registry import FigureInputs, make_figures
+
+        made = make_figures(FigureInputs(verdicts, tables=None, seeds=None), Path(run_dir) / "report" / "plots",
+                            warnings=out.setdefault("warnings", []), notes=[], only=[effect_vs_budget])
+        out["plots"] = [str(paths["png"]) for paths in made.values()]
+    return out
 
 
-def plan_study(pilot_dir, claims, **options):
-    """``ablate plan``: the plan for ``claims`` from the pilot run ``pilot_dir`` (options: see
-    ``analysis.planning.plan.plan_study``; the pilot's estimates by analyze's own claim engine)."""
-    from analysis.planning import plan
+def resolve_claims(claims, study: dict) -> list:
+    """Claims as ``Claim`` objects: the caller's (strings, dicts or Claims), else study.json's.
 
-    return plan.plan_study(pilot_dir, claims, **options)
+    A claim that cannot be read raises ``ClaimError`` (a user error: exit code 2 on the CLI).
+    """
+    from ablate.study.claim import Claim, as_claim
+
+    if claims is None:
+        claims = study.get("claims") or []
+    if isinstance(claims, (str, Claim, dict)):
+        claims = [claims]
+    return [as_claim(c) for c in claims]
 
 
 def _validate_names(tables, baseline, claims) -> None:
     """Unknown baseline, variant or metric: a user error naming the valid choices (checked before any work)."""
     from ablate.errors import ConfigError
+    from ablate.rundir.metrics import claimable_metrics
     from ablate.study.claim import ClaimError, format_claim
-    from analysis.sections.summary import metric_columns
+    from analysis.run_reader import class_columns
 
     known = list(dict.fromkeys([*(tables.study.get("variants") or {}), *tables.results["variant"].astype(str)]))
     if not known:
@@ -167,7 +187,8 @@ def _validate_names(tables, baseline, claims) -> None:
     choices = ", ".join(known)
     if baseline is not None and baseline not in known:
         raise ConfigError(f"unknown baseline '{baseline}': choose one of {choices} (--baseline NAME)")
-    metrics = ["fps", *metric_columns(tables.results)]
+    metrics = [m for m in claimable_metrics(class_columns(tables.results))
+               if is_latency(m) or m in tables.results.columns]
     for claim in claims:
         for role, name in (("variant", claim.variant), ("baseline", claim.baseline)):
             if name is not None and name not in known:

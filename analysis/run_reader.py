@@ -20,6 +20,7 @@ import pandas as pd
 from ablate.engine.latency_stats import LATENCY_SETTING_COLUMNS
 from ablate.errors import AblateError
 from ablate.rundir import sqlite_url
+from ablate.rundir.metrics import CLASS_PREFIX, find_metric, result_metrics
 
 
 class RunDirError(AblateError):
@@ -139,14 +140,14 @@ def read_results(path: str | Path) -> pd.DataFrame:
     frame["phase"] = frame["phase"].fillna("seed").astype(str)
     if frame["run_id"].isna().all():
         frame["run_id"] = [f"{v}-{s}" for v, s in zip(frame["variant"], frame["seed"])]
-    for column in ["miou", "seed", *_metric_columns(frame)]:
+    for column in ["seed", *_metric_columns(frame)]:
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 
 
 def _metric_columns(frame: pd.DataFrame) -> list[str]:
-    named = ["pixel_acc", "mean_acc", "fwiou", "params_m", "gflops", "train_seconds", "epochs"]
-    return [c for c in frame.columns if c in named or c.startswith("iou_")]
+    named = [*result_metrics(), "params_m", "gflops", "train_seconds", "epochs"]
+    return [c for c in frame.columns if c in named or find_metric(c) is not None]
 
 
 def read_epochs(path: str | Path) -> pd.DataFrame:
@@ -258,7 +259,7 @@ def seed_rows(results: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
 
 def class_columns(frame: pd.DataFrame) -> list[str]:
     """The ``iou_<class>`` columns, in table order."""
-    return [c for c in frame.columns if c.startswith("iou_")]
+    return [c for c in frame.columns if c.startswith(CLASS_PREFIX)]
 
 
 def paired_frame(seeds: pd.DataFrame, variant: str, baseline: str, metric: str = "miou") -> pd.DataFrame:

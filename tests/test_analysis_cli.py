@@ -81,7 +81,7 @@ def test_bad_claim_is_a_one_line_user_error(run_dir, capsys):
     (["--baseline", "ghost"], "unknown baseline 'ghost': choose one of all_mlp, progressive, skip_fused, unet_r34"),
     (["--claim", "ghost miou +1%..+2%"], "unknown variant 'ghost': choose one of all_mlp"),
     (["--claim", "skip_fused miou +1%..+2% vs ghost"], "unknown baseline 'ghost'"),
-    (["--claim", "skip_fused mIoU +1%..+2%"], "unknown metric 'mIoU': choose one of fps, miou"),
+    (["--claim", "skip_fused mIoU +1%..+2%"], "unknown metric 'mIoU': choose one of miou, pixel_acc"),
 ])
 def test_unknown_names_exit_2_naming_the_valid_choices(run_dir, capsys, argv, fragment):
     code, out, err = ablate(capsys, "analyze", str(run_dir), "--no-report", *argv)

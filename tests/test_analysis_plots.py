@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 from analysis_runs import add_tune_phase, make_run_dir  # noqa: E402
 
 from analysis import plots as P  # noqa: E402
+from analysis.plots import registry  # noqa: E402
 from analysis.plots.forest import band_share  # noqa: E402
 from analysis.plots.power import power_x_max  # noqa: E402
 
@@ -42,10 +43,6 @@ def _points():
                           "fps_q25": 98 - 10 * i, "fps_q75": 102 - 10 * i} for i, v in enumerate(ORDER)])
 
 
-def _class_table():
-    return pd.DataFrame(np.linspace(0.3, 0.8, 4 * 5).reshape(4, 5), index=ORDER, columns=list("ABCDE"))
-
-
 ISSUE_ROWS = [  # the issue's real study: a +2..+3 % band against a CI of [-0.3, +15.5], and a speed claim
     {"label": "skip_fused miou +2%..+3%", "unit": "%", "scale": 100, "estimate": 0.073, "ci": [-0.003, 0.155],
      "ci_wide": [-0.02, 0.17], "band": [0.02, 0.03], "verdict": "inconclusive"},
@@ -56,24 +53,75 @@ ISSUE_ROWS = [  # the issue's real study: a +2..+3 % band against a CI of [-0.3,
 CURVES = [{"label": "skip_fused miou +2%..+3%", "n": list(range(2, 41)), "supported": list(np.linspace(0.05, 0.6, 39)),
            "settled": list(np.linspace(0.1, 0.7, 39)), "current_n": 10, "seeds_needed": 57}]
 
-PLOTS = {
-    "miou_by_seed": lambda ax: P.plot_miou_by_seed(_seeds(), ORDER, baseline="all_mlp", ax=ax),
-    "forest": lambda ax: P.plot_forest(ISSUE_ROWS, ax=ax),
-    "tradeoff": lambda ax: P.plot_tradeoff(_points(), baseline="all_mlp", ax=ax),
-    "class_iou": lambda ax: P.plot_class_iou(_class_table(), ax=ax),
-    "class_delta": lambda ax: P.plot_class_delta(_class_table().iloc[1:] - 0.5, baseline="all_mlp", ax=ax),
-    "learning_curves": lambda ax: P.plot_learning_curves(_epochs(), ORDER, ax=ax),
-    "power": lambda ax: P.plot_power(CURVES, ax=ax),
-    "variance": lambda ax: P.plot_variance_components([{"label": "a", "sd": {"seed": 1.0, "image": 0.5}}], ax=ax),
-}
+@pytest.fixture(scope="module")
+def full_run_inputs(tmp_path_factory):
+    """FigureInputs of a run with every kind of data: claims, seeds, latency, confusions, epochs, a tune phase
+    and a budgets section, so every registered figure has something to draw."""
+    from dataclasses import asdict
+
+    from report_fixtures import synthetic_verdicts
+    from test_budgets import CLAIM, seed_table
+
+    from analysis import analyze
+    from analysis.plots.registry import FigureInputs
+    from analysis.run_reader import load_run, seed_rows
+    from analysis.sections import budgets as B
+
+    run = make_run_dir(tmp_path_factory.mktemp("plots") / "run", n_seeds=4, n_images=8)
+    add_tune_phase(run, variants=("all_mlp",), n_trials=6)
+    tables = load_run(run)
+    verdicts = synthetic_verdicts(run)
+    (budget_claim,) = B.budget_claims(seed_table({"6ep": -0.13, "15ep": 0.025}, sd=0.01), [CLAIM],
+                                      baseline="all_mlp", budgets=["6ep", "15ep"])
+    verdicts["budgets"] = {"claims": [asdict(budget_claim)]}
+    verdicts["accuracy_cost"] = analyze(run, write=False, n_boot=200)["accuracy_cost"]
+    return FigureInputs(verdicts, tables, seed_rows(tables.results, []))
 
 
-@pytest.mark.parametrize("name", sorted(PLOTS))
-def test_plot_functions_take_ax_none_or_an_ax_and_return_the_axes(name):
-    made = PLOTS[name](None)
-    assert isinstance(made, matplotlib.axes.Axes)
-    fig, ax = plt.subplots()
-    assert PLOTS[name](ax) is ax
+def _module_name(module) -> str:
+    return module.__name__.rsplit(".", 1)[1]
+
+
+# the plot test is generated from the registry: every registered plot module, none listed by hand
+@pytest.mark.parametrize("module", registry.modules(), ids=_module_name)
+def test_every_registered_figure_draws_on_a_full_run_and_keeps_the_ax_contract(full_run_inputs, module):
+    made = module.figures(full_run_inputs)
+    assert made, f"{_module_name(module)}: no figure from a run that has every kind of data"
+    for figure in made:
+        assert figure.skip is None, (figure.name, figure.skip)
+        assert figure.placement in registry.PLACEMENTS and figure.caption
+        assert isinstance(figure.draw(None), matplotlib.axes.Axes)
+        _, ax = plt.subplots()
+        assert figure.draw(ax) is ax
+        plt.close("all")
+
+
+def test_every_plot_module_is_registered():
+    import importlib
+    import pkgutil
+
+    import analysis.plots
+
+    found = {m.name for m in pkgutil.iter_modules(analysis.plots.__path__)
+             if hasattr(importlib.import_module(f"analysis.plots.{m.name}"), "PLACEMENT")}
+    assert found == {_module_name(m) for m in registry.modules()}
+
+
+def test_every_figure_is_written_by_the_one_writer(full_run_inputs, tmp_path):
+    warnings, notes = [], []
+    made = registry.make_figures(full_run_inputs, tmp_path, warnings=warnings, notes=notes)
+    assert not warnings and not notes
+    assert [made[n]["placement"] for n in ("forest", "budgets_miou", "most_accurate", "power")] == [
+        "headline", "budgets", "accuracy_cost", "figures"]
+    for name, paths in made.items():  # plots.save: PNG and SVG, the budget plots too
+        assert paths["png"] == tmp_path / f"{name}.png" and paths["svg"].stat().st_size > 0, name
+
+
+def _legend_plot(name):
+    return {"tradeoff": lambda: P.plot_tradeoff(_points(), baseline="all_mlp"),
+            "learning_curves": lambda: P.plot_learning_curves(_epochs(), ORDER),
+            "power": lambda: P.plot_power(CURVES),
+            "variance": lambda: P.plot_variance_components([{"label": "a", "sd": {"seed": 1.0, "image": 0.5}}])}[name]()
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +196,7 @@ def _overlaps_axes(ax) -> bool:
 
 @pytest.mark.parametrize("name", ["tradeoff", "learning_curves", "power", "variance"])
 def test_legends_never_cover_the_data(name):
-    ax = PLOTS[name](None)
+    ax = _legend_plot(name)
     assert ax.get_legend() is not None and not _overlaps_axes(ax)
 
 

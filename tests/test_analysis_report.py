@@ -150,7 +150,7 @@ def test_html_is_self_contained(full_run):
 
 
 def test_analysis_never_imports_torch():
-    code = ("import analysis, analysis.cli, analysis.plots, analysis.report, analysis.run_reader, analysis.sections.summary, analysis.sections.budgets, analysis.planning.plan, analysis.sequential.gate; "
+    code = ("import analysis, analysis.cli, analysis.plots, analysis.report, analysis.run_reader, analysis.sections.comparisons, analysis.sections.test_set, analysis.sections.latency, analysis.sections.variants, analysis.sections.budgets, analysis.planning.plan, analysis.sequential.gate; "
             "import sys; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -304,12 +304,12 @@ def test_no_baseline_named_anywhere(tmp_path):
 
 
 def test_failing_plot_becomes_a_warning(tmp_path, monkeypatch):
-    import analysis.plots
+    import analysis.plots.tradeoff
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(analysis.plots, "plot_tradeoff", broken)
+    monkeypatch.setattr(analysis.plots.tradeoff, "plot_tradeoff", broken)
     run = make_run_dir(tmp_path / "run", n_seeds=4, n_images=6)
     verdicts = analyze(run, n_boot=N_BOOT)
     assert any("plot tradeoff skipped" in w and "renderer exploded" in w for w in verdicts["warnings"])

@@ -20,10 +20,10 @@ from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 from ablate.errors import AblateError, StudyError
 from ablate.rundir import json_safe
 from ablate.study.claim import Claim, ClaimError, format_claim, parse_claim
+from analysis.estimators.effect_sizes import hedges_correction
 from analysis.estimators.effects import (
     METHODS,
     EffectEstimate,
-    hedges_correction,
     holm,
     jackknife_variance,
     launch_effect,

@@ -13,6 +13,7 @@ import pytest
 
 from ablate.study.claim import Claim
 from analysis import analyze_budgets
+from analysis.plots import effect_vs_budget, save
 from analysis.sections import budgets as B
 
 BAND = (0.02, 0.03)
@@ -84,10 +85,10 @@ def test_plot_returns_axes(tmp_path):
     matplotlib.use("Agg")
     seeds = seed_table({"6ep": -0.13, "15ep": 0.025}, sd=0.01)
     (res,) = B.budget_claims(seeds, [CLAIM], baseline="all_mlp", budgets=["6ep", "15ep"])
-    ax = B.plot_effect_vs_budget(res)
+    ax = effect_vs_budget.plot_effect_vs_budget(res)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["6ep", "15ep"]
-    paths = B.write_budget_plots([res], tmp_path)
-    assert paths[0].stat().st_size > 5000
+    paths = save(effect_vs_budget.plot_budget_figure([res], "miou"), tmp_path, "budgets_miou")
+    assert paths["png"].stat().st_size > 5000
 
 
 BUDGET_STUDY = """
@@ -206,5 +207,5 @@ def test_plot_survives_a_budget_without_an_interval():
     res = B.BudgetClaim("skip_fused miou +2%..+3%", "skip_fused", "miou", True, (0.0198, 0.0296),
                         budgets=[B.BudgetEffect("a", 1, math.nan, (math.nan, math.nan), math.nan, math.nan),
                                  B.BudgetEffect("b", 4, 0.02, (0.01, 0.03), 0.2, 0.9)])
-    ax = B.plot_effect_vs_budget(res)
+    ax = effect_vs_budget.plot_effect_vs_budget(res)
     assert np.all(np.isfinite(ax.get_ylim()))

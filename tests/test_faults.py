@@ -126,7 +126,7 @@ def test_systematic_failure_stops_and_retry_failed_requeues(tmp_path):
 
 
 @pytest.mark.parametrize("claim, bad, valid", [
-    ('Claim("skip_fused", "fsp", band=(0.02, 0.03))', "'fsp'", "fps, miou, pixel_acc"),
+    ('Claim("skip_fused", "fsp", band=(0.02, 0.03))', "'fsp'", "miou, pixel_acc, mean_acc, fwiou, mean_dice, fps"),
     ('Claim("skip_fused", "miou", band=(0.02, 0.03), baseline="nosuch")', "'nosuch'", "all_mlp, skip_fused"),
     ('Claim("nosuch", "miou", band=(0.02, 0.03))', "'nosuch'", "all_mlp, skip_fused"),
 ])

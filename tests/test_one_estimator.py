@@ -36,7 +36,7 @@ def test_defect_4_relative_column_of_an_absolute_claim_is_the_claims_own_interva
 
 
 def test_defect_4_forest_rows_without_a_claim_use_analyzes_estimator(run):
-    from analysis.report.figures import forest_rows
+    from analysis.plots.forest import forest_rows
 
     verdicts = analyze(run, claims=[ABS], write=False, n_boot=0)
     rows = {r["label"].split(" miou")[0]: r for r in forest_rows(verdicts) if "no claim" in r["label"]}

@@ -147,7 +147,7 @@ def test_packed_ladder_decoders_match_one_by_one(tiny, decoder):
 
 
 def test_bench_train_packed_mode_counts_images_over_all_seeds(tmp_path):
-    from ablate.bench.train import run_bench
+    from ablate.bench.train_speed import run_bench
 
     root = make_synthetic(tmp_path / "data", n_train=8, n_val=2, n_test=2, size=(40, 48), seed=2)
     res = run_bench(root, decoder="all_mlp", rounds=1, steps_per_round=2, batch_size=2, image_size=32, threads=1,

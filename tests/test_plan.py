@@ -11,6 +11,7 @@ from statsmodels.stats.weightstats import ttost_paired
 
 from ablate.study.claim import Claim
 from analysis import plan_study, sequential
+from analysis.estimators.effects import paired_effects
 from analysis.planning import plan as planning
 
 BAND = (0.02, 0.03)
@@ -112,7 +113,7 @@ def test_hypothesis_of_two_correlated_claims_agrees_with_the_full_procedure(tmp_
     plan = plan_study(pilot, claims, seeds=seeds, n_sim=20_000, random_state=2)
     (hp,) = plan.hypotheses
     cov = planning.planning_covariance(plan.claims, {
-        cp.claim: planning.paired_effects(pd.read_csv(pilot / "results.csv").assign(
+        cp.claim: paired_effects(pd.read_csv(pilot / "results.csv").assign(
             status="ok", phase="seed"), c, "all_mlp") for cp, c in zip(plan.claims, claims)})
     assert cov[0, 1] != 0  # the pilot's correlation is used
     bands = [cp.band for cp in plan.claims]

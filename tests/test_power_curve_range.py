@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from analysis.estimators.verdict_power import MAX_N, seeds_needed
-from analysis.sections.summary import curve_ns, power_curves
+from analysis.sections.power_curves import curve_ns, power_curves
 from analysis.verdicts.records import ClaimVerdict
 
 BAND = (0.02, 0.03)

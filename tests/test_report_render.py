@@ -202,12 +202,12 @@ def test_schema_v1_verdicts_still_render(tmp_path):
 
 
 def test_a_failing_plot_becomes_a_warning(tmp_path, monkeypatch):
-    import analysis.plots
+    import analysis.plots.tradeoff
 
     def broken(*args, **kwargs):
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(analysis.plots, "plot_tradeoff", broken)
+    monkeypatch.setattr(analysis.plots.tradeoff, "plot_tradeoff", broken)
     run = make_run_dir(tmp_path / "run", n_seeds=3, n_images=4)
     verdicts = synthetic_verdicts(run)
     out, md, _ = _render(run, verdicts)

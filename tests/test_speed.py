@@ -214,7 +214,7 @@ def test_reference_process_reports_user_errors_as_such(tmp_path):
 
 
 def test_bench_train_other_decoder_has_no_reference(synthetic_root, tmp_path):
-    from ablate.bench.train import run_bench
+    from ablate.bench.train_speed import run_bench
 
     out = run_bench(synthetic_root, decoder="skip_fused", rounds=1, steps_per_round=1, batch_size=2,
                     image_size=32, threads=1, warmup=0, cache_dir=tmp_path)

@@ -95,7 +95,7 @@ def bench_train_command(data, layout, decoder, study_file, rounds, steps_per_rou
                         amp, device,
                         channels_last, fold_head, warmup, workers, cache_dir, pack, reference_process, as_json):
     """Training images/s of ablate vs a plain Hugging Face loop, in alternating slices."""
-    from ablate.bench.train import format_result, run_bench
+    from ablate.bench.train_speed import format_result, run_bench
     from ablate.data import resolve_data_root
     from ablate.models import decoder_defaults
 

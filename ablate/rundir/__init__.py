@@ -40,8 +40,6 @@ EPOCH_COLUMNS = ["study", "variant", "phase", "run_id", "trial", "seed", "epoch"
                  "seconds"]
 LATENCY_COLUMNS = ["variant", "launch", "round", "mode", "batch", "height", "width", "dtype", "threads", "device", "ms_per_image", "launch_kind"]
 PHASE_ORDER = {"tune": 0, "seed": 1}
-# numeric per-run metrics a claim may test besides the per-class iou_<class> columns (and fps from latency.csv)
-RESULT_METRICS = ["miou", "pixel_acc", "mean_acc", "fwiou", "mean_dice"]
 
 
 def class_column(class_name: str) -> str:
@@ -49,7 +47,9 @@ def class_column(class_name: str) -> str:
     letters, digits and _ made one _ ("traffic light" -> iou_traffic_light; CamVid's names stay as they are)."""
     import re
 
-    return "iou_" + (re.sub(r"[^0-9A-Za-z_]+", "_", str(class_name).strip()).strip("_") or "class")
+    from ablate.rundir.metrics import CLASS_PREFIX
+
+    return CLASS_PREFIX + (re.sub(r"[^0-9A-Za-z_]+", "_", str(class_name).strip()).strip("_") or "class")
 
 
 class RunDir:

@@ -6,19 +6,18 @@ from __future__ import annotations
 from ablate.errors import ConfigError, StudyError
 
 
-def check_variants_build(study, path) -> None:
+def check_variants_build(study, path, *, train_fields: set[str]) -> None:
     """Each variant's decoder on its encoder, with its fixed settings, built once on the meta device (shapes
     only: no memory, no weights) and run at its image size: a tuned name that is no setting, too small an image
     (naming the smallest the model takes), a setting typo (naming the valid ones), a level mismatch (naming the
-    encoders that fit) or a shape error is one line naming the variant."""
+    encoders that fit) or a shape error is one line naming the variant. ``train_fields``: TrainConfig's field names
+    (passed in by ablate.study.definition, which imports this module: no circle back)."""
     try:
         from ablate.models import check_model, decoder_defaults
         from ablate.models.input_size import InputTooSmall, check_input_size
     except ImportError:  # the models package is absent (torch-free use): nothing to build
         return
-    from ablate.study.definition import train_config_fields
-
-    fields_ = train_config_fields()
+    fields_ = train_fields
     for name in study.variants:
         try:
             cfg = study.train_settings(name, {}, seed=0)

@@ -152,7 +152,9 @@ def validate_claim_against(claim: Claim, *, variants, metrics) -> None:
         if name is not None and name not in variants:
             raise ClaimError(f"claim {what}: unknown {role} {name!r}; valid: {', '.join(variants)}")
     metrics = list(metrics)
-    any_iou = "iou_<class>" in metrics and str(claim.metric).startswith("iou_")
+    from ablate.rundir.metrics import CLASS_PATTERN, CLASS_PREFIX
+
+    any_iou = CLASS_PATTERN in metrics and str(claim.metric).startswith(CLASS_PREFIX)
     if claim.metric not in metrics and not any_iou:
         raise ClaimError(f"claim {what}: unknown metric {claim.metric!r}; valid: {', '.join(metrics)}")
 

@@ -197,7 +197,7 @@ def load_study(path, preset: str | None = None) -> Study:
         _expand_budgets(study, path)
     from ablate.study.checks import check_variants_build
 
-    check_variants_build(study, path)
+    check_variants_build(study, path, train_fields=train_config_fields())
     return study
 
 
@@ -364,15 +364,15 @@ def _validate_claims(study: Study, path: Path) -> None:
 
 
 def claim_metrics(study: Study, class_names=None) -> list[str]:
-    """What a claim of this study may test: miou, fps and the results.csv metric columns
-    (pixel_acc, mean_acc, fwiou, mean_dice, and ``iou_<class>`` for the dataset's classes).
+    """What a claim of this study may test: the metric table's metrics (``ablate.rundir.metrics``) and
+    ``iou_<class>`` for the dataset's classes.
 
     Before the dataset is opened its classes are not known, and any ``iou_...`` passes;
     ``validate_claim_classes`` checks them against the dataset at run start, before any training."""
-    from ablate.rundir import RESULT_METRICS, class_column
+    from ablate.rundir import class_column
+    from ablate.rundir.metrics import claimable_metrics
 
-    classes = ["iou_<class>"] if class_names is None else [class_column(c) for c in class_names]
-    return ["fps", *RESULT_METRICS, *classes]
+    return claimable_metrics(None if class_names is None else [class_column(c) for c in class_names])
 
 
 def validate_claim_classes(study: Study, class_names) -> None:

@@ -22,6 +22,9 @@ import numpy as np
 from scipy import special
 from scipy import stats as sps
 
+from analysis.estimators.effect_sizes import effect_sizes
+from analysis.estimators.pairs import finite_pairs, is_degenerate
+
 METHODS = """\
 **Pairing and scale.** Every variant is trained with the baseline's list of seeds, so effects are paired by
 seed: per seed the difference variant - baseline (absolute claims) or the log ratio log(variant/baseline)
@@ -192,15 +195,6 @@ def seeds_images_df(var_seed, seeds: int, var_image, images: int):
     return np.where(total > 0, df, np.inf)
 
 
-def _finite_pairs(variant, baseline) -> tuple[np.ndarray, np.ndarray]:
-    v = np.asarray(variant, dtype=float).ravel()
-    b = np.asarray(baseline, dtype=float).ravel()
-    if v.shape != b.shape:
-        raise ValueError(f"paired arrays differ in length: {v.size} vs {b.size}")
-    keep = np.isfinite(v) & np.isfinite(b)
-    return v[keep], b[keep]
-
-
 def paired_values(variant, baseline, *, relative: bool) -> np.ndarray:
     """Per-pair values on the test scale: log(variant / baseline) or variant - baseline (NaN when undefined)."""
     v, b = np.asarray(variant, dtype=float), np.asarray(baseline, dtype=float)
@@ -210,10 +204,14 @@ def paired_values(variant, baseline, *, relative: bool) -> np.ndarray:
         return np.where((v > 0) & (b > 0), np.log(v / b), np.nan)
 
 
-def is_degenerate(x) -> bool:
-    """All values equal up to rounding (identical runs): no sd can be estimated."""
-    x = np.asarray(x, dtype=float)
-    return x.size >= 1 and float(np.ptp(x)) <= 1e-12 * max(1.0, float(np.max(np.abs(x))))
+def paired_effects(seeds, claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
+    """(seed ids, paired effects on the test scale) of one claim over seed rows (``paired_values``), finite only."""
+    from analysis.run_reader import paired_frame
+
+    pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
+    x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
+    ok = np.isfinite(x)
+    return pairs["seed"].to_numpy()[ok], x[ok]
 
 
 def unit_effect(x, *, unit: str = "seeds", method: str | None = None) -> EffectEstimate:
@@ -232,7 +230,7 @@ def unit_effect(x, *, unit: str = "seeds", method: str | None = None) -> EffectE
 
 def seed_effect(variant, baseline, *, relative: bool) -> EffectEstimate:
     """Paired seeds: t on per-seed log ratios (relative) or differences (absolute)."""
-    v, b = _finite_pairs(variant, baseline)
+    v, b = finite_pairs(variant, baseline)
     x = paired_values(v, b, relative=relative)
     scale = "log ratios" if relative else "differences"
     est = unit_effect(x, unit="seeds", method=f"paired t over seeds on {scale}")
@@ -391,30 +389,6 @@ def holm(pvalues) -> np.ndarray:
 # --------------------------------------------------------------------------- comparisons over seeds
 
 
-def hedges_correction(df: float) -> float:
-    """Exact small-sample bias correction J(df) = Gamma(df/2) / (sqrt(df/2) Gamma((df-1)/2))."""
-    if not df > 1:
-        return math.nan
-    return float(math.exp(special.gammaln(df / 2) - 0.5 * math.log(df / 2) - special.gammaln((df - 1) / 2)))
-
-
-def effect_sizes(variant, baseline) -> dict:
-    """``{d_z, g_av, paired_win_rate}`` of paired values (higher = better for the variant)."""
-    v, b = _finite_pairs(variant, baseline)
-    d = v - b
-    n = d.size
-    out = {"d_z": math.nan, "g_av": math.nan, "paired_win_rate": math.nan}
-    if n == 0:
-        return out
-    out["paired_win_rate"] = float((np.sum(d > 0) + 0.5 * np.sum(d == 0)) / n)
-    if n >= 2 and not is_degenerate(d):
-        out["d_z"] = float(d.mean() / np.std(d, ddof=1))
-    sd_av = (np.std(v, ddof=1) + np.std(b, ddof=1)) / 2 if n >= 2 else 0.0
-    if n >= 3 and sd_av > 0:
-        out["g_av"] = float(d.mean() / sd_av * hedges_correction(n - 1))
-    return out
-
-
 def bca_interval(x, *, level: float = 0.95, n_resamples: int = 9999, random_state=None) -> tuple[list, str | None]:
     """BCa bootstrap interval of the mean (``scipy.stats.bootstrap``), or NaNs and a note."""
     x = np.asarray(x, dtype=float)
@@ -436,7 +410,7 @@ def bca_interval(x, *, level: float = 0.95, n_resamples: int = 9999, random_stat
 
 def paired_comparison(variant, baseline, *, alpha: float = 0.05, n_resamples: int = 9999, random_state=None) -> dict:
     """Every variant-vs-baseline number of the comparisons table (two-sided, level 1 - alpha)."""
-    v, b = _finite_pairs(variant, baseline)
+    v, b = finite_pairs(variant, baseline)
     n = int(v.size)
     diff = seed_effect(v, b, relative=False)
     ratio = seed_effect(v, b, relative=True)

@@ -35,12 +35,13 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.errors import AblateError
-from ablate.study.claim import Claim, as_claim, format_claim
+from ablate.rundir.metrics import format_effect, is_latency
+from ablate.study.claim import as_claim, format_claim
 from analysis import sequential
 from analysis.estimators import verdict_power as power
-from analysis.estimators.effects import paired_values
-from analysis.run_reader import claim_latency_rows, confusion_loader, load_run, paired_frame, seed_rows
-from analysis.verdicts.rules import LATENCY_METRICS, ClaimData, band_on_test_scale, evaluate
+from analysis.estimators.effects import paired_effects
+from analysis.run_reader import claim_latency_rows, confusion_loader, load_run, seed_rows
+from analysis.verdicts.rules import ClaimData, band_on_test_scale, evaluate
 
 PILOT_HINT = "make one with `ablate run STUDY --preset pilot` (3 seeds), then `ablate plan STUDY --pilot RUN_DIR`"
 TARGETS = (0.8, 0.9)
@@ -48,17 +49,6 @@ TARGETS = (0.8, 0.9)
 
 class PlanError(AblateError):
     """No usable pilot."""
-
-
-def paired_effects(seeds: pd.DataFrame, claim: Claim, baseline: str) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, paired effects on the test scale) of one claim (``analysis.estimators.effects.paired_values``), finite only."""
-    pairs = paired_frame(seeds, claim.variant, claim.baseline or baseline, claim.metric)
-    x = paired_values(pairs["variant"].to_numpy(float), pairs["baseline"].to_numpy(float), relative=claim.relative)
-    ok = np.isfinite(x)
-    return pairs["seed"].to_numpy()[ok], x[ok]
-
-
-test_band = band_on_test_scale  # the claim's band on the test scale: the engine's one rule
 
 
 def sd_upper_bound(sd: float, n: int, confidence: float = 0.8) -> float:
@@ -157,11 +147,11 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
         raise PlanError(f"{pilot_dir}/study.json names no baseline: pass the study file or --baseline")
     rows = seed_rows(tables.results, warnings)
     claims = [as_claim(c) for c in claims]
-    seed_claims = [c for c in claims if c.metric not in LATENCY_METRICS]
+    seed_claims = [c for c in claims if not is_latency(c.metric)]
     pilot = pilot_verdicts(tables, rows, claims, baseline, alpha, warnings)
     skipped = [f"{format_claim(c)}: not planned: {pilot[format_claim(c)].reason}" for c in claims
-               if c.metric in LATENCY_METRICS and not _usable(pilot[format_claim(c)])]
-    speed_claims = [c for c in claims if c.metric in LATENCY_METRICS and _usable(pilot[format_claim(c)])]
+               if is_latency(c.metric) and not _usable(pilot[format_claim(c)])]
+    speed_claims = [c for c in claims if is_latency(c.metric) and _usable(pilot[format_claim(c)])]
     variants = sorted({c.variant for c in seed_claims})
     m = max(1, len(variants))
     alpha_h = alpha / m  # Bonferroni across hypotheses: a lower bound of Holm's power
@@ -184,7 +174,7 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
         cv = pilot[text]
         fx = cv.se_fixed if np.isfinite(cv.se_fixed) else 0.0
         cp = ClaimPlan(claim=text, variant=claim.variant, metric=claim.metric, relative=bool(claim.relative),
-                       band=test_band(claim), n_pilot=int(x.size), estimate=float(x.mean()), sd=sd,
+                       band=band_on_test_scale(claim), n_pilot=int(x.size), estimate=float(x.mean()), sd=sd,
                        sd_plan=sd_upper_bound(sd, x.size, sd_confidence), seeds=int(seeds), se_fixed=fx,
                        image_df=_image_df(cv))
         _plan_claim(cp, alpha=alpha, design=design, n_sim=n_sim, rng=rng, max_n=max_n)
@@ -192,7 +182,7 @@ def plan_study(pilot_dir, claims, *, baseline: str | None = None, seeds: int = 1
     for claim in speed_claims:  # judged on the pilot's number of launches, whatever the seeds
         cv = pilot[format_claim(claim)]
         cp = ClaimPlan(claim=format_claim(claim), variant=claim.variant, metric=claim.metric,
-                       relative=bool(claim.relative), band=test_band(claim), n_pilot=int(cv.n),
+                       relative=bool(claim.relative), band=band_on_test_scale(claim), n_pilot=int(cv.n),
                        estimate=float(cv.test_estimate), sd=float(cv.sd),
                        sd_plan=sd_upper_bound(float(cv.sd), int(cv.n), sd_confidence), seeds=int(cv.n),
                        unit="launches")
@@ -355,13 +345,6 @@ def _pct(x: float) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.0f} %"
 
 
-def _width(cp: ClaimPlan) -> str:
-    w = cp.smallest_band
-    if not np.isfinite(w):
-        return "n/a"
-    return f"{100 * math.expm1(w):.1f} %-points (relative)" if cp.relative else f"{w:.4g} (absolute)"
-
-
 def _hours(h: float) -> str:
     return "n/a" if not np.isfinite(h) else (f"{60 * h:.0f} min" if h < 1 else f"{h:.1f} h")
 
@@ -397,7 +380,8 @@ def format_plan(plan: Plan) -> str:
             continue
         need = ", ".join(f"{k}: {v if v is not None else f'> {plan.max_n}'}" for k, v in cp.seeds_needed.items())
         lines.append(f"  seeds needed: {need}")
-        lines.append(f"  narrowest band {cp.seeds} seeds settle (80 %): {_width(cp)} wide")
+        width = format_effect(cp.smallest_band, cp.metric, relative=cp.relative, test_scale=True, signed=False)
+        lines.append(f"  narrowest band {cp.seeds} seeds settle (80 %): {width} wide")
         if cp.note:
             lines.append(f"  note: {cp.note}")
     for hp in plan.hypotheses:

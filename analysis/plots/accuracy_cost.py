@@ -43,3 +43,46 @@ def plot_accuracy_cost(points: pd.DataFrame, *, cost: str, cost_label: str, high
         ax.set_title(f"Accuracy vs cost: {better} is better")
         legend_outside(ax)
     return ax
+
+
+PLACEMENT = "accuracy_cost"
+CAPTIONS = {
+    "gflops": "Test mIoU with its {level} % interval over seeds × test images against GFLOPs per image at the study's "
+              "input size; the dashed line joins the Pareto front (no other variant is more accurate for fewer "
+              "GFLOPs), whose variants are named in bold.",
+    "fps": "Test mIoU with its {level} % interval over seeds × test images against measured throughput (median over "
+           "latency rounds); the dashed line joins the Pareto front.",
+}
+COSTS = {"gflops": ("GFLOPs per image (study input size)", False),
+         "fps": ("throughput (images/s, median over latency rounds)", True)}
+
+
+def accuracy_cost_points(section: dict, cost: str) -> pd.DataFrame:
+    """One row per variant with a finite ``cost``: variant, miou, miou_lo, miou_hi, on_front, cost."""
+    from analysis.report.text import finite, interval
+
+    front = set((section.get("pareto") or {}).get(cost) or [])
+    rows = [{"variant": v, "miou": r["miou"], "miou_lo": (interval(r.get("ci")) or [r["miou"]] * 2)[0],
+             "miou_hi": (interval(r.get("ci")) or [r["miou"]] * 2)[1], "on_front": v in front, cost: r.get(cost)}
+            for v, r in section["variants"].items() if finite(r.get(cost)) and finite(r.get("miou"))]
+    return pd.DataFrame(rows, columns=["variant", "miou", "miou_lo", "miou_hi", "on_front", cost])
+
+
+def figures(inputs) -> list:
+    """mIoU vs each cost, from verdicts.json's accuracy_cost section (none when it is not available)."""
+    from analysis.plots.figure import Figure
+
+    section = inputs.verdicts.get("accuracy_cost") or {}
+    if not section.get("available"):
+        return []
+    out = []
+    level = 100 * (1 - 2 * inputs.verdicts["alpha"])
+    for cost, (label, higher) in COSTS.items():
+        points = accuracy_cost_points(section, cost)
+        out.append(Figure(f"accuracy_vs_{cost}",
+                          lambda ax, p=points, c=cost, lab=label, h=higher: plot_accuracy_cost(
+                              p, cost=c, cost_label=lab, higher_cost_is_better=h, level=100 * section["level"],
+                              baseline=inputs.baseline, colours=inputs.colours, ax=ax),
+                          CAPTIONS[cost].format(level=f"{level:g}"), PLACEMENT,
+                          None if len(points) >= 2 else f"needs {cost} of at least two variants"))
+    return out

@@ -37,3 +37,17 @@ def plot_class_delta(class_delta: pd.DataFrame, *, baseline: str, ax=None):
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
     return ax
+
+
+PLACEMENT = "figures"
+CAPTION = "Per-class IoU change vs the baseline, in points."
+
+
+def figures(inputs) -> list:
+    from analysis.plots.class_iou import class_tables
+    from analysis.plots.figure import Figure
+
+    _, class_delta = class_tables(inputs.verdicts["variants"], inputs.baseline)
+    has_delta = class_delta is not None and class_delta.notna().any().any()
+    return [Figure("class_delta", lambda ax: plot_class_delta(class_delta, baseline=inputs.baseline, ax=ax),
+                   CAPTION, PLACEMENT, None if has_delta else "needs iou_<class> columns and seed runs of the baseline")]

@@ -56,3 +56,23 @@ def plot_class_iou(class_iou: pd.DataFrame, *, ax=None):
         for label in ax.get_xticklabels():
             label.set_horizontalalignment("right")
     return ax
+
+
+PLACEMENT = "figures"
+CAPTION = "Per-class test IoU, mean over seeds."
+
+
+def class_tables(summaries: dict, baseline: str | None):
+    """Variant × class IoU means, and the change vs the baseline (None without one)."""
+    iou = pd.DataFrame({v: s["class_iou"] for v, s in summaries.items() if s.get("class_iou")}).T.astype(float)
+    if iou.empty or baseline not in iou.index:
+        return iou, None
+    return iou, (iou.drop(index=baseline) - iou.loc[baseline]).astype(float)
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+
+    class_iou, _ = class_tables(inputs.verdicts["variants"], inputs.baseline)
+    return [Figure("class_iou", lambda ax: plot_class_iou(class_iou, ax=ax), CAPTION, PLACEMENT,
+                   None if class_iou.notna().any().any() else "no iou_<class> columns with values")]

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.ticker import AutoLocator, FixedLocator, FuncFormatter
 
 from analysis.plots.style import BAND_COLOUR, VERDICT_COLOURS, new_axes, style
+from analysis.report.text import claims_in_order, finite, interval, posterior_text
 
 BAND_SHARE = 0.22  # the smallest share of a panel's width the band gets
 
@@ -150,3 +151,55 @@ def _rgb(colour):
     from matplotlib.colors import to_rgb
 
     return to_rgb(colour)
+
+
+# --------------------------------------------------------------------------- in the report
+
+PLACEMENT = "headline"
+CAPTION = ("Each claim's effect in its own unit: the thick bar is the interval the verdict uses, the shaded "
+           "box the claimed band (magnified when the interval is much wider, as the panel says).")
+
+
+def forest_rows(verdicts: dict) -> list[dict]:
+    """One row per claim in its own unit, then the mIoU change of each variant no claim covers."""
+    from ablate.rundir.metrics import metric as metric_entry
+
+    rows, claimed = [], set()
+    for claim in claims_in_order(verdicts):
+        relative, metric = claim.get("relative"), claim.get("metric")
+        m = metric_entry(metric)
+        unit, scale = ("change vs baseline (%)", 100.0) if relative else (
+            f"change vs baseline ({m.label}, {'points' if m.is_fraction else m.unit})", m.scale)
+        post = posterior_text(claim)
+        note = f"P(below / inside / above band) = {post}" if post != "—" else ""
+        rows.append({"label": f"{claim['claim']}   (n = {claim.get('n') or 0} {claim.get('n_unit') or ''})".replace(" )", ")"), "unit": unit, "scale": scale,
+                     "estimate": claim.get("estimate"), "ci": interval(claim.get("ci")),
+                     "ci_wide": interval(claim.get("ci_refute")), "band": claim.get("band"),
+                     "verdict": claim.get("verdict"), "direction": claim.get("direction"),
+                     "note": note or (None if finite(claim.get("estimate")) else claim.get("reason"))})
+        claimed.add((claim["variant"], metric))
+    # variants no claim covers: analyze's estimator (seeds x images from the test-set section; without
+    # confusions it is seeds only, as the claims' own fallback, which is the comparisons' t interval)
+    two_way = ((verdicts.get("test_set") or {}).get("paired_vs_baseline")) or {}
+    for comp in verdicts.get("comparisons") or []:
+        variant = comp["variant"]
+        if (variant, "miou") in claimed:
+            continue
+        est = two_way.get(variant) or {}
+        estimate, ci, n = ((est["rel_delta"], est.get("rel_ci"), len(est.get("seeds") or []))
+                           if finite(est.get("rel_delta")) else (comp.get("rel_diff"), comp.get("rel_ci"), comp.get("n") or 0))
+        if not finite(estimate):
+            continue
+        rows.append({"label": f"{variant} miou, no claim   (n = {n} seeds)", "unit": "change vs baseline (%)",
+                     "scale": 100.0, "estimate": estimate, "ci_wide": interval(ci)})
+    return rows
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+
+    v = inputs.verdicts
+    rows = forest_rows(v)
+    level = 1 - 2 * v["alpha"]
+    return [Figure("forest", lambda ax: plot_forest(rows, level=level, wide_level=1 - v["alpha"], ax=ax), CAPTION,
+                   PLACEMENT, None if any(finite(r.get("estimate")) for r in rows) else "no effect could be estimated")]

@@ -30,3 +30,33 @@ def plot_learning_curves(epochs: pd.DataFrame, order: list[str], *, colours: dic
         ax.set_title("Learning curves (mean ± 1 sd over seeds)")
         legend_outside(ax)
     return ax
+
+
+PLACEMENT = "figures"
+CAPTION = "Validation mIoU by epoch, mean ± 1 sd over seeds."
+
+
+def seed_epochs(tables) -> pd.DataFrame | None:
+    """epochs.csv rows of seed-phase runs with their variant (joined from results.csv by run_id)."""
+    epochs = getattr(tables, "epochs", None)
+    if epochs is None or epochs.empty:
+        return None
+    if "run_id" in epochs.columns:
+        info = tables.results[["run_id", "variant", "phase"]].drop_duplicates("run_id", keep="last")
+        epochs = epochs.astype({"run_id": str}).drop(columns=[c for c in ("variant", "phase") if c in epochs])
+        epochs = epochs.merge(info.astype({"run_id": str}), on="run_id", how="inner")
+    if "variant" not in epochs.columns:
+        return None
+    if "phase" in epochs.columns and (epochs["phase"] == "seed").any():
+        epochs = epochs[epochs["phase"] == "seed"]
+    return epochs.dropna(subset=["epoch", "val_miou"])
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+
+    epochs = seed_epochs(inputs.tables)
+    has_epochs = epochs is not None and epochs["variant"].isin(inputs.order).any()
+    return [Figure("learning_curves", lambda ax: plot_learning_curves(epochs, inputs.order, colours=inputs.colours,
+                                                                      ax=ax),
+                   CAPTION, PLACEMENT, None if has_epochs else "no epochs.csv rows for finished seed runs")]

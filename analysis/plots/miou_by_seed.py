@@ -43,3 +43,15 @@ def plot_miou_by_seed(seeds: pd.DataFrame, order: list[str], *, baseline: str | 
         ax.set_ylabel("test mIoU (%)")
         ax.set_title("Test mIoU per seed (grey lines join runs with the same seed)")
     return ax
+
+
+PLACEMENT = "figures"
+CAPTION = "Test mIoU of every seed run per variant; thin lines join runs that share a seed."
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+
+    return [Figure("miou_by_seed", lambda ax: plot_miou_by_seed(inputs.seeds, inputs.order, baseline=inputs.baseline,
+                                                                colours=inputs.colours, ax=ax),
+                   CAPTION, PLACEMENT, None if inputs.order else "no finished seed runs")]

@@ -22,3 +22,22 @@ def plot_most_accurate(probabilities: pd.DataFrame, *, colours: dict | None = No
         ax.set_title("Which variant is the most accurate?")
         ax.grid(axis="y", visible=False)
     return ax
+
+
+PLACEMENT = "accuracy_cost"
+CAPTION = ("Probability that each variant has the highest mean test mIoU, with seeds and test images resampled "
+           "(pigeonhole bootstrap): a ranking's uncertainty, not an effect size.")
+
+
+def figures(inputs) -> list:
+    """P(most accurate) per variant, from verdicts.json's accuracy_cost section (none when it is not available)."""
+    from analysis.plots.figure import Figure
+    from analysis.report.text import finite
+
+    section = inputs.verdicts.get("accuracy_cost") or {}
+    if not section.get("available"):
+        return []
+    best = pd.DataFrame([{"variant": v, "p_best": r.get("p_most_accurate")} for v, r in section["variants"].items()
+                         if finite(r.get("p_most_accurate"))], columns=["variant", "p_best"])
+    return [Figure("most_accurate", lambda ax: plot_most_accurate(best, colours=inputs.colours, ax=ax), CAPTION,
+                   PLACEMENT, None if len(best) else "no variant with a P(most accurate)")]

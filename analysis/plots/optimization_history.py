@@ -27,3 +27,26 @@ def plot_optimization_history(study, variant: str, *, ax=None):
             ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                       frameon=False)
     return ax
+
+
+PLACEMENT = "figures"
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+
+    out = []
+    for variant, study in inputs.tune_studies.items():
+        caption = f"Optuna tune phase of {variant}: objective per trial and best so far."
+        out.append(Figure(f"optuna_history_{variant}",
+                          lambda ax, s=study, v=variant: plot_optimization_history(s, v, ax=ax), caption, PLACEMENT,
+                          complete_trials_reason(study)))
+    return out
+
+
+def complete_trials_reason(study) -> str | None:
+    """Why a tune study is too small to plot (None when it has >= 2 complete trials)."""
+    import optuna
+
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    return None if len(complete) >= 2 else f"{len(complete)} complete trial(s): need 2"

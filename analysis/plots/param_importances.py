@@ -33,3 +33,20 @@ def plot_param_importances(study, variant: str, *, seed: int = 0, ax=None):
         ax.set_title(f"Hyperparameter importance: {variant}", loc="left")
         ax.set_xlabel(f"importance ({method}; shares sum to 1)")
     return ax
+
+
+PLACEMENT = "figures"
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+    from analysis.plots.optimization_history import complete_trials_reason
+
+    out = []
+    for variant, study in inputs.tune_studies.items():
+        caption = (f"Importance of the settings tuned for {variant} "
+                   f"(Optuna's plot; fANOVA seeded, PED-ANOVA without scikit-learn).")
+        out.append(Figure(f"param_importance_{variant}",
+                          lambda ax, s=study, v=variant: plot_param_importances(s, v, seed=inputs.seed, ax=ax),
+                          caption, PLACEMENT, complete_trials_reason(study)))
+    return out

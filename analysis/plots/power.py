@@ -101,3 +101,31 @@ def power_x_max(curves: list[dict]) -> float:
 
 def _supported(curve: dict):
     return curve["supported"] if curve.get("supported") is not None else curve.get("power")
+
+
+PLACEMENT = "figures"
+CAPTION = ("Chance the verdict rule settles each claim vs the number of paired seeds, at the band's midpoint; ▼ marks "
+           "the seeds needed for 80 % (each curve runs past it, or to n = {max_n} when 80 % is out of reach).")
+
+
+def power_rows(verdicts: dict) -> list[dict]:
+    """verdicts.json's power curves, each with its claim's seeds needed when the claim has one."""
+    from analysis.report.text import finite
+
+    claims = {c["claim"]: c for c in verdicts.get("claims") or []}
+    rows = []
+    for curve in verdicts.get("power_curves") or []:
+        claim = claims.get(curve.get("label") or curve.get("claim")) or {}
+        needed = curve.get("seeds_needed", claim.get("seeds_needed"))
+        rows.append({**curve, "label": curve.get("label") or curve.get("claim"),
+                     "seeds_needed": needed if finite(needed) else None})
+    return rows
+
+
+def figures(inputs) -> list:
+    from analysis.estimators.verdict_power import MAX_N
+    from analysis.plots.figure import Figure
+
+    curves = power_rows(inputs.verdicts)
+    return [Figure("power", lambda ax: plot_power(curves, ax=ax), CAPTION.format(max_n=MAX_N), PLACEMENT,
+                   None if curves else "no claim with a power curve")]

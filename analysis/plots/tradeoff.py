@@ -27,3 +27,24 @@ def plot_tradeoff(points: pd.DataFrame, *, baseline: str | None = None, colours:
         ax.margins(x=0.15, y=0.15)
         legend_outside(ax)
     return ax
+
+
+PLACEMENT = "figures"
+CAPTION = "Accuracy vs throughput, error bars in both axes."
+
+
+def tradeoff_points(verdicts: dict) -> pd.DataFrame:
+    from analysis.report.text import finite
+
+    keys = ["miou_mean", "miou_sd", "fps_median", "fps_q25", "fps_q75"]
+    rows = [{"variant": n, **{k: v.get(k) for k in keys}} for n, v in verdicts["variants"].items()
+            if finite(v.get("miou_mean")) and finite(v.get("fps_median"))]
+    return pd.DataFrame(rows, columns=["variant", *keys]).astype({k: float for k in keys})
+
+
+def figures(inputs) -> list:
+    from analysis.plots.figure import Figure
+
+    points = tradeoff_points(inputs.verdicts)
+    return [Figure("tradeoff", lambda ax: plot_tradeoff(points, baseline=inputs.baseline, colours=inputs.colours, ax=ax),
+                   CAPTION, PLACEMENT, None if len(points) else "needs latency rounds and seed runs of the same variants")]

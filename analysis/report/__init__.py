@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.report import rows as R
-from analysis.report import text as T
-from analysis.report.figures import caption, make_plots
+from analysis.plots.figure import PLACEMENTS
+from analysis.report import rows, text
 from analysis.report.methods import methods_facts
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-ACCURACY_COST_FIGURES = ("accuracy_vs_gflops", "accuracy_vs_fps", "most_accurate")  # their own section
 
 
 def jinja_environment():
@@ -40,41 +38,41 @@ def jinja_environment():
 def context(verdicts: dict, made: dict[str, dict], report_dir: Path, notes: list[str], study: dict | None = None,
             results: pd.DataFrame | None = None) -> dict:
     """Everything the templates show, as plain values."""
-    level = 100 * (1 - 2 * verdicts["alpha"])
-    figures = [{"name": name, "title": name.replace("_", " "), "caption": caption(name, level),
-                "src": Path(paths["png"]).relative_to(report_dir).as_posix(), "png": str(paths["png"])}
-               for name, paths in made.items()]
+    figures = [{"name": name, "title": name.replace("_", " "), "caption": made_figure["caption"],
+                "placement": made_figure["placement"], "png": str(made_figure["png"]),
+                "src": Path(made_figure["png"]).relative_to(report_dir).as_posix()}
+               for name, made_figure in made.items()]
+    placed = {p: [f for f in figures if f["placement"] == p] for p in PLACEMENTS}
     # sections an older or partial verdicts.json may lack render as "not available", never as an error
     verdicts = {"warnings": [], "claims": [], "comparisons": [], "test_set": {}, "latency": {}, "environment": {},
                 "variants": {}, "baseline": None, **verdicts}
     return {
         "v": verdicts,
         "title": f"ablate report: {verdicts.get('study') or Path(verdicts['run_dir']).name}",
-        "answer": T.answer(verdicts),
-        "hypotheses": R.hypothesis_table(verdicts),
-        "claims": R.claim_table(verdicts),
+        "answer": text.answer(verdicts),
+        "hypotheses": rows.hypothesis_table(verdicts),
+        "claims": rows.claim_table(verdicts),
         "level": f"{100 * (1 - 2 * verdicts['alpha']):g}",
-        "forest": next((f for f in figures if f["name"] == "forest"), None),
-        "figures": [f for f in figures if f["name"] not in ("forest", *ACCURACY_COST_FIGURES)
-                    and not f["name"].startswith("budgets_")],
-        "accuracy_cost": R.accuracy_cost_table(verdicts),
-        "accuracy_cost_figures": [f for f in figures if f["name"] in ACCURACY_COST_FIGURES],
-        "budgets": R.budget_table(verdicts),
-        "budget_notes": R.budget_notes(verdicts),
-        "budget_figures": [f for f in figures if f["name"].startswith("budgets_")],
-        "looks": R.looks_table(verdicts.get("until_settled")),
+        "forest": next(iter(placed["headline"]), None),
+        "figures": placed["figures"],
+        "accuracy_cost": rows.accuracy_cost_table(verdicts),
+        "accuracy_cost_figures": placed["accuracy_cost"],
+        "budgets": rows.budget_table(verdicts),
+        "budget_notes": rows.budget_notes(verdicts),
+        "budget_figures": placed["budgets"],
+        "looks": rows.looks_table(verdicts.get("until_settled")),
         "looks_design": _looks_design(verdicts.get("until_settled")),
         "notes": notes,
         "methods": methods_facts(verdicts, study or {}, results),
-        "variants": R.variant_table(verdicts),
-        "comparisons": R.comparison_table(verdicts),
-        "test_set": R.test_set_table(verdicts.get("test_set") or {}),
+        "variants": rows.variant_table(verdicts),
+        "comparisons": rows.comparison_table(verdicts),
+        "test_set": rows.test_set_table(verdicts.get("test_set") or {}),
         "test_set_note": "sd over seeds is training randomness (every seed is scored on the same images); the image se "
                          "is how much mIoU would move on another test set of the same size. The paired effect's "
                          "interval counts both, and the last column says how much of it the test set contributes.",
-        "latency": R.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
-        "latency_settings": R.latency_settings_table(verdicts.get("latency") or {}),
-        "environment": R.environment_table(verdicts.get("environment") or {}),
+        "latency": rows.latency_table(verdicts.get("latency") or {}, list(verdicts["variants"])),
+        "latency_settings": rows.latency_settings_table(verdicts.get("latency") or {}),
+        "environment": rows.environment_table(verdicts.get("environment") or {}),
         "schema": schema_text(),
     }
 
@@ -121,8 +119,11 @@ def write_report(verdicts: dict, tables, seeds: pd.DataFrame, *, seed: int = 0, 
     final = Path(final_dir) if final_dir is not None else report_dir
     plots_dir = report_dir / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
+    from analysis.plots.registry import FigureInputs, make_figures
+
     notes: list[str] = []
-    made = make_plots(verdicts, tables, seeds, plots_dir, seed=seed, warnings=verdicts["warnings"], notes=notes)
+    made = make_figures(FigureInputs(verdicts, tables, seeds, seed), plots_dir, warnings=verdicts["warnings"],
+                        notes=notes)
     markdown, page = render(verdicts, made, report_dir, notes, getattr(tables, "study", None),
                             getattr(tables, "results", None))
     write_atomic(report_dir / "report.md", markdown)

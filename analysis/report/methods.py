@@ -6,6 +6,7 @@ ever be reported as 12 images.
 
 from __future__ import annotations
 
+from ablate.rundir.metrics import is_latency
 from analysis.estimators.effects import DF_RULE_COVERAGE
 from analysis.report.text import finite
 
@@ -52,7 +53,7 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
     test_set = verdicts.get("test_set") or {}
     latency = verdicts.get("latency") or {}
     alpha = verdicts["alpha"]
-    seed_claims = [c for c in claims if c.get("metric") != "fps"]
+    seed_claims = [c for c in claims if not is_latency(c.get("metric"))]
     seed_runs = _seed_runs(results)
     hypotheses = verdicts.get("hypotheses")
     test_runs = list((test_set.get("variants") or {}).values())
@@ -90,7 +91,7 @@ def methods_facts(verdicts: dict, study: dict, results=None) -> dict:
         "latency": bool(latency.get("available")),
         "latency_reason": latency.get("reason"),
         "rounds": _join(_values(lat_variants, "n_rounds")),
-        "speed_unit": _join(sorted({c.get("n_unit") for c in claims if c.get("metric") == "fps" and c.get("n_unit")})),
+        "speed_unit": _join(sorted({c.get("n_unit") for c in claims if is_latency(c.get("metric")) and c.get("n_unit")})),
         "launches": _join(_values(lat_variants, "n_launches")
                           or _values([c for c in claims if c.get("n_unit") == "launches"], "n")),
         "mode": setting.pop("mode", None) or latency.get("mode"),

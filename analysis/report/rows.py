@@ -5,7 +5,8 @@ Built once here, rendered by both templates, so the Markdown and the HTML say th
 
 from __future__ import annotations
 
-from analysis.report import text as T
+from ablate.rundir.metrics import format_effect
+from analysis.report import text
 
 
 def table(headers: list[str], rows: list) -> dict:
@@ -13,26 +14,26 @@ def table(headers: list[str], rows: list) -> dict:
 
 
 def hypothesis_table(verdicts: dict) -> dict | None:
-    hyps = [h for h in T.hypotheses(verdicts) if h.get("verdict")]
+    hyps = [h for h in text.hypotheses(verdicts) if h.get("verdict")]
     if not hyps:
         return None
-    rows = [{"cells": [f"{h['variant']}: {h['text']}" if h.get("text") else h["variant"], T.HYPOTHESIS_WORDS.get(h["verdict"], h["verdict"]),
-                       T.pvalue(h.get("p_supported_holm")), T.pvalue(h.get("p_refuted_holm")), T.why_text(h)],
+    rows = [{"cells": [f"{h['variant']}: {h['text']}" if h.get("text") else h["variant"], text.HYPOTHESIS_WORDS.get(h["verdict"], h["verdict"]),
+                       text.pvalue(h.get("p_supported_holm")), text.pvalue(h.get("p_refuted_holm")), text.why_text(h)],
              "verdict": h["verdict"], "vcol": 1} for h in hyps]
     return table(["hypothesis", "verdict", "p supported (Holm)", "p refuted (Holm)", "why"], rows)
 
 
 def claim_table(verdicts: dict) -> dict | None:
-    claims = T.claims_in_order(verdicts)
+    claims = text.claims_in_order(verdicts)
     if not claims:
         return None
     rows = []
     for c in claims:
-        rel, absolute = T.claim_effects(c)
+        rel, absolute = text.claim_effects(c)
         needed = "/".join("—" if c.get(k) is None else str(c[k]) for k in ("seeds_needed", "seeds_to_settle"))
-        rows.append({"cells": [c["claim"], T.band_text(c), rel, absolute, c.get("reading") or "—",
-                               T.verdict_text(c), T.posterior_text(c), f"{c.get('n') or 0} {c.get('n_unit') or ''}"
-                               .strip(), needed, T.why_text(c)],
+        rows.append({"cells": [c["claim"], text.band_text(c), rel, absolute, c.get("reading") or "—",
+                               text.verdict_text(c), text.posterior_text(c), f"{c.get('n') or 0} {c.get('n_unit') or ''}"
+                               .strip(), needed, text.why_text(c)],
                      "verdict": c.get("verdict") or "inconclusive", "vcol": 5})
     return table(["claim", "band", "effect (relative, CI)", "effect (absolute, CI)", "the data show", "verdict",
                   "P(below / in / above band)", "n", "n needed (supported / settled)", "why / what would settle it"], rows)
@@ -41,14 +42,14 @@ def claim_table(verdicts: dict) -> dict | None:
 def variant_table(verdicts: dict) -> dict:
     rows = []
     for name, v in verdicts["variants"].items():
-        sd = f" ± {100 * v['miou_sd']:.2f}" if T.finite(v.get("miou_sd")) else ""
+        sd = f" ± {100 * v['miou_sd']:.2f}" if text.finite(v.get("miou_sd")) else ""
         fps = (f"{v['fps_median']:.1f} [{v['fps_q25']:.1f}, {v['fps_q75']:.1f}]"
-               if all(T.finite(v.get(k)) for k in ("fps_median", "fps_q25", "fps_q75")) else "—")
+               if all(text.finite(v.get(k)) for k in ("fps_median", "fps_q25", "fps_q75")) else "—")
         rows.append([name + (" (baseline)" if name == verdicts["baseline"] else ""), str(v.get("decoder") or "—"),
                      f"{v.get('n_seeds', 0)} ({v.get('n_failed', 0)} failed)",
-                     f"{100 * v['miou_mean']:.2f}{sd}" if T.finite(v.get("miou_mean")) else "—",
-                     T.num(100 * v["pixel_acc_mean"] if T.finite(v.get("pixel_acc_mean")) else None, ".2f"),
-                     T.num(v.get("params_m"), ".2f"), T.num(v.get("gflops"), ".2f"), fps])
+                     f"{100 * v['miou_mean']:.2f}{sd}" if text.finite(v.get("miou_mean")) else "—",
+                     text.num(100 * v["pixel_acc_mean"] if text.finite(v.get("pixel_acc_mean")) else None, ".2f"),
+                     text.num(v.get("params_m"), ".2f"), text.num(v.get("gflops"), ".2f"), fps])
     return table(["variant", "decoder", "seeds (failed)", "test mIoU % (mean ± sd)", "pixel acc %", "params (M)",
                   "GFLOPs", "fps median [IQR]"], rows)
 
@@ -63,9 +64,9 @@ def accuracy_cost_table(verdicts: dict) -> dict | None:
     for name, r in sorted(section["variants"].items(), key=lambda item: -(item[1].get("miou") or 0)):
         on = [cost for cost in ("gflops", "params_m", "fps") if name in (fronts.get(cost) or [])]
         rows.append([name + (" (baseline)" if name == verdicts.get("baseline") else ""),
-                     f"{100 * r['miou']:.2f}{T.ci_text(r.get('ci'), fmt='.2f')}" if T.finite(r.get("miou")) else "—",
-                     T.num(100 * r["p_most_accurate"] if T.finite(r.get("p_most_accurate")) else None, ".1f"),
-                     T.num(r.get("params_m"), ".2f"), T.num(r.get("gflops"), ".2f"), T.num(r.get("fps"), ".1f"),
+                     f"{100 * r['miou']:.2f}{text.ci_text(r.get('ci'), fmt='.2f')}" if text.finite(r.get("miou")) else "—",
+                     text.num(100 * r["p_most_accurate"] if text.finite(r.get("p_most_accurate")) else None, ".1f"),
+                     text.num(r.get("params_m"), ".2f"), text.num(r.get("gflops"), ".2f"), text.num(r.get("fps"), ".1f"),
                      ", ".join({"gflops": "GFLOPs", "params_m": "params", "fps": "fps"}[c] for c in on) or "—"])
     level = f"{100 * section.get('level', 0.9):g}"
     return table(["variant", f"test mIoU % [{level} % CI, seeds × images]", "P(most accurate) %", "params (M)",
@@ -75,20 +76,20 @@ def accuracy_cost_table(verdicts: dict) -> dict | None:
 def comparison_table(verdicts: dict) -> dict | None:
     rows = []
     for c in verdicts.get("comparisons") or []:
-        if not T.finite(c.get("mean_diff")):
+        if not text.finite(c.get("mean_diff")):
             rows.append([c["variant"], str(c.get("n", 0)), "—", "—", "—", "—", "—", "—", "—",
                          c.get("reason", "")])
             continue
         sizes = c.get("effect_sizes") or {}
         win = next((x.get(k) for x in (c, sizes) for k in ("paired_win_rate", "prob_improvement")
-                    if T.finite(x.get(k))), None)
+                    if text.finite(x.get(k))), None)
         d_z = c.get("d_z", sizes.get("d_z"))
         rows.append([c["variant"], str(c.get("n", "—")),
-                     f"{100 * c['mean_diff']:+.2f}{T.ci_text(c.get('ci_t'), fmt='+.2f')}",
-                     T.ci_text(c.get("ci_bca"), fmt="+.2f").strip() or "—",
-                     f"{T.pct(c.get('rel_diff'))}{T.ci_text(c.get('rel_ci'))}", T.pvalue(c.get("p_ttest")),
-                     T.pvalue(c.get("p_holm")), T.pvalue(c.get("p_permutation")), T.num(d_z, "+.2f"),
-                     f"{win:.0%}" if T.finite(win) else "—"])
+                     f"{100 * c['mean_diff']:+.2f}{text.ci_text(c.get('ci_t'), fmt='+.2f')}",
+                     text.ci_text(c.get("ci_bca"), fmt="+.2f").strip() or "—",
+                     f"{text.pct(c.get('rel_diff'))}{text.ci_text(c.get('rel_ci'))}", text.pvalue(c.get("p_ttest")),
+                     text.pvalue(c.get("p_holm")), text.pvalue(c.get("p_permutation")), text.num(d_z, "+.2f"),
+                     f"{win:.0%}" if text.finite(win) else "—"])
     if not rows:
         return None
     return table(["variant", "n", "Δ points [t CI]", "[BCa CI]", "relative [CI]", "p (t)", "p (t, Holm)", "p (perm.)", "d_z",
@@ -102,14 +103,14 @@ def test_set_table(test_set: dict) -> dict | None:
     for name, t in (test_set.get("variants") or {}).items():
         share, delta = t.get("seed_share_of_variance"), paired.get(name) or {}
         image_se = t.get("mean_image_se", t.get("mean_bootstrap_se"))
-        delta_text = (f"{100 * delta['delta']:+.2f}{T.ci_text(delta.get('ci'), fmt='+.2f')}"
-                      if T.finite(delta.get("delta")) else "—")
+        delta_text = (f"{100 * delta['delta']:+.2f}{text.ci_text(delta.get('ci'), fmt='+.2f')}"
+                      if text.finite(delta.get("delta")) else "—")
         image_share = delta.get("image_share")
         rows.append([name, str(t.get("n_images") or "—"), str(t.get("n_runs", "—")),
-                     T.num(100 * t["sd_over_seeds"] if T.finite(t.get("sd_over_seeds")) else None, ".2f"),
-                     T.num(100 * image_se if T.finite(image_se) else None, ".2f"),
-                     f"{share:.0%}" if T.finite(share) else "—", delta_text,
-                     f"{image_share:.0%}" if T.finite(image_share) else "—"])
+                     text.num(100 * t["sd_over_seeds"] if text.finite(t.get("sd_over_seeds")) else None, ".2f"),
+                     text.num(100 * image_se if text.finite(image_se) else None, ".2f"),
+                     f"{share:.0%}" if text.finite(share) else "—", delta_text,
+                     f"{image_share:.0%}" if text.finite(image_share) else "—"])
     if not rows:
         return None
     return table(["variant", "test images", "runs", "mIoU sd over seeds (pts)", "mIoU image se (pts)",
@@ -125,9 +126,9 @@ def latency_table(latency: dict, order: list[str] = ()) -> dict | None:
         value = ratio.get("ratio", ratio.get("estimate"))
         rows.append([name, str(v.get("n_launches", "—")), str(v.get("n_rounds", "—")),
                      f"{v['ms_median']:.2f} [{v['ms_q25']:.2f}, {v['ms_q75']:.2f}]"
-                     if all(T.finite(v.get(k)) for k in ("ms_median", "ms_q25", "ms_q75")) else "—",
-                     T.num(v.get("fps_median"), ".1f"),
-                     f"{value:.3f}{T.ci_text(ratio.get('ci'), 1.0, '.3f')}" if T.finite(value) else "—"])
+                     if all(text.finite(v.get(k)) for k in ("ms_median", "ms_q25", "ms_q75")) else "—",
+                     text.num(v.get("fps_median"), ".1f"),
+                     f"{value:.3f}{text.ci_text(ratio.get('ci'), 1.0, '.3f')}" if text.finite(value) else "—"])
     if not rows:
         return None
     return table(["variant", "launches", "rounds", "ms/image median [IQR]", "fps median",
@@ -171,10 +172,10 @@ def budget_table(verdicts: dict) -> dict | None:
     rows = []
     for c in section.get("claims") or []:
         for b in c.get("budgets") or []:
-            claim = {"relative": c.get("relative"), "metric": c.get("metric"), "estimate": _claim_scale(b.get("estimate"), c),
-                     "ci": [_claim_scale(x, c) for x in (b.get("ci") or [None, None])]}
-            rows.append({"cells": [c["claim"], b["budget"], f"{b.get('n') or 0} seeds", T.effect_text(claim),
-                                   T.verdict_text(b)], "verdict": b.get("verdict") or "inconclusive", "vcol": 4})
+            effect = format_effect(b.get("estimate"), c["metric"], relative=bool(c.get("relative")),
+                                   ci=text.interval(b.get("ci")), test_scale=True)
+            rows.append({"cells": [c["claim"], b["budget"], f"{b.get('n') or 0} seeds", effect,
+                                   text.verdict_text(b)], "verdict": b.get("verdict") or "inconclusive", "vcol": 4})
     if not rows:
         return None
     return table(["claim", "budget", "n", "effect (CI)", "verdict"], rows)
@@ -183,14 +184,6 @@ def budget_table(verdicts: dict) -> dict | None:
 def budget_notes(verdicts: dict) -> list[str]:
     """Per claim: the flip / holds sentence and the interaction test, as analysis.sections.budgets wrote them."""
     return [c.get("summary") or "" for c in (verdicts.get("budgets") or {}).get("claims") or []]
-
-
-def _claim_scale(x, claim: dict):
-    import math
-
-    if not T.finite(x):
-        return None
-    return math.expm1(x) if claim.get("relative") else x
 
 
 def looks_table(record: dict | None) -> dict | None:

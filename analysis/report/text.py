@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import math
 
-METRIC_NAMES = {"miou": "mIoU", "fps": "speed", "pixel_acc": "pixel accuracy", "mean_acc": "mean accuracy",
-                "fwiou": "fwIoU"}
-FRACTION_METRICS = ("miou", "pixel_acc", "mean_acc", "fwiou")
+from ablate.rundir.metrics import format_band, format_effect, metric
 
 
 def finite(x) -> bool:
@@ -44,20 +42,15 @@ def ci_text(ci, scale: float = 100.0, fmt: str = "+.1f") -> str:
     return f" [{scale * ci[0]:{fmt}}, {scale * ci[1]:{fmt}}]" if ci else ""
 
 
-def metric_name(metric: str) -> str:
-    return METRIC_NAMES.get(metric, metric)
+def metric_name(name: str) -> str:
+    return metric(name).label
 
 
 def band_text(claim: dict) -> str:
     band = claim.get("band")
     if not band:
         return "—"
-    lo, hi = band
-    if claim.get("relative"):
-        return f"{100 * lo:+g}..{100 * hi:+g} %"
-    if claim.get("metric") in FRACTION_METRICS:
-        return f"{100 * lo:+g}..{100 * hi:+g} pts"
-    return f"{lo:+g}..{hi:+g}"
+    return format_band(band, claim["metric"], relative=bool(claim.get("relative")))
 
 
 def verdict_text(item: dict) -> str:
@@ -69,7 +62,6 @@ def claim_effects(claim: dict) -> tuple[str, str]:
     """(relative % with CI, absolute with CI) of one claim, each '—' when unknown: both from the claim's own
     estimator and interval level (an absolute claim's relative column is its ``estimate_rel``/``ci_rel``)."""
     metric = claim["metric"]
-    unit, scale = ("pts", 100.0) if metric in FRACTION_METRICS else ("img/s" if metric == "fps" else "", 1.0)
     if claim.get("relative"):
         rel, rel_ci = claim.get("estimate"), claim.get("ci")
     else:
@@ -77,9 +69,8 @@ def claim_effects(claim: dict) -> tuple[str, str]:
     absolute, abs_ci = claim.get("estimate_abs"), claim.get("ci_abs")
     if absolute is None and not claim.get("relative"):
         absolute, abs_ci = claim.get("estimate"), claim.get("ci")
-    rel_text = f"{pct(rel)}{ci_text(rel_ci)}" if finite(rel) else "—"
-    abs_text = f"{scale * absolute:+.2f}{ci_text(abs_ci, scale, '+.2f')} {unit}".strip() if finite(absolute) else "—"
-    return rel_text, abs_text
+    return (format_effect(rel, metric, relative=True, ci=interval(rel_ci)),
+            format_effect(absolute, metric, relative=False, ci=interval(abs_ci)))
 
 
 def effect_text(claim: dict) -> str:
@@ -87,11 +78,7 @@ def effect_text(claim: dict) -> str:
     estimate = claim.get("estimate")
     if not finite(estimate):
         return "no estimate"
-    if claim.get("relative"):
-        return f"{100 * estimate:+.1f} %{ci_text(claim.get('ci'))}"
-    if claim.get("metric") in FRACTION_METRICS:
-        return f"{100 * estimate:+.2f} pts{ci_text(claim.get('ci'), 100.0, '+.2f')}"
-    return f"{estimate:+.3g}{ci_text(claim.get('ci'), 1.0, '+.3g')}"
+    return format_effect(estimate, claim["metric"], relative=bool(claim.get("relative")), ci=interval(claim.get("ci")))
 
 
 def posterior_text(claim: dict) -> str:

@@ -30,10 +30,10 @@ import pandas as pd
 from scipy import stats as sps
 
 from ablate.rundir import json_safe, write_atomic
+from ablate.rundir.metrics import format_effect, is_latency
 from ablate.study.claim import Claim, format_claim
-from analysis.estimators.effects import unit_effect
-from analysis.planning.plan import paired_effects
-from analysis.verdicts.rules import LATENCY_METRICS, band_on_test_scale, refuted_direction
+from analysis.estimators.effects import paired_effects, unit_effect
+from analysis.verdicts.rules import band_on_test_scale, refuted_direction
 
 SEP = "@"  # ablate.study.definition.BUDGET_SEP
 
@@ -85,14 +85,6 @@ class BudgetClaim:
         return cls(d["claim"], d["variant"], d["metric"], bool(d.get("relative", True)),
                    tuple(f(v) for v in d["band"]), budgets, dict(d.get("interaction") or {}),
                    bool(d.get("flips")), d.get("headline") or "", d.get("summary") or "")
-
-
-def _scale(x: float, relative: bool) -> float:
-    return math.expm1(x) if relative else x
-
-
-def _fmt(x: float, relative: bool) -> str:
-    return f"{100 * _scale(x, relative):+.1f} %" if relative else f"{x:+.4f}"
 
 
 def budget_effect(x: np.ndarray, band, budget: str, alpha: float) -> BudgetEffect:
@@ -165,9 +157,9 @@ def _summary(c: BudgetClaim) -> tuple[str, str]:
     """(headline, summary) of one claim across budgets; sets ``c.flips``."""
     parts = []
     for b in c.budgets:
-        ci = f"[{_fmt(b.ci[0], c.relative)}, {_fmt(b.ci[1], c.relative)}]"
+        effect = format_effect(b.estimate, c.metric, relative=c.relative, ci=b.ci, test_scale=True)
         verdict = b.verdict + (f", {b.direction}" if b.direction else "")
-        parts.append(f"{b.budget}: {verdict} ({_fmt(b.estimate, c.relative)} {ci}, {b.n} seeds)")
+        parts.append(f"{b.budget}: {verdict} ({effect}, {b.n} seeds)")
     settled = {b.verdict for b in c.budgets if b.verdict != "inconclusive"}
     signs = {np.sign(b.ci[0]) for b in c.budgets if np.sign(b.ci[0]) == np.sign(b.ci[1]) and b.ci[0] != 0}
     c.flips = len(settled) > 1 or len(signs) > 1
@@ -202,7 +194,7 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
         by_claim[key] = cv
     out: list[BudgetClaim] = []
     for claim in claims:
-        if claim.metric in LATENCY_METRICS:
+        if is_latency(claim.metric):
             continue  # speed does not depend on the training budget's seeds
         band = band_on_test_scale(claim)
         bc = BudgetClaim(claim=format_claim(claim), variant=claim.variant, metric=claim.metric,
@@ -222,38 +214,6 @@ def budget_claims(seeds: pd.DataFrame, claims, *, baseline: str, budgets: list[s
     for bc in out:
         bc.headline, bc.summary = _summary(bc)
     return out
-
-
-def plot_effect_vs_budget(result: BudgetClaim, ax=None, *, color: str = "#0072B2"):
-    """Effect (with its (1 - 2 alpha) interval) against the budget for one claim; the band shaded. Returns the Axes."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(1.6 + 1.1 * len(result.budgets), 3.2))
-    scale = (lambda v: 100 * math.expm1(v)) if result.relative else (lambda v: v)
-    xs = np.arange(len(result.budgets))
-    est = np.array([scale(b.estimate) for b in result.budgets])
-    lo = np.array([scale(b.ci[0]) for b in result.budgets])
-    hi = np.array([scale(b.ci[1]) for b in result.budgets])
-    ax.axhspan(scale(result.band[0]), scale(result.band[1]), color="#009E73", alpha=0.18, lw=0, label="claimed band")
-    ax.axhline(0, color="0.4", lw=0.8)
-    ax.errorbar(xs, est, yerr=[est - lo, hi - est], fmt="o-", color=color, capsize=4, lw=1.4, label="effect, (1-2α) CI")
-    for x, b, y in zip(xs, result.budgets, np.where(np.isfinite(hi), hi, est)):
-        ax.annotate(b.verdict + (f"\n({b.direction})" if b.direction else ""), (x, y), textcoords="offset points",
-                    xytext=(0, 6), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(xs, [b.budget for b in result.budgets])
-    ax.set_xlim(-0.5, len(xs) - 0.5)
-    finite = np.isfinite(lo) & np.isfinite(hi)  # a budget without an interval is drawn as its estimate only
-    ymin = min(np.min(lo[finite], initial=0.0), np.nanmin(est, initial=0.0), scale(result.band[0]), 0)
-    ymax = max(np.max(hi[finite], initial=0.0), np.nanmax(est, initial=0.0), scale(result.band[1]), 0)
-    pad = 0.25 * (ymax - ymin or 1)
-    ax.set_ylim(ymin - 0.1 * pad, ymax + pad)
-    ax.set_xlabel("training budget")
-    ax.set_ylabel(f"{result.metric} effect vs baseline" + (" (%)" if result.relative else ""))
-    p = result.interaction.get("p", math.nan)
-    ax.set_title(f"{result.claim}" + (f"\ninteraction p = {p:.3g}" if np.isfinite(p) else ""), fontsize=9)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
-    return ax
 
 
 def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict], *, alpha: float = 0.05,
@@ -284,8 +244,8 @@ def budget_section(study: dict, seeds: pd.DataFrame, claim_verdicts: list[dict],
 
 def budget_outputs(run_dir, verdicts: dict, *, write: bool = True) -> dict | None:
     """The budget section of ``verdicts`` (analyze's result for ``run_dir``; None when its study declares no
-    ``budgets``), returned as is. With ``write`` also ``report/budgets.json`` and one PNG per metric under
-    ``report/plots/``. ``analysis.analyze_budgets`` runs analyze first when needed (this layer never calls it).
+    ``budgets``), returned as is. With ``write`` also ``report/budgets.json``. ``analysis.analyze_budgets`` runs
+    analyze first when needed and draws the plots (analysis.plots.effect_vs_budget): this layer calls neither.
     """
     out = verdicts.get("budgets")
     if out is None:
@@ -293,10 +253,8 @@ def budget_outputs(run_dir, verdicts: dict, *, write: bool = True) -> dict | Non
     out = dict(out)
     if write:
         report = Path(run_dir) / "report"
-        (report / "plots").mkdir(parents=True, exist_ok=True)
+        report.mkdir(parents=True, exist_ok=True)
         write_budgets_json(out, report)
-        out["plots"] = [str(p) for p in write_budget_plots([BudgetClaim.from_dict(c) for c in out["claims"]],
-                                                           report / "plots")]
     return out
 
 
@@ -304,32 +262,3 @@ def write_budgets_json(section: dict, report_dir) -> Path:
     path = Path(report_dir) / "budgets.json"
     write_atomic(path, json.dumps(json_safe(section), indent=2) + "\n")
     return path
-
-
-def plot_budget_figure(results: list[BudgetClaim], metric: str):
-    """One figure for one metric, one panel per claim; returns the first panel's Axes (its figure holds all)."""
-    import matplotlib.pyplot as plt
-
-    mine = [r for r in results if r.metric == metric]
-    fig, axes = plt.subplots(1, len(mine), figsize=(4.6 * len(mine), 3.6), squeeze=False)
-    for ax, r in zip(axes[0], mine):
-        plot_effect_vs_budget(r, ax=ax)
-    fig.tight_layout()
-    return axes[0][0]
-
-
-def write_budget_plots(results: list[BudgetClaim], folder) -> list[Path]:
-    """One figure per metric, one panel per claim; the caller's folder. Returns the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for metric in sorted({r.metric for r in results}):
-        fig = plot_budget_figure(results, metric).figure
-        path = Path(folder) / f"budgets_{metric}.png"
-        fig.savefig(path, dpi=130, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(path)
-    return paths

@@ -30,14 +30,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from ablate.errors import AblateError
 from ablate.rundir import json_safe, write_atomic
+from ablate.rundir.metrics import format_effect, format_interval, is_latency
 from ablate.study.claim import Claim, as_claim, format_claim, parse_claim
 from analysis import sequential
 from analysis.run_reader import confusion_loader, confusion_paths, read_results, seed_rows
-from analysis.verdicts.rules import LATENCY_METRICS, ClaimData, band_on_test_scale, estimate_claim
+from analysis.verdicts.rules import ClaimData, band_on_test_scale, estimate_claim
 
 LOOKS_FILE = "looks.json"
 
@@ -63,8 +62,8 @@ class SeedGate:
     def __post_init__(self):
         claims = [as_claim(c) for c in self.claims]
         self.skipped = [f"{format_claim(c)}: a speed claim, judged on latency launches, not seeds"
-                        for c in claims if c.metric in LATENCY_METRICS]
-        self.claims = [c for c in claims if c.metric not in LATENCY_METRICS]
+                        for c in claims if is_latency(c.metric)]
+        self.claims = [c for c in claims if not is_latency(c.metric)]
         if not self.claims:
             raise UntilSettledError("--until-settled needs a seed-based claim (e.g. on miou) in the study: "
                                     "it has none, so there is nothing for more seeds to settle")
@@ -191,17 +190,6 @@ def make_gate(study, *, max_seeds: int, look_every: int = 1, alpha: float = 0.05
                     max_seeds=max_seeds, look_every=look_every, alpha=alpha, spending=spending)
 
 
-def _claim_scale(name: str):
-    """Test scale -> the claim's own text ('+2.5 %' for relative claims, the metric's units otherwise)."""
-    try:
-        relative = parse_claim(name).relative
-    except Exception:  # noqa: BLE001 - an unparsable name keeps the test scale
-        relative = False
-    if relative:
-        return lambda x: f"{100 * np.expm1(x):+.2f} %" if x is not None and np.isfinite(x) else "—"
-    return lambda x: f"{x:+.4g}" if x is not None and np.isfinite(x) else "—"
-
-
 def look_rows(record: dict) -> tuple[list[str], list[list]]:
     """(headers, rows) of the looks table: one row per look; each hypothesis cell ``(decision, text)``,
     text = each claim's estimate and support RCI in the claim's unit; ``(None, "settled earlier")`` after it settled.
@@ -217,9 +205,10 @@ def look_rows(record: dict) -> tuple[list[str], list[list]]:
                 continue
             parts = []
             for name, lk in h["claims"].items():
-                fmt = _claim_scale(name)
-                lo, hi = lk["support_ci"]
-                parts.append(f"{name.split(' ', 1)[1]}: {fmt(lk['estimate'])} RCI [{fmt(lo)}, {fmt(hi)}]")
+                claim = parse_claim(name)
+                effect = format_effect(lk["estimate"], claim.metric, relative=claim.relative, test_scale=True)
+                rci = format_interval(lk["support_ci"], claim.metric, relative=claim.relative, test_scale=True)
+                parts.append(f"{name.split(' ', 1)[1]}: {effect} RCI {rci}")
             cells.append((h["decision"], "; ".join(parts)))
         rows.append([look["n"], *cells])
     return ["pairs", *variants], rows

@@ -14,12 +14,12 @@ verdicts.json, schema_version 2 (top level)::
     run_dir, study, baseline, alpha, seed, n_boot
     hypotheses      list of HypothesisVerdict (one per variant with claims), Holm across them
     claims          list of ClaimVerdict (the parts), each with its hypothesis id
-    comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.sections.summary.compare_to_baseline)
-    variants        per-variant summaries (analysis.sections.summary.variant_summaries)
+    comparisons     every variant vs the baseline on mIoU, paired by seed (analysis.sections.comparisons)
+    variants        per-variant summaries (analysis.sections.variants)
     accuracy_cost   many-variant view (analysis.sections.accuracy_cost): {available, reason?, level, variants:
                      {variant: {miou, ci, se, df, n_seeds, method, params_m, gflops, fps, p_most_accurate}},
                      pareto: {gflops|params_m|fps: [variant on the front]}, most_accurate, p_method}
-    test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.sections.summary.test_set_section)
+    test_set        seed x image decomposition of each variant's paired mIoU effect (analysis.sections.test_set)
     latency         latency settings found, the claim setting, per-variant speed and launch-level ratios
     power_curves    list of {label, claim, n, supported, refuted, settled, current_n, effect, sd, se_fixed, band, unit,
                      seeds_needed, max_n, capped}: n runs past seeds_needed, or to max_n (capped: 80 % not
@@ -43,6 +43,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
+
+from analysis.estimators.effect_sizes import described
 
 SCHEMA_VERSION = 2
 
@@ -107,9 +109,9 @@ class ClaimVerdict:
     p_equivalence: float = _doc("TOST p that the effect lies inside the band; supported iff <= alpha", NAN)
     p_refute: float = _doc("p that the effect lies outside the band: 2 x the smaller one-sided p beyond an edge "
                            "(capped at 1); refuted iff <= alpha", NAN)
-    effect_sizes: dict = _doc("{d_z, g_av, paired_win_rate}: d_z = mean/sd of the paired values; g_av Hedges' g with "
-                              "the average sd; paired_win_rate = share of pairs where the variant is better "
-                              "(ties 1/2)", factory=dict)
+    effect_sizes: dict = _doc("{name: value} for each of analysis.estimators.effect_sizes.EFFECT_SIZES (NaN where "
+                              "undefined, e.g. those needing both arms for a speed claim): " + described(),
+                              factory=dict)
     posterior: dict = _doc("{below, inside, above}: posterior probability of the mean paired effect below / inside /"
                            " above the band (Student-t posterior, reference prior, same se and df)", factory=dict)
     power: float = _doc("P(supported) by this verdict rule at the current n if the true effect were the band's "

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ablate.rundir.metrics import format_band, format_effect, format_interval, is_latency, metric
 from ablate.study.claim import Claim, ClaimError, as_claim, format_claim, parse_claim, validate_claim  # noqa: F401
+from analysis.estimators.effect_sizes import effect_sizes
 from analysis.estimators.effects import (
     EffectEstimate,
-    effect_sizes,
     holm,
     launch_effect,
     seed_effect,
@@ -30,7 +31,6 @@ from analysis.estimators.effects import (
 from analysis.verdicts.records import ClaimVerdict, HypothesisVerdict, Verdict
 
 TARGET = 0.8  # probability the planning figures aim for
-LATENCY_METRICS = ("fps",)  # claims judged on latency launches, not on seeds
 
 
 # --------------------------------------------------------------------------- the data a claim needs
@@ -58,7 +58,7 @@ def hypothesis_id(variant: str, baseline: str | None) -> str:
 
 def estimate_claim(claim: Claim, baseline: str, data: ClaimData) -> tuple[EffectEstimate | None, dict, str | None]:
     """(estimate on the test scale, extras, reason when none): the one estimator for this claim's metric."""
-    if claim.metric in LATENCY_METRICS:
+    if is_latency(claim.metric):
         return _fps_estimate(claim, baseline, data)
     return _seed_estimate(claim, baseline, data)
 
@@ -84,7 +84,7 @@ def _seed_estimate(claim, baseline, data):
     positive = bool(np.all(v > 0) and np.all(b > 0))
     if not claim.relative and positive:  # the report's relative column of an absolute claim: the same estimator
         extras["rel"] = seed_effect(v, b, relative=True)
-    if claim.metric == "miou":
+    if metric(claim.metric).from_confusions:
         two_way = _two_way(claim, baseline, pairs["seed"].tolist(), data)
         if two_way is not None:
             est, extras["abs"], rel = two_way
@@ -122,11 +122,7 @@ def _fps_estimate(claim, baseline, data):
     data.warnings.extend(notes)
     absolute = est if not claim.relative else launch_effect(data.latency, claim.variant, baseline, relative=False)[0]
     extras = {"abs": absolute, "latency_setting": dict(data.latency_setting)}
-    per_unit = np.asarray(est.values)
-    if per_unit.size:
-        extras["effect_sizes"] = {"d_z": float(per_unit.mean() / est.sd) if est.sd > 0 else math.nan,
-                                  "g_av": math.nan, "paired_win_rate": float(np.mean(per_unit > 0)
-                                                                           + 0.5 * np.mean(per_unit == 0))}
+    extras["effect_sizes"] = effect_sizes(diff=est.values)  # per launch: no arms, so no g_av or Cliff's delta
     if est.n < 2:
         return None, extras, (notes[-1].split(": ", 1)[1] if notes else
                               f"only {est.n} latency {est.unit} of {claim.variant} and {baseline}: at least 2 are needed")
@@ -201,8 +197,7 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
                       relative=claim.relative, ci_level=1 - 2 * alpha,
                       scale="log ratio" if claim.relative else "difference",
                       unpaired=list(extras.get("unpaired", [])),
-                      effect_sizes=extras.get("effect_sizes") or {"d_z": math.nan, "g_av": math.nan,
-                                                                  "paired_win_rate": math.nan})
+                      effect_sizes=extras.get("effect_sizes") or effect_sizes())
     absolute = extras.get("abs")
     if absolute is not None and np.isfinite(absolute.estimate):
         cv.estimate_abs, cv.ci_abs = absolute.estimate, absolute.interval(1 - 2 * alpha)
@@ -247,15 +242,15 @@ def judge(claim: Claim, baseline: str, est: EffectEstimate | None, extras: dict,
 
 
 def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) -> None:
-    from analysis.estimators import verdict_power as P
+    from analysis.estimators import verdict_power
 
     kw = dict(sd=est.sd, alpha=alpha, se_fixed=est.se_fixed, image_df=est.image_df)
     mid = (band_x[0] + band_x[1]) / 2
     cv.power_effect = back(mid)
-    cv.power = P.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]
-    cv.seeds_needed = P.seeds_needed(mid, band=band_x, target=TARGET, outcome="supported", **kw)
-    cv.seeds_to_settle = P.seeds_needed(est.estimate, band=band_x, target=TARGET, outcome="settled", **kw)
-    width = P.smallest_settleable_band(n=est.n, target=TARGET, **kw)
+    cv.power = verdict_power.verdict_probabilities(mid, n=est.n, band=band_x, **kw)["supported"]
+    cv.seeds_needed = verdict_power.seeds_needed(mid, band=band_x, target=TARGET, outcome="supported", **kw)
+    cv.seeds_to_settle = verdict_power.seeds_needed(est.estimate, band=band_x, target=TARGET, outcome="settled", **kw)
+    width = verdict_power.smallest_settleable_band(n=est.n, target=TARGET, **kw)
     cv.smallest_band = back(est.estimate + width / 2) - back(est.estimate - width / 2) if np.isfinite(width) \
         else math.nan
 
@@ -263,21 +258,11 @@ def _power(cv: ClaimVerdict, est: EffectEstimate, band_x, alpha: float, back) ->
 # --------------------------------------------------------------------------- wording
 
 
-def _fmt(x: float, relative: bool) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{x * 100:+.1f} %" if relative else f"{x:+.4g}"
-
-
-def _fmt_ci(ci, relative: bool) -> str:
-    return f"[{_fmt(ci[0], relative)}, {_fmt(ci[1], relative)}]"
-
-
 def _reason(cv: ClaimVerdict, claim: Claim, alpha: float) -> str:
-    rel = claim.relative
-    band = _fmt_ci(claim.band, rel)
+    rel, name = claim.relative, claim.metric
+    band = format_band(claim.band, name, relative=rel)
     lvl, lvl2 = f"{(1 - 2 * alpha) * 100:g} %", f"{(1 - alpha) * 100:g} %"
-    ci, ci2 = _fmt_ci(cv.ci, rel), _fmt_ci(cv.ci_refute, rel)
+    ci, ci2 = format_interval(cv.ci, name, relative=rel), format_interval(cv.ci_refute, name, relative=rel)
     shows = {"inside the band": f"inside the band: the {lvl} CI {ci} lies inside {band}",
              "opposite direction": f"opposite direction: the {lvl} CI {ci} lies on the other side of 0 from {band}",
              "larger than claimed": f"larger than claimed: the {lvl} CI {ci} lies wholly above the band {band}",
@@ -289,8 +274,8 @@ def _reason(cv: ClaimVerdict, claim: Claim, alpha: float) -> str:
              }.get(cv.reading)
     if shows is None:  # overlaps
         edges = [e for e in claim.band if cv.ci[0] <= e <= cv.ci[1]]
-        where = "both edges" if len(edges) == 2 else f"the edge {_fmt(edges[0], rel)}" if edges else "the band"
-        shows = f"estimate {_fmt(cv.estimate, rel)}; the {lvl} CI {ci} straddles {where} of {band}"
+        where = "both edges" if len(edges) == 2 else f"the edge {format_effect(edges[0], name, relative=rel)}" if edges else "the band"
+        shows = f"estimate {format_effect(cv.estimate, name, relative=rel)}; the {lvl} CI {ci} straddles {where} of {band}"
     if cv.verdict == Verdict.SUPPORTED:
         return f"{shows} (TOST p = {cv.p_equivalence:.3g} <= {alpha:g})"
     if cv.verdict == Verdict.REFUTED:
@@ -303,8 +288,8 @@ def _reason(cv: ClaimVerdict, claim: Claim, alpha: float) -> str:
 
 
 def _settle(cv: ClaimVerdict, claim: Claim, unit: str) -> str:
-    rel = claim.relative
-    band_txt = (f"with {cv.n} {unit} only a band about {_fmt(cv.smallest_band, rel).lstrip('+')} wide can be settled "
+    width = format_effect(cv.smallest_band, claim.metric, relative=claim.relative, signed=False)
+    band_txt = (f"with {cv.n} {unit} only a band about {width} wide can be settled "
                 f"({TARGET * 100:.0f} % chance)") if np.isfinite(cv.smallest_band) else ""
     if cv.seeds_to_settle:
         first = (f"about {cv.seeds_to_settle} {unit} would settle it ({TARGET * 100:.0f} % chance by this rule if the effect "
