@@ -156,6 +156,8 @@ def _rgb(colour):
 # --------------------------------------------------------------------------- in the report
 
 PLACEMENT = "headline"
+NO_CLAIM_CAPTION = ("No claim was stated: each variant's test-mIoU change relative to the baseline, with its interval "
+                    "over seeds × test images (the verdicts' estimator): a reading, not a verdict.")
 CAPTION = ("Each claim's effect in its own unit: the thick bar is the interval the verdict uses, the shaded "
            "box the claimed band (magnified when the interval is much wider, as the panel says).")
 
@@ -201,5 +203,6 @@ def figures(inputs) -> list:
     v = inputs.verdicts
     rows = forest_rows(v)
     level = 1 - 2 * v["alpha"]
-    return [Figure("forest", lambda ax: plot_forest(rows, level=level, wide_level=1 - v["alpha"], ax=ax), CAPTION,
+    caption = CAPTION if v.get("claims") else NO_CLAIM_CAPTION
+    return [Figure("forest", lambda ax: plot_forest(rows, level=level, wide_level=1 - v["alpha"], ax=ax), caption,
                    PLACEMENT, None if any(finite(r.get("estimate")) for r in rows) else "no effect could be estimated")]
