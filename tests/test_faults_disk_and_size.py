@@ -172,3 +172,21 @@ def test_a_full_disk_anywhere_is_one_line_not_a_traceback(tmp_path, monkeypatch,
     err = capsys.readouterr().err.strip().splitlines()
     assert exit_.value.code == 1 and len(err) == 1, err
     assert err[0].startswith("error: disk full") and "database or disk is full" in err[0] and "Traceback" not in err[0]
+
+
+def test_torchvision_built_for_another_torch_is_one_line(tmp_path, monkeypatch, capsys):
+    # seen in a fresh venv: CPU torch 2.13 from a local wheel beside PyPI's torchvision 0.28 (built for CUDA torch)
+    import pytest
+
+    from ablate.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr("ablate.study.definition.load_study", broken)
+    from test_sweep import tiny_study
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", str(tiny_study(tmp_path)), "--out", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "torchvision does not match torch" in err[0], err

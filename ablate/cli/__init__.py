@@ -90,6 +90,13 @@ def main(argv=None):
     except Exception as exc:  # a full disk can surface anywhere (SQLite storage, a library's own write)
         from ablate.rundir import is_disk_full
 
+        if "operator torchvision::" in str(exc):  # torchvision built for another torch (e.g. a CUDA one on CPU torch)
+            import torch
+
+            click.echo(f"error: torchvision does not match torch {torch.__version__} ({_first_line(exc)}): install "
+                       f"both from one index, e.g. pip install --force-reinstall torch torchvision --index-url "
+                       f"https://download.pytorch.org/whl/cpu", err=True)
+            sys.exit(2)
         if not is_disk_full(exc):
             raise
         where = next((e.filename for e in _chain(exc) if isinstance(e, OSError) and e.filename), None)
