@@ -91,9 +91,10 @@ def main(argv=None):
         from ablate.rundir import is_disk_full
 
         if "operator torchvision::" in str(exc):  # torchvision built for another torch (e.g. a CUDA one on CPU torch)
-            import torch
+            from importlib.metadata import version  # not torch itself: the command layer stays torch-free
 
-            click.echo(f"error: torchvision does not match torch {torch.__version__} ({_first_line(exc)}): install "
+            click.echo(f"error: torchvision {version('torchvision')} does not match torch {version('torch')} "
+                       f"({_first_line(exc)}): install "
                        f"both from one index, e.g. pip install --force-reinstall torch torchvision --index-url "
                        f"https://download.pytorch.org/whl/cpu", err=True)
             sys.exit(2)

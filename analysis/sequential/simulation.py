@@ -5,16 +5,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from scipy import stats as sps
 
-if TYPE_CHECKING:  # annotations only: analysis.sequential re-exports these functions
-    from analysis.sequential.design import SequentialDesign
+# ``design`` arguments are analysis.sequential.design.SequentialDesign objects; not imported, not even for
+# type checking, because design re-exports this module's functions (one direction of import only).
 
 
-def simulate_hypothesis(effects, bands, design: SequentialDesign, *, se_fixed=None) -> dict:
+def simulate_hypothesis(effects, bands, design, *, se_fixed=None) -> dict:
     """Vectorised :func:`hypothesis_looks` over many studies.
 
     ``effects``: [claims, studies, max_seeds] paired effects (one claim: [studies, max_seeds] is accepted),
@@ -55,7 +53,7 @@ def simulate_hypothesis(effects, bands, design: SequentialDesign, *, se_fixed=No
     return {"decision": decision, "n_used": np.asarray(design.looks)[stop], "stop_look": stop, "claims": claim}
 
 
-def simulate_sequential(effects: np.ndarray, band, design: SequentialDesign, *, se_fixed: float = 0.0) -> dict:
+def simulate_sequential(effects: np.ndarray, band, design, *, se_fixed: float = 0.0) -> dict:
     """Vectorised :func:`decide_sequence` over many studies: ``effects`` is [studies, max_seeds]."""
     return simulate_hypothesis(effects, band, design, se_fixed=[se_fixed])
 
@@ -78,7 +76,7 @@ def simulate_fixed_retest(effects: np.ndarray, band, *, alpha: float = 0.05, fir
     return hit
 
 
-def operating_characteristics(effect: float, *, sd: float, band, design: SequentialDesign, se_fixed: float = 0.0,
+def operating_characteristics(effect: float, *, sd: float, band, design, se_fixed: float = 0.0,
                               n_sim: int = 20_000, random_state=0) -> dict:
     """P(supported), P(refuted), P(settled) and expected seeds of the design at a true mean paired ``effect``.
 
