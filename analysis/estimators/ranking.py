@@ -54,7 +54,8 @@ def prob_most_accurate(cms: dict[str, dict[int, np.ndarray]], *, n_resamples: in
 def _resampled_miou(per_image: np.ndarray, image_weights: np.ndarray) -> np.ndarray:
     """mIoU of one run under each row of image counts ``[B, N]``: summed confusions, then mIoU."""
     n, c, _ = per_image.shape
-    summed = image_weights @ np.asarray(per_image, dtype=float).reshape(n, c * c)  # [B, C*C]
+    # float32: exact for counts below 2**24 per cell; mIoU needs no more (4x faster than float64 here)
+    summed = image_weights.astype(np.float32) @ np.asarray(per_image, dtype=np.float32).reshape(n, c * c)  # [B, C*C]
     return np.asarray(miou_from_confusion(summed.reshape(-1, c, c)), dtype=float)
 
 
