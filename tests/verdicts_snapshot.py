@@ -11,7 +11,8 @@ from analysis_runs import make_run_dir
 
 from analysis import analyze
 
-out = Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
 ABS = [{"variant": "skip_fused", "metric": "miou", "band": [0.01, 0.05], "relative": False, "baseline": None},
        {"variant": "skip_fused", "metric": "pixel_acc", "band": [0.0, 0.02], "relative": False, "baseline": None},
        {"variant": "unet_r34", "metric": "fps", "band": [-60, -40], "relative": False, "baseline": None}]
@@ -23,6 +24,7 @@ with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         v = analyze(run, write=False)
         dt = time.perf_counter() - t
-        v.pop("run_dir", None); v.get("environment", {}).pop("analysis_versions", None)
+        v.pop("run_dir", None)
+        v.get("environment", {}).pop("analysis_versions", None)
         (out / f"{name}.json").write_text(json.dumps(v, indent=2, sort_keys=True))
         print(name, f"{dt:.2f}s")
