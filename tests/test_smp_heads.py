@@ -50,7 +50,7 @@ study = Study(name="z", image_size={size}, pretrained=None, train={{"batch_size"
 
 @pytest.mark.parametrize("decoder,size,batch,expected", [
     ("upernet", 64, 1, "needs a training batch of at least 2 (BatchNorm after global pooling)"),
-    ("pan", 64, 2, "needs images of at least 256x256"),
+    ("pan", 64, 2, "use an image size of 256 or more"),
 ])
 def test_refused_at_load_in_one_line(tmp_path, decoder, size, batch, expected):
     from ablate.study import load_study
@@ -104,7 +104,7 @@ def test_pack_seeds_refuses_before_any_run_starts(tmp_path):
 
 
 def test_bench_train_takes_any_registered_name_and_lists_them():
-    from ablate.bench.train import run_bench
+    from ablate.bench.train_speed import run_bench
 
     with pytest.raises(ConfigError, match="unknown decoder 'fpnn': choose one of .*upernet"):
         run_bench("/nowhere", decoder="fpnn")
